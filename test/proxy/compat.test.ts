@@ -1,0 +1,481 @@
+/**
+ * Black-box compatibility suite: every case runs against LabHub's `labhub-proxy` binary AND the
+ * real configurable-http-proxy 5.3 (node_modules), started with the same command line, and asserts
+ * the same observable behaviour (status, body, headers, route JSON, error pages, websockets,
+ * last_activity rules). A case that passes for one implementation and fails for the other is a
+ * compatibility bug.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  api,
+  CHP_ERROR_DIR,
+  ensureBuilt,
+  openWs,
+  rawGet,
+  sleep,
+  startBackend,
+  startProxyProcess,
+  wsRoundTrip,
+  type Backend,
+  type ImplName,
+  type RunningProxy,
+} from './helpers.js';
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const page = (name: string) => fs.readFileSync(path.join(CHP_ERROR_DIR, name), 'utf8');
+
+beforeAll(() => ensureBuilt(), 120_000);
+
+describe.each<ImplName>(['labhub', 'chp'])('%s', (impl) => {
+  let backend: Backend;
+  let other: Backend;
+  let proxy: RunningProxy;
+  const started: RunningProxy[] = [];
+  const start = async (args: string[] = [], env?: Record<string, string | undefined>) => {
+    const p = await startProxyProcess(impl, args, env);
+    started.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    backend = await startBackend('main');
+    other = await startBackend('other');
+    proxy = await start();
+  }, 30_000);
+
+  afterAll(async () => {
+    await Promise.all(started.map((p) => p.stop()));
+    await backend?.close();
+    await other?.close();
+  });
+
+  describe('REST API', () => {
+    it('GET /api/routes on an empty table → 200 {} as JSON', async () => {
+      const r = await api(proxy.apiUrl).get();
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toBe('application/json');
+      expect(await r.json()).toEqual({});
+    });
+
+    it('POST stores data verbatim + ISO last_activity; keys are normalised', async () => {
+      const a = api(proxy.apiUrl);
+      const r = await a.post('/user/alice/', { target: backend.url, user: 'alice', server_name: '', jupyterhub: true });
+      expect(r.status).toBe(201);
+      expect(await r.text()).toBe('');
+      const one = await a.get('/user/alice');
+      expect(one.status).toBe(200);
+      expect(one.headers.get('content-type')).toBe('application/json');
+      const data = (await one.json()) as Record<string, unknown>;
+      expect(data).toMatchObject({ target: backend.url, user: 'alice', server_name: '', jupyterhub: true });
+      expect(data.last_activity).toMatch(ISO);
+      expect(Object.keys(data).sort()).toEqual(['jupyterhub', 'last_activity', 'server_name', 'target', 'user']);
+      // 'user/alice' without the leading slash addresses the same key
+      expect((await a.get('/user/alice/')).status).toBe(200);
+      expect(Object.keys(await a.routes())).toContain('/user/alice');
+      await a.del('/user/alice');
+    });
+
+    it('decodes %40 in the path: /user/b%40b is the route /user/b@b', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/user/b%40b', { target: backend.url });
+      expect(Object.keys(await a.routes())).toContain('/user/b@b');
+      expect((await a.get('/user/b@b')).status).toBe(200);
+      const del = await a.del('/user/b%40b');
+      expect(del.status).toBe(204);
+      expect(await del.text()).toBe('');
+    });
+
+    it('POST to /api/routes (no path) is the root route', async () => {
+      const p = await start();
+      const a = api(p.apiUrl);
+      expect((await a.post('', { target: backend.url })).status).toBe(201);
+      expect(Object.keys(await a.routes())).toEqual(['/']);
+      const r = await rawGet(`${p.url}/anything`);
+      expect(JSON.parse(r.body).url).toBe('/anything');
+      await p.stop();
+    });
+
+    it('403 with an empty body without a token, with a wrong token, or with Bearer', async () => {
+      const a = api(proxy.apiUrl);
+      for (const headers of [{}, { Authorization: 'token nope' }, { Authorization: `Bearer secret` }]) {
+        const r = await a.get('', headers);
+        expect(r.status).toBe(403);
+        expect(await r.text()).toBe('');
+      }
+      const p = await a.post('/x', { target: backend.url }, {});
+      expect(p.status).toBe(403);
+      const d = await a.del('/x', {});
+      expect(d.status).toBe(403);
+      // the token regex is not anchored
+      expect((await a.get('', { Authorization: `xtoken   ${'secret'}` })).status).toBe(200);
+    });
+
+    it('400 for invalid JSON — before the auth check — and for an empty body', async () => {
+      const a = api(proxy.apiUrl);
+      const bad = await a.post('/x', '{not json', {});
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toMatch(/^Body not valid JSON: SyntaxError: /);
+      const empty = await a.post('/x', '');
+      expect(empty.status).toBe(400);
+      expect(await empty.text()).toBe('Body not valid JSON: SyntaxError: Unexpected end of JSON input');
+    });
+
+    it("400 when 'target' is not a string", async () => {
+      const a = api(proxy.apiUrl);
+      for (const body of [{}, { target: 5 }, null, [1]]) {
+        const r = await a.post('/x', body);
+        expect(r.status).toBe(400);
+        expect(await r.text()).toBe("Must specify 'target' as string");
+      }
+      expect(Object.keys(await a.routes())).not.toContain('/x');
+    });
+
+    it('404 with an empty body for a missing route; DELETE twice → 204 then 404', async () => {
+      const a = api(proxy.apiUrl);
+      const g = await a.get('/nope');
+      expect(g.status).toBe(404);
+      expect(await g.text()).toBe('');
+      await a.add('/gone', { target: backend.url });
+      expect((await a.del('/gone')).status).toBe(204);
+      const again = await a.del('/gone');
+      expect(again.status).toBe(404);
+      expect(await again.text()).toBe('');
+    });
+
+    it('405 for other methods on /api/routes, 404 "Not Found" elsewhere', async () => {
+      const put = await fetch(`${proxy.apiUrl}/api/routes/x`, { method: 'PUT', headers: { Authorization: 'token secret' } });
+      expect(put.status).toBe(405);
+      expect(await put.text()).toBe('Method not supported');
+      const other = await fetch(`${proxy.apiUrl}/api/other`, { headers: { Authorization: 'token secret' } });
+      expect(other.status).toBe(404);
+      expect(await other.text()).toBe('Not Found');
+      const prefixOnly = await fetch(`${proxy.apiUrl}/api/routesx`, { headers: { Authorization: 'token secret' } });
+      expect(prefixOnly.status).toBe(404);
+    });
+
+    it('inactive_since / inactiveSince filter, 400 on a bad date', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/inactive', { target: backend.url });
+      const bad = await a.get('?inactive_since=notadate');
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toBe("Invalid datestamp 'notadate' must be ISO8601.");
+      const future = new Date(Date.now() + 60_000).toISOString();
+      const past = new Date(Date.now() - 60_000).toISOString();
+      expect(Object.keys(await a.routes(`?inactive_since=${future}`))).toContain('/inactive');
+      expect(Object.keys(await a.routes(`?inactiveSince=${future}`))).toContain('/inactive');
+      expect(Object.keys(await a.routes(`?inactive_since=${past}`))).not.toContain('/inactive');
+      await a.del('/inactive');
+    });
+
+    it('re-POSTing a route replaces its data and resets last_activity', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/re', { target: backend.url, extra: 1 });
+      const first = (await a.routes())['/re'];
+      await sleep(15);
+      await a.add('/re', { target: other.url });
+      const second = (await a.routes())['/re'];
+      expect(second.extra).toBeUndefined();
+      expect(second.target).toBe(other.url);
+      expect(Date.parse(String(second.last_activity))).toBeGreaterThan(Date.parse(String(first.last_activity)));
+      await a.del('/re');
+    });
+  });
+
+  describe('routing', () => {
+    beforeAll(async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/user/alice', { target: backend.url });
+      await a.add('/user/alice/deeper', { target: other.url });
+      await a.add('/dead', { target: 'http://127.0.0.1:1' });
+      await a.add('/based', { target: `${backend.url}/base/` });
+    });
+
+    it('longest whole-segment prefix wins; the raw URL (with query) is forwarded', async () => {
+      let r = await rawGet(`${proxy.url}/user/alice/x?a=1&b=%20`);
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body)).toMatchObject({ target: 'main', url: '/user/alice/x?a=1&b=%20' });
+      r = await rawGet(`${proxy.url}/user/alice/deeper/y`);
+      expect(JSON.parse(r.body)).toMatchObject({ target: 'other', url: '/user/alice/deeper/y' });
+      r = await rawGet(`${proxy.url}/user/alice/deeperx`);
+      expect(JSON.parse(r.body).target).toBe('main');
+      r = await rawGet(`${proxy.url}/user/alice`);
+      expect(JSON.parse(r.body).url).toBe('/user/alice');
+    });
+
+    it('no route → 404 with the built-in page; /user/alicex is not /user/alice', async () => {
+      for (const p of ['/user/alicex', '/nothing/here']) {
+        const r = await rawGet(`${proxy.url}${p}`);
+        expect(r.status).toBe(404);
+        expect(r.headers['content-type']).toBe('text/html');
+        expect(r.body).toBe(page('404.html'));
+      }
+    });
+
+    it('dead target → 503 with the built-in page', async () => {
+      const r = await rawGet(`${proxy.url}/dead/x`);
+      expect(r.status).toBe(503);
+      expect(r.headers['content-type']).toBe('text/html');
+      expect(r.body).toBe(page('503.html'));
+    });
+
+    it('a bad % escape → 500 with the generic error page', async () => {
+      const r = await rawGet(`${proxy.url}/%`);
+      expect(r.status).toBe(500);
+      expect(r.body).toBe(page('error.html'));
+    });
+
+    it('@ and %40 reach the same route; matching is case-sensitive', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/user/c@d', { target: backend.url });
+      expect((await rawGet(`${proxy.url}/user/c%40d/x`)).status).toBe(200);
+      expect((await rawGet(`${proxy.url}/user/c@d/x`)).status).toBe(200);
+      expect((await rawGet(`${proxy.url}/USER/c@d/x`)).status).toBe(404);
+      await a.del('/user/c@d');
+    });
+
+    it('X-Forwarded-* are added (for/port/proto appended, host kept) and Host is unchanged', async () => {
+      const r = await rawGet(`${proxy.url}/user/alice/xf`, {
+        'X-Forwarded-For': '10.0.0.1',
+        'X-Forwarded-Host': 'outer.example:443',
+      });
+      const h = JSON.parse(r.body).headers as Record<string, string>;
+      expect(h.host).toBe(`127.0.0.1:${proxy.port}`);
+      expect(h['x-forwarded-for']).toBe('10.0.0.1,127.0.0.1');
+      expect(h['x-forwarded-port']).toBe(String(proxy.port));
+      expect(h['x-forwarded-proto']).toBe('http');
+      expect(h['x-forwarded-host']).toBe('outer.example:443');
+      const plain = JSON.parse((await rawGet(`${proxy.url}/user/alice/xf`)).body).headers;
+      expect(plain['x-forwarded-for']).toBe('127.0.0.1');
+      expect(plain['x-forwarded-host']).toBe(`127.0.0.1:${proxy.port}`);
+    });
+
+    it('response status, headers (incl. repeated Set-Cookie) and redirects pass through unchanged', async () => {
+      const r = await rawGet(`${proxy.url}/user/alice/h`);
+      expect(r.headers['x-backend']).toBe('main');
+      expect(r.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+      expect(r.headers['content-type']).toBe('application/json');
+      const s = await rawGet(`${proxy.url}/user/alice/status/418`);
+      expect(s.status).toBe(418);
+      expect(s.body).toBe('status 418');
+      const red = await rawGet(`${proxy.url}/user/alice/redirect`);
+      expect(red.status).toBe(302);
+      expect(red.headers.location).toBe(`${backend.url}/redirected`);
+    });
+
+    it('request bodies and methods are forwarded', async () => {
+      const r = await fetch(`${proxy.url}/user/alice/post`, { method: 'POST', body: 'hello world', headers: { 'Content-Type': 'text/plain' } });
+      const j = (await r.json()) as { method: string; body: string; headers: Record<string, string> };
+      expect(j.method).toBe('POST');
+      expect(j.body).toBe('hello world');
+      expect(j.headers['content-type']).toBe('text/plain');
+      const d = await fetch(`${proxy.url}/user/alice/del`, { method: 'DELETE' });
+      expect(((await d.json()) as { method: string }).method).toBe('DELETE');
+    });
+
+    it("prependPath: the target's path is joined in front", async () => {
+      const r = await rawGet(`${proxy.url}/based/x?q=1`);
+      expect(JSON.parse(r.body).url).toBe('/base/based/x?q=1');
+    });
+
+    it('/_chp_healthz answers on the public port and is never proxied', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/', { target: backend.url });
+      const r = await rawGet(`${proxy.url}/_chp_healthz`);
+      expect(r.status).toBe(200);
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(JSON.parse(r.body)).toEqual({ status: 'OK' });
+      await a.del('/');
+    });
+
+    it('keeps client connections alive', async () => {
+      const r = await rawGet(`${proxy.url}/user/alice/ka`, { Connection: 'keep-alive' });
+      expect(r.headers.connection).toBe('keep-alive');
+    });
+  });
+
+  describe('last_activity', () => {
+    const lastActivity = async (key: string) => Date.parse(String((await api(proxy.apiUrl).routes())[key].last_activity));
+
+    it('is bumped by a 2xx response, not by 3xx/4xx/5xx or failed connections', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/act', { target: backend.url });
+      await a.add('/actdead', { target: 'http://127.0.0.1:1' });
+      let t0 = await lastActivity('/act');
+      await sleep(20);
+      for (const p of ['/act/status/404', '/act/redirect', '/act/status/500']) {
+        await rawGet(`${proxy.url}${p}`);
+      }
+      expect(await lastActivity('/act')).toBe(t0);
+      const d0 = await lastActivity('/actdead');
+      await rawGet(`${proxy.url}/actdead/x`);
+      expect(await lastActivity('/actdead')).toBe(d0);
+      await rawGet(`${proxy.url}/act/ok`);
+      const t1 = await lastActivity('/act');
+      expect(t1).toBeGreaterThan(t0);
+      t0 = t1;
+      await sleep(20);
+      // websocket traffic counts
+      const { ws } = await openWs(`ws://127.0.0.1:${proxy.port}/act/ws`);
+      await sleep(20);
+      await wsRoundTrip(ws, 'ping');
+      ws.close();
+      expect(await lastActivity('/act')).toBeGreaterThan(t0);
+    });
+  });
+
+  describe('websockets', () => {
+    it('echo through the proxy, with the same path and X-Forwarded headers', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/wsroute', { target: backend.url });
+      const { ws, first } = await openWs(`ws://127.0.0.1:${proxy.port}/wsroute/sock?x=1`);
+      const hello = JSON.parse(first);
+      expect(hello.connected).toBe('main');
+      expect(hello.url).toBe('/wsroute/sock?x=1');
+      expect(hello.headers['x-forwarded-for']).toBe('127.0.0.1');
+      expect(hello.headers['x-forwarded-proto']).toBe('ws');
+      expect(hello.headers['x-forwarded-port']).toBe(String(proxy.port));
+      expect(hello.headers['x-forwarded-host']).toBeUndefined();
+      expect(await wsRoundTrip(ws, 'hello')).toBe('hello');
+      const big = 'x'.repeat(200_000);
+      expect(await wsRoundTrip(ws, big)).toBe(big);
+      ws.close();
+    });
+
+    it('no route → 404, dead target → 503 (bare status line)', async () => {
+      await expect(openWs(`ws://127.0.0.1:${proxy.port}/nows/here`)).rejects.toMatchObject({ status: 404 });
+      await expect(openWs(`ws://127.0.0.1:${proxy.port}/dead/ws`)).rejects.toMatchObject({ status: 503 });
+    });
+  });
+
+  describe('command-line variants', () => {
+    it('--no-include-prefix / --no-prepend-path and their combination', async () => {
+      const cases: [string[], string][] = [
+        [[], '/base/tp/x?q=1'],
+        [['--no-include-prefix'], '/base/x?q=1'],
+        [['--no-prepend-path'], '/tp/x?q=1'],
+        [['--no-include-prefix', '--no-prepend-path'], '/x?q=1'],
+      ];
+      for (const [args, expected] of cases) {
+        const p = await start(args);
+        await api(p.apiUrl).add('/tp', { target: `${backend.url}/base` });
+        const r = await rawGet(`${p.url}/tp/x?q=1`);
+        expect(JSON.parse(r.body).url, args.join(' ')).toBe(expected);
+        await p.stop();
+      }
+    });
+
+    it('--host-routing: the Host header is the first routing level; route data gets host', async () => {
+      const p = await start(['--host-routing']);
+      const a = api(p.apiUrl);
+      await a.add('/alice.example.com', { target: backend.url });
+      await a.add('/bob.example.com/sub', { target: other.url });
+      expect((await a.routes())['/alice.example.com'].host).toBe('alice.example.com');
+      let r = await rawGet(`${p.url}/some/path`, { Host: `alice.example.com:${p.port}` });
+      expect(JSON.parse(r.body)).toMatchObject({ target: 'main', url: '/some/path' });
+      r = await rawGet(`${p.url}/sub/x`, { Host: 'bob.example.com' });
+      expect(JSON.parse(r.body)).toMatchObject({ target: 'other', url: '/sub/x' });
+      r = await rawGet(`${p.url}/some/path`, { Host: 'carol.example.com' });
+      expect(r.status).toBe(404);
+      await p.stop();
+    });
+
+    it('--default-target adds the / route, listed by GET /api/routes', async () => {
+      const p = await start(['--default-target', backend.url]);
+      const routes = await api(p.apiUrl).routes();
+      expect(routes['/'].target).toBe(backend.url);
+      expect(String(routes['/'].last_activity)).toMatch(ISO);
+      expect(JSON.parse((await rawGet(`${p.url}/any/where`)).body).url).toBe('/any/where');
+      expect(p.output()).toContain(`Route added / -> ${backend.url}`);
+      await p.stop();
+    });
+
+    it('--error-target: GET <target>/<code>?url=<escaped url>, original status kept', async () => {
+      const seen: string[] = [];
+      const errServer = http.createServer((req, res) => {
+        seen.push(req.url ?? '');
+        res.writeHead(200, { 'Content-Type': 'text/x-error' });
+        res.end(`custom ${req.url}`);
+      });
+      await new Promise<void>((r) => errServer.listen(0, '127.0.0.1', r));
+      const errUrl = `http://127.0.0.1:${(errServer.address() as { port: number }).port}/hub/error`;
+      const p = await start(['--error-target', errUrl]);
+      await api(p.apiUrl).add('/dead', { target: 'http://127.0.0.1:1' });
+      let r = await rawGet(`${p.url}/foo?a=b`);
+      expect(r.status).toBe(404);
+      expect(r.headers['content-type']).toBe('text/x-error');
+      expect(r.body).toBe('custom /hub/error/404?url=%2Ffoo%3Fa%3Db');
+      r = await rawGet(`${p.url}/dead/x`);
+      expect(r.status).toBe(503);
+      expect(r.body).toBe('custom /hub/error/503?url=%2Fdead%2Fx');
+      r = await rawGet(`${p.url}/%`);
+      expect(r.status).toBe(500);
+      expect(r.body).toBe('custom /hub/error/500?url=%2F%25');
+      await p.stop();
+      errServer.closeAllConnections();
+      await new Promise((r2) => errServer.close(r2));
+    });
+
+    it('--error-path: <code>.html, else error.html', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'errpages-'));
+      fs.writeFileSync(path.join(dir, '404.html'), '<p>custom 404</p>');
+      fs.writeFileSync(path.join(dir, 'error.html'), '<p>custom error</p>');
+      const p = await start(['--error-path', dir]);
+      await api(p.apiUrl).add('/dead', { target: 'http://127.0.0.1:1' });
+      let r = await rawGet(`${p.url}/missing`);
+      expect([r.status, r.headers['content-type'], r.body]).toEqual([404, 'text/html', '<p>custom 404</p>']);
+      r = await rawGet(`${p.url}/dead/x`);
+      expect([r.status, r.body]).toEqual([503, '<p>custom error</p>']);
+      await p.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('--custom-header is added to proxied requests; --no-x-forward drops X-Forwarded-*', async () => {
+      const p = await start(['--custom-header', ' X-Custom : yes ', '--custom-header', 'X-Two:2', '--no-x-forward']);
+      await api(p.apiUrl).add('/', { target: backend.url });
+      const h = JSON.parse((await rawGet(`${p.url}/h`)).body).headers;
+      expect(h['x-custom']).toBe('yes');
+      expect(h['x-two']).toBe('2');
+      expect(h['x-forwarded-for']).toBeUndefined();
+      await p.stop();
+    });
+
+    it('--change-origin sets Host to the target; --auto-rewrite rewrites Location', async () => {
+      const p = await start(['--change-origin', '--auto-rewrite']);
+      await api(p.apiUrl).add('/', { target: backend.url });
+      const h = JSON.parse((await rawGet(`${p.url}/h`)).body).headers;
+      expect(h.host).toBe(`127.0.0.1:${backend.port}`);
+      const red = await rawGet(`${p.url}/redirect`, { Host: 'public.example:8443' });
+      expect(red.headers.location).toBe('http://public.example:8443/redirected');
+      await p.stop();
+    });
+
+    it('without CONFIGPROXY_AUTH_TOKEN the API is open and says so', async () => {
+      const p = await start([], { CONFIGPROXY_AUTH_TOKEN: '' });
+      expect((await fetch(`${p.apiUrl}/api/routes`)).status).toBe(200);
+      expect(p.output()).toContain('REST API is not authenticated.');
+      await p.stop();
+    });
+
+    it('prints the startup lines and exits with 2 on SIGTERM', async () => {
+      const p = await start();
+      expect(p.output()).toMatch(/Proxying http:\/\/\S+ to \(no default\)/);
+      expect(p.output()).toMatch(/Proxy API at http:\/\/\S+\/api\/routes/);
+      expect(await p.stop()).toBe(2);
+      expect(p.output()).toContain('Terminated');
+    });
+
+    it('an invalid --custom-header exits 1 with "A colon was expected"', async () => {
+      await expect(startProxyProcess(impl, ['--custom-header', 'nocolon'])).rejects.toThrow(/A colon was expected in custom header: nocolon/);
+    });
+
+    it('--error-target together with --error-path exits 1', async () => {
+      await expect(startProxyProcess(impl, ['--error-target', 'http://127.0.0.1:1', '--error-path', '/tmp'])).rejects.toThrow(
+        /Cannot specify both error-target and error-path/,
+      );
+    });
+  });
+});
