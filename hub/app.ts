@@ -1,0 +1,189 @@
+/**
+ * The one composition root: createHub(deps) builds the Express app from injected dependencies;
+ * startHub(config) wires real ones (database, secrets, proxy, spawners) and listens.
+ */
+import express, { type Express } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ProxyClient } from '../proxy/client.js';
+import { createSpawner } from '../spawners/registry.js';
+import { AccessService } from './access.js';
+import { ensureFirstAdmin } from './auth/bootstrap.js';
+import { systemClock, isoNow, type Clock } from './clock.js';
+import { openDb, type Db } from './db/db.js';
+import { OAuthRepo } from './db/oauth.js';
+import { ServerRepo } from './db/servers.js';
+import { SqliteSessionStore } from './db/session-store.js';
+import { TokenRepo } from './db/tokens.js';
+import { UserRepo } from './db/users.js';
+import type { HubDeps } from './deps.js';
+import { resolveIdentity } from './http/auth.js';
+import { Csrf } from './http/csrf.js';
+import { createLogger, type Logger } from './log.js';
+import { startProxyFor, type RunningProxy } from './proxy-launcher.js';
+import { registerRoutes } from './routes/index.js';
+import { LOGIN_COOKIE } from './routes/login.js';
+import { resolveSecrets, type HubSecrets } from './secrets.js';
+import { ServerManager, type SpawnerBuilder } from './servers.js';
+import { JUPYTERHUB_API_VERSION } from './version.js';
+import { randomBytes } from 'node:crypto';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+export interface CreateHubInput {
+  config: Config;
+  secrets: HubSecrets;
+  db: Db;
+  log: Logger;
+  clock?: Clock;
+  proxy: ProxyClient;
+  buildSpawner?: SpawnerBuilder;
+  hubApiUrl?: string;
+}
+
+export interface Hub {
+  app: Express;
+  deps: HubDeps;
+  sessionStore: SqliteSessionStore;
+}
+
+export function hubId(db: Db): string {
+  db.exec("CREATE TABLE IF NOT EXISTS hub_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  const row = db.prepare("SELECT value FROM hub_meta WHERE key = 'hub_id'").get() as { value: string } | undefined;
+  if (row) return row.value;
+  const id = randomBytes(6).toString('hex');
+  db.prepare("INSERT INTO hub_meta (key, value) VALUES ('hub_id', ?)").run(id);
+  return id;
+}
+
+export function createHub(input: CreateHubInput): Hub {
+  const { config, secrets, db, log } = input;
+  const clock = input.clock ?? systemClock;
+  const users = new UserRepo(db);
+  const servers = new ServerRepo(db);
+  const tokens = new TokenRepo(db);
+  const oauth = new OAuthRepo(db);
+  const access = new AccessService(users, tokens, servers, clock);
+  const hubApiUrl = input.hubApiUrl ?? `${config.hubConnectUrl ?? `http://${config.hubIp}:${config.hubPort}`}/hub/api`;
+  const id = hubId(db);
+  const buildSpawner: SpawnerBuilder =
+    input.buildSpawner ?? ((identity, state) => createSpawner({ dataDir: config.dataDir, log: log.child({ component: 'spawner' }), hubId: id }, config.spawner, identity, state));
+  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl });
+  const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
+  const deps: HubDeps = { config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('views', join(HERE, 'views'));
+  app.set('view engine', 'ejs');
+  app.use((_req, res, next) => {
+    res.setHeader('X-JupyterHub-Version', JUPYTERHUB_API_VERSION);
+    next();
+  });
+  app.use(
+    helmet({
+      contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"] } },
+      crossOriginEmbedderPolicy: false,
+      hsts: config.secureCookies,
+    }),
+  );
+  const sessionStore = new SqliteSessionStore(db, clock, config.cookieMaxAgeDays * 86400_000);
+  app.use(
+    session({
+      name: LOGIN_COOKIE,
+      secret: secrets.cookieSecret,
+      store: sessionStore,
+      resave: false,
+      saveUninitialized: false,
+      rolling: false,
+      cookie: { path: '/hub/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: config.cookieMaxAgeDays * 86400_000 },
+    }),
+  );
+  app.use(resolveIdentity(access, users));
+  app.use(csrf.issue());
+  registerRoutes(app, deps, join(HERE, 'static'));
+  return { app, deps, sessionStore };
+}
+
+export interface RunningHub {
+  hub: Hub;
+  server: Server;
+  proxy: RunningProxy;
+  hubUrl: string;
+  publicUrl: string;
+  /** Stops listening and the proxy; leaves single-user servers running. */
+  close(): Promise<void>;
+}
+
+/** Creates everything real for a configuration and starts listening. */
+export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; announce?: (line: string) => void } = {}): Promise<RunningHub> {
+  // Absolute data dir: servers and their state (log files, homes) must not depend on the hub's cwd.
+  const config: Config = Object.freeze({ ...loaded.config, dataDir: resolvePath(loaded.config.dataDir) });
+  const log = opts.log ?? createLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const secrets = resolveSecrets(config, loaded.secrets);
+  const db = openDb(config.db ?? join(config.dataDir, 'labhub.sqlite'));
+  const clock = systemClock;
+  await ensureFirstAdmin(new UserRepo(db), { password: loaded.secrets.adminPassword, now: isoNow(clock), announce: opts.announce ?? ((l) => process.stdout.write(`${l}\n`)) });
+  for (const name of config.adminUsers) {
+    const users = new UserRepo(db);
+    const u = users.byName(name) ?? users.create(name, { admin: true, now: isoNow(clock) });
+    if (!u.admin) users.setAdmin(u.id, true);
+  }
+
+  const hubTarget = `http://${config.hubIp}:${config.hubPort}`;
+  const proxy = await startProxyFor(config, secrets.proxyAuthToken, hubTarget, log.child({ component: 'proxy' }));
+  const proxyClient = new ProxyClient({ apiUrl: proxy.apiUrl, authToken: secrets.proxyAuthToken });
+  let hub: Hub;
+  let server: Server;
+  try {
+    hub = createHub({ config, secrets, db, log, clock, proxy: proxyClient });
+    server = createServer(hub.app);
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(config.hubPort, config.hubIp, () => res());
+    });
+  } catch (err) {
+    await proxy.close();
+    db.close();
+    throw err;
+  }
+  const addr = server.address();
+  const hubUrl = `http://${config.hubIp}:${typeof addr === 'object' && addr ? addr.port : config.hubPort}`;
+  await proxyClient.addRoute('/', { hub: true, target: hubUrl, jupyterhub: true });
+  await hub.deps.serverManager.restore();
+  await hub.deps.serverManager.checkRoutes(hubUrl).catch((err) => log.warn({ err: String(err) }, 'initial route check failed'));
+  hub.deps.serverManager.startPolling();
+  const routeTimer = setInterval(() => {
+    hub.deps.serverManager.checkRoutes(hubUrl).catch((err) => log.warn({ err: String(err) }, 'route check failed'));
+    hub.sessionStore.purgeExpired();
+    hub.deps.tokens.purgeExpired(isoNow(clock));
+  }, config.proxy.routeCheckIntervalSeconds * 1000);
+  routeTimer.unref();
+  log.info({ hub: hubUrl, public: proxy.publicUrl }, 'LabHub is running');
+  return {
+    hub,
+    server,
+    proxy,
+    hubUrl,
+    publicUrl: proxy.publicUrl,
+    close: async () => {
+      clearInterval(routeTimer);
+      await hub.deps.serverManager.dispose();
+      await new Promise<void>((res) => {
+        server.close(() => res());
+        server.closeAllConnections();
+      });
+      await proxy.close();
+      db.close();
+    },
+  };
+}

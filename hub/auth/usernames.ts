@@ -1,0 +1,27 @@
+/**
+ * Username normalization and validation (JupyterHub normalize_username + validate_username):
+ * lowercase, trimmed, limited characters, so names are safe in URLs, paths, container and
+ * system-account names.
+ */
+import { HubError } from '../errors.js';
+
+export const USERNAME_RE = /^[a-z0-9][a-z0-9._@-]{0,63}$/;
+
+export function normalizeUsername(name: string): string {
+  return name.trim().toLowerCase();
+}
+
+export function validateUsername(name: string): string | null {
+  if (!name) return 'username must not be empty';
+  if (name.length > 64) return 'username is longer than 64 characters';
+  if (!USERNAME_RE.test(name)) return `invalid username '${name}': use lowercase letters, digits and . _ @ - (starting with a letter or digit)`;
+  return null;
+}
+
+export function requireValidUsername(raw: unknown): string {
+  if (typeof raw !== 'string') throw new HubError(400, 'username must be a string');
+  const name = normalizeUsername(raw);
+  const problem = validateUsername(name);
+  if (problem) throw new HubError(400, problem);
+  return name;
+}

@@ -1,0 +1,43 @@
+/**
+ * The only place that writes error bodies: JSON {status, message} for the API (JupyterHub clients
+ * read both), the error page for browsers. 5xx are logged with their stack, 4xx at info.
+ */
+import type { ErrorRequestHandler, Request } from 'express';
+import { HubError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export function wantsJson(req: Request): boolean {
+  if (req.path.startsWith('/hub/api') || req.originalUrl.startsWith('/hub/api')) return true;
+  const accept = req.headers.accept ?? '';
+  return !accept.includes('text/html') && (accept.includes('application/json') || req.method !== 'GET');
+}
+
+/** body-parser and friends throw errors with `status`/`type`; give them clear messages. */
+function normalize(err: unknown): HubError {
+  if (err instanceof HubError) return err;
+  const e = err as { status?: number; statusCode?: number; type?: string; message?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (e?.type === 'entity.parse.failed') return new HubError(400, 'Invalid JSON in request body');
+  if (e?.type === 'entity.too.large') return new HubError(413, 'Request body too large');
+  if (typeof status === 'number' && status >= 400 && status < 500) return new HubError(status, e.message ?? 'Bad request');
+  return new HubError(500, 'Internal server error', { cause: err, logMessage: (err as Error)?.stack ?? String(err) });
+}
+
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = normalize(err);
+    if (error.status >= 500) log.error({ err: error.logMessage ?? error.message, cause: error.cause instanceof Error ? error.cause.stack : undefined, url: req.originalUrl, method: req.method }, 'request failed');
+    else log.info({ status: error.status, url: req.originalUrl, method: req.method, msg: error.message }, 'request rejected');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    for (const [k, v] of Object.entries(error.headers ?? {})) res.setHeader(k, v);
+    res.status(error.status);
+    if (wantsJson(req)) {
+      res.json({ status: error.status, code: error.code, message: error.message });
+      return;
+    }
+    res.render('error', { status: error.status, message: error.message, htmlMessage: error.htmlMessage, identity: req.identity, xsrf: req.xsrfToken });
+  };
+}

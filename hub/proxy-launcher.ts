@@ -1,0 +1,94 @@
+/**
+ * Brings up the proxy the configuration asks for. The hub only ever talks to it through the
+ * configurable-http-proxy REST API, so all three modes look the same afterwards:
+ * - inprocess: LabHub's proxy inside this process (default);
+ * - subprocess: a CHP-compatible command (labhub-proxy, or configurable-http-proxy itself) started
+ *   with CHP's flags, as JupyterHub does, and stopped with the hub;
+ * - external: someone else runs it; we only need its API URL.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/schema.js';
+import { startProxy } from '../proxy/proxy.js';
+import { HubError } from './errors.js';
+import type { Logger } from './log.js';
+
+export interface RunningProxy {
+  publicUrl: string;
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+function proxyLogAdapter(log: Logger) {
+  return {
+    debug: (msg: string, ...a: unknown[]) => log.debug(a.length ? { args: a } : {}, msg),
+    info: (msg: string, ...a: unknown[]) => log.info(a.length ? { args: a } : {}, msg),
+    warn: (msg: string, ...a: unknown[]) => log.warn(a.length ? { args: a } : {}, msg),
+    error: (msg: string, ...a: unknown[]) => log.error(a.length ? { args: a } : {}, msg),
+  };
+}
+
+async function waitForPort(host: string, port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new HubError(500, `proxy command exited with code ${child.exitCode} before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host, port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new HubError(500, `proxy did not listen on ${host}:${port} within ${timeoutMs / 1000} s`);
+}
+
+export async function startProxyFor(config: Config, authToken: string, hubTarget: string, log: Logger): Promise<RunningProxy> {
+  const p = config.proxy;
+  const apiPort = p.apiPort ?? (config.port === 0 ? 0 : config.port + 1);
+  const errorTarget = `${hubTarget}/hub/error`;
+  if (p.mode === 'external') {
+    if (!p.apiUrl) throw new HubError(500, "proxy.apiUrl is required when proxy.mode is 'external'");
+    return { publicUrl: `http://${config.ip}:${config.port}`, apiUrl: p.apiUrl, close: async () => undefined };
+  }
+  if (p.mode === 'inprocess') {
+    const started = await startProxy({ ip: config.ip, port: config.port, apiIp: p.apiIp, apiPort, authToken, errorTarget, xfwd: true, log: proxyLogAdapter(log) });
+    return { publicUrl: started.publicUrl, apiUrl: started.apiUrl, close: () => started.close() };
+  }
+  if (config.port === 0 || apiPort === 0) throw new HubError(500, "proxy.mode 'subprocess' needs fixed ports (port and proxy.apiPort)");
+  // 'labhub-proxy' resolves to our own compiled binary so it works without a global install.
+  const [cmd, ...cmdArgs] = p.command[0] === 'labhub-proxy' ? [process.execPath, join(HERE, '..', 'proxy', 'main.js'), ...p.command.slice(1)] : p.command;
+  const args = [...cmdArgs, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info'];
+  const child = spawn(cmd, args, { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: authToken }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.on('data', (b: Buffer) => log.info({ proxy: b.toString().trim() }, 'proxy output'));
+  child.stderr?.on('data', (b: Buffer) => log.warn({ proxy: b.toString().trim() }, 'proxy output'));
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (e) => reject(new HubError(500, `could not start proxy command ${cmd}: ${e.message}`)));
+  });
+  try {
+    await waitForPort(config.ip, config.port, 10_000, child);
+    await waitForPort(p.apiIp, apiPort, 10_000, child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    publicUrl: `http://${config.ip}:${config.port}`,
+    apiUrl: `http://${p.apiIp}:${apiPort}`,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}

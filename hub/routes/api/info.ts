@@ -1,0 +1,26 @@
+/** GET /hub/api (version, unauthenticated), /hub/api/info, /hub/api/health. */
+import { Router } from 'express';
+import type { HubDeps } from '../../deps.js';
+import { requireScope } from '../../http/auth.js';
+import { JUPYTERHUB_API_VERSION } from '../../version.js';
+
+export function infoRouter(d: HubDeps): Router {
+  const r = Router();
+  r.get(['/hub/api', '/hub/api/'], (_req, res) => {
+    res.set('Access-Control-Allow-Origin', '*').json({ version: JUPYTERHUB_API_VERSION });
+  });
+  r.get('/hub/api/info', requireScope('read:hub'), (_req, res) => {
+    res.json({
+      version: JUPYTERHUB_API_VERSION,
+      labhub_version: process.env.npm_package_version ?? '0.1.0',
+      python: null,
+      sys_executable: process.execPath,
+      spawner: { class: `labhub.spawners.${d.config.spawner.kind}`, version: '0.1.0' },
+      authenticator: { class: `labhub.auth.${d.config.auth.kind}`, version: '0.1.0' },
+    });
+  });
+  r.get(['/hub/api/health', '/hub/health'], (_req, res) => {
+    res.status(200).end();
+  });
+  return r;
+}

@@ -1,0 +1,26 @@
+/** GET /hub/api/user: the token owner's model plus the token's scopes (what single-user servers call). */
+import { Router } from 'express';
+import type { HubDeps } from '../../deps.js';
+import { requireAuth } from '../../http/auth.js';
+import { userModel } from '../../models.js';
+import { buildUserModelInput } from './users.js';
+
+export function currentUserRouter(d: HubDeps): Router {
+  const r = Router();
+  r.get('/hub/api/user', requireAuth(), (req, res) => {
+    const id = req.identity!;
+    const name = id.user.name;
+    // identifying yourself is always allowed (JupyterHub adds these for the lookup only)
+    const lookup = new Set(id.scopes);
+    lookup.add(`read:users:name!user=${name}`);
+    lookup.add(`read:users:groups!user=${name}`);
+    const model = userModel(buildUserModelInput(d, id.user), lookup);
+    res.json({
+      ...model,
+      session_id: id.sessionId ?? null,
+      ...(id.token ? { token_id: `a${id.token.id}` } : {}),
+      scopes: [...id.scopes].sort(),
+    });
+  });
+  return r;
+}

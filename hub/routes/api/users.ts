@@ -1,0 +1,160 @@
+/**
+ * /hub/api/users…: list, create (single and bulk), read, delete, and activity reports.
+ * Route table: GET /users (list:users) · POST /users (admin:users) · GET|POST|DELETE /users/:name
+ * (read:users | admin:users | delete:users) · POST /users/:name/activity (users:activity).
+ */
+import { json, Router, type Request } from 'express';
+import type { HubDeps } from '../../deps.js';
+import type { UserRow } from '../../db/users.js';
+import { isoNow } from '../../clock.js';
+import { HubError } from '../../errors.js';
+import { requireScope } from '../../http/auth.js';
+import { userModel, type UserModelInput } from '../../models.js';
+import { hasScope } from '../../scopes.js';
+import { normalizeUsername, validateUsername } from '../../auth/usernames.js';
+import { jsonBody, loadUser, param, userTarget } from '../params.js';
+
+export function buildUserModelInput(d: HubDeps, user: UserRow): UserModelInput {
+  return {
+    user,
+    groups: d.users.groupNames(user.id),
+    roles: d.access.userRoles(user),
+    servers: d.servers.forUser(user.id).map((row) => ({ row, status: d.serverManager.status(user.name, row.name) })),
+  };
+}
+
+const PAGINATION_TYPE = 'application/jupyterhub-pagination+json';
+
+export function parsePaging(req: Request, total: number): { offset: number; limit: number; paginated: boolean } {
+  const paginated = (req.headers.accept ?? '').includes(PAGINATION_TYPE);
+  const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
+  if (!Number.isInteger(offset) || offset < 0) throw new HubError(400, `Invalid offset: ${String(req.query.offset)}`);
+  const maxLimit = 200;
+  // Old clients that don't ask for pagination get everything rather than a silent truncation.
+  const defaultLimit = paginated ? 50 : Math.max(maxLimit, total);
+  const limit = req.query.limit === undefined ? defaultLimit : Number(req.query.limit);
+  if (!Number.isInteger(limit) || limit < 0) throw new HubError(400, `Invalid limit: ${String(req.query.limit)}`);
+  return { offset, limit: paginated ? Math.min(limit, maxLimit) : limit, paginated };
+}
+
+function validatedNames(raw: unknown): string[] {
+  if (!Array.isArray(raw) || raw.length === 0) throw new HubError(400, 'Must specify at least one user to create');
+  const names: string[] = [];
+  const problems: string[] = [];
+  for (const r of raw) {
+    if (typeof r !== 'string') {
+      problems.push('usernames must be strings');
+      continue;
+    }
+    const name = normalizeUsername(r);
+    const p = validateUsername(name);
+    if (p) problems.push(p);
+    else if (!names.includes(name)) names.push(name);
+  }
+  if (problems.length) throw new HubError(400, problems.join('; '));
+  return names;
+}
+
+export function usersRouter(d: HubDeps): Router {
+  const r = Router();
+  const body = json({ limit: '1mb' });
+  const target = userTarget(d);
+
+  r.get('/hub/api/users', requireScope('list:users'), (req, res) => {
+    const id = req.identity!;
+    const state = req.query.state;
+    if (state !== undefined && !['active', 'ready', 'inactive'].includes(String(state))) throw new HubError(400, `Invalid state: ${String(state)}; must be one of active, ready, inactive`);
+    const includeStopped = req.query.include_stopped_servers !== undefined && req.query.include_stopped_servers !== 'false';
+    let rows = d.users.list().filter((u) => hasScope(id.scopes, 'list:users', { user: u.name, userGroups: d.users.groupNames(u.id) }));
+    if (state) {
+      rows = rows.filter((u) => {
+        const statuses = d.servers.forUser(u.id).map((s) => d.serverManager.status(u.name, s.name));
+        const active = statuses.some((s) => s !== 'stopped');
+        const ready = statuses.some((s) => s === 'running');
+        return state === 'active' ? active : state === 'ready' ? ready : !active;
+      });
+    }
+    const paging = parsePaging(req, rows.length);
+    const page = rows.slice(paging.offset, paging.offset + paging.limit);
+    const items = page.map((u) => userModel(buildUserModelInput(d, u), id.scopes, { includeStoppedServers: includeStopped }));
+    if (!paging.paginated) return void res.json(items);
+    const nextOffset = paging.offset + paging.limit;
+    res.type(PAGINATION_TYPE).json({
+      items,
+      _pagination: {
+        offset: paging.offset,
+        limit: paging.limit,
+        total: rows.length,
+        next: nextOffset < rows.length ? { offset: nextOffset, limit: paging.limit, url: `/hub/api/users?offset=${nextOffset}&limit=${paging.limit}` } : null,
+      },
+    });
+  });
+
+  r.post('/hub/api/users', requireScope('admin:users'), body, (req, res) => {
+    const b = jsonBody(req);
+    const names = validatedNames(b.usernames);
+    if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
+    const toCreate = names.filter((n) => !d.users.byName(n));
+    if (toCreate.length === 0) throw new HubError(409, `All ${names.length} users already exist`);
+    const now = isoNow(d.clock);
+    const created = d.db.transaction(() => toCreate.map((n) => d.users.create(n, { admin: b.admin === true, now })))();
+    d.log.info({ users: toCreate, by: req.identity!.user.name }, 'users created');
+    res.status(201).json(created.map((u) => userModel(buildUserModelInput(d, u), req.identity!.scopes)));
+  });
+
+  r.get('/hub/api/users/:name', requireScope('read:users', target), (req, res) => {
+    const user = loadUser(d, param(req, 'name'));
+    res.json(userModel(buildUserModelInput(d, user), req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined }));
+  });
+
+  r.post('/hub/api/users/:name', requireScope('admin:users', target), body, (req, res) => {
+    const [name] = validatedNames([param(req, 'name')]);
+    if (d.users.byName(name)) throw new HubError(409, `User ${name} already exists`);
+    const b = jsonBody(req);
+    if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
+    const user = d.users.create(name, { admin: b.admin === true, now: isoNow(d.clock) });
+    d.log.info({ user: name, by: req.identity!.user.name }, 'user created');
+    res.status(201).json(userModel(buildUserModelInput(d, user), req.identity!.scopes));
+  });
+
+  r.delete('/hub/api/users/:name', requireScope('delete:users', target), async (req, res) => {
+    const user = loadUser(d, param(req, 'name'));
+    if (user.id === req.identity!.user.id) throw new HubError(400, "You can't delete yourself");
+    for (const s of d.servers.forUser(user.id)) {
+      if (d.serverManager.status(user.name, s.name) !== 'stopped') await d.serverManager.stop(user, s.name);
+      const pending = d.serverManager.pendingOf(user.name, s.name);
+      if (pending) await pending.done;
+    }
+    d.users.delete(user.id);
+    d.log.info({ user: user.name, by: req.identity!.user.name }, 'user deleted');
+    res.status(204).end();
+  });
+
+  r.post('/hub/api/users/:name/activity', requireScope('users:activity', target), body, (req, res) => {
+    const user = loadUser(d, param(req, 'name'));
+    const b = jsonBody(req);
+    const parse = (v: unknown, what: string): string => {
+      if (typeof v !== 'string' || Number.isNaN(Date.parse(v))) throw new HubError(400, `Invalid timestamp for ${what}: ${JSON.stringify(v)}`);
+      return new Date(v).toISOString();
+    };
+    if (b.last_activity === undefined && b.servers === undefined) throw new HubError(400, 'body has no info for last_activity or servers');
+    const updates: Array<{ id: number; when: string }> = [];
+    if (b.servers !== undefined) {
+      if (typeof b.servers !== 'object' || b.servers === null || Array.isArray(b.servers)) throw new HubError(400, "'servers' must be an object");
+      for (const [name, info] of Object.entries(b.servers as Record<string, unknown>)) {
+        const row = d.servers.get(user.id, name);
+        if (!row) throw new HubError(400, `No such server '${name}' for user ${user.name}`);
+        const when = parse((info as Record<string, unknown> | null)?.last_activity, `server '${name}'`);
+        updates.push({ id: row.id, when });
+      }
+    }
+    const userWhen = b.last_activity !== undefined ? parse(b.last_activity, 'user') : undefined;
+    d.db.transaction(() => {
+      for (const u of updates) d.servers.touch(u.id, u.when);
+      if (userWhen) d.users.touch(user.id, userWhen);
+    })();
+    res.status(200).end();
+  });
+
+  return r;
+}

@@ -1,0 +1,34 @@
+/** Mounts every router in order; unknown API paths become JSON 404s; the error handler is last. */
+import express, { type Express } from 'express';
+import type { HubDeps } from '../deps.js';
+import { HubError } from '../errors.js';
+import { errorHandler } from '../http/error-handler.js';
+import { oauthRouter } from '../oauth/provider.js';
+import { infoRouter } from './api/info.js';
+import { serversRouter } from './api/servers.js';
+import { tokensRouter } from './api/tokens.js';
+import { currentUserRouter } from './api/user.js';
+import { usersRouter } from './api/users.js';
+import { loginRouter } from './login.js';
+import { pagesRouter } from './pages.js';
+
+export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
+  app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
+  app.use(infoRouter(d));
+  app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400) }));
+  // CSRF for cookie-authenticated API writes (token calls are exempt inside check())
+  app.use('/hub/api', d.csrf.check());
+  app.use(currentUserRouter(d));
+  app.use(usersRouter(d));
+  app.use(serversRouter(d));
+  app.use(tokensRouter(d));
+  app.all('/hub/api/{*rest}', () => {
+    throw new HubError(404, 'Not Found');
+  });
+  app.use(loginRouter(d));
+  app.use(pagesRouter(d));
+  app.use(() => {
+    throw new HubError(404, 'Page not found');
+  });
+  app.use(errorHandler(d.log));
+}

@@ -1,0 +1,131 @@
+/**
+ * Browser pages that mirror JupyterHub's URLs (PROTOCOL.md B5): /, /hub/, /hub/home,
+ * /hub/spawn[/:user[/:server]], /hub/spawn-pending/…, /hub/user/:user/… (no route in the proxy),
+ * /hub/user-redirect/…, /hub/error/:code.
+ */
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { HubDeps } from '../deps.js';
+import { HubError } from '../errors.js';
+import { serverPrefix } from '../env.js';
+import { hasScope } from '../scopes.js';
+import { startServer } from './api/servers.js';
+import { param } from './params.js';
+import type { UserRow } from '../db/users.js';
+
+function requireLogin(req: Request, res: Response, next: NextFunction): void {
+  if (req.identity) return next();
+  res.redirect(302, `/hub/login?next=${encodeURIComponent(req.originalUrl)}`);
+}
+
+export function pagesRouter(d: HubDeps): Router {
+  const r = Router();
+
+  /** The user a page is about: yourself, or someone you hold `scope` on (admins). */
+  const subject = (req: Request, scope: string): UserRow => {
+    const me = req.identity!;
+    const name = param(req, 'user') || me.user.name;
+    if (name === me.user.name) return me.user;
+    const user = d.users.byName(name);
+    if (!user || !hasScope(me.scopes, scope, { user: name, server: `${name}/${param(req, 'server')}`, userGroups: d.users.groupNames(user.id) })) {
+      throw new HubError(404, `No such user: ${name}`);
+    }
+    return user;
+  };
+
+  r.get('/hub/', (req, res) => {
+    res.redirect(302, req.identity ? '/hub/home' : '/hub/login?next=%2Fhub%2F');
+  });
+
+  r.get('/hub/home', requireLogin, (req, res) => {
+    const me = req.identity!.user;
+    const servers = d.servers.forUser(me.id).map((row) => ({
+      name: row.name,
+      url: serverPrefix(me.name, row.name),
+      status: d.serverManager.status(me.name, row.name),
+      lastActivity: row.last_activity,
+      started: row.started,
+    }));
+    if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', url: serverPrefix(me.name, ''), status: 'stopped', lastActivity: null, started: null });
+    res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers });
+  });
+
+  const spawn = async (req: Request, res: Response) => {
+    const user = subject(req, 'servers');
+    const serverName = param(req, 'server');
+    if (serverName && !d.config.allowNamedServers) throw new HubError(400, 'Named servers are not enabled.');
+    const prefix = serverPrefix(user.name, serverName);
+    const next = typeof req.query.next === 'string' && req.query.next.startsWith('/') && !req.query.next.startsWith('//') ? req.query.next : prefix;
+    const pendingUrl = `/hub/spawn-pending/${encodeURIComponent(user.name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(next)}`;
+    const status = d.serverManager.status(user.name, serverName);
+    if (status === 'running') return void res.redirect(302, next);
+    if (status === 'spawn' || status === 'stop') return void res.redirect(302, pendingUrl);
+    const row = d.servers.get(user.id, serverName);
+    // JupyterHub re-uses the last user_options when none are given
+    const options = row ? (JSON.parse(row.user_options) as Record<string, unknown>) : {};
+    await startServer(d, user, serverName, options);
+    res.redirect(302, pendingUrl);
+  };
+  r.get(['/hub/spawn', '/hub/spawn/:user', '/hub/spawn/:user/:server'], requireLogin, spawn);
+
+  r.get(['/hub/spawn-pending/:user', '/hub/spawn-pending/:user/:server'], requireLogin, (req, res) => {
+    const user = subject(req, 'read:servers');
+    const serverName = param(req, 'server');
+    const prefix = serverPrefix(user.name, serverName);
+    const next = typeof req.query.next === 'string' && req.query.next.startsWith('/') && !req.query.next.startsWith('//') ? req.query.next : prefix;
+    const status = d.serverManager.status(user.name, serverName);
+    if (status === 'running') return void res.redirect(302, next);
+    const failure = d.serverManager.failureOf(user.name, serverName);
+    const progressUrl = `/hub/api/users/${encodeURIComponent(user.name)}/${serverName ? `servers/${encodeURIComponent(serverName)}/` : 'server/'}progress`;
+    if (status === 'spawn') {
+      return void res.render('spawn-pending', { identity: req.identity, xsrf: req.xsrfToken, user: user.name, serverName, progressUrl, next, events: d.serverManager.pendingOf(user.name, serverName)?.progress.events ?? [] });
+    }
+    res.status(failure ? 500 : 200).render('not-running', { identity: req.identity, xsrf: req.xsrfToken, user: user.name, serverName, spawnUrl: `/hub/spawn/${encodeURIComponent(user.name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(next)}`, failure: failure?.message ?? null });
+  });
+
+  // Reached when the proxy has no route for /user/<name>/… (server not running, or proxy lagging).
+  r.all('/hub/user/:user{/*rest}', requireLogin, (req, res) => {
+    const name = param(req, 'user');
+    const me = req.identity!;
+    const user = d.users.byName(name);
+    const restParts = (req.params as Record<string, string[] | undefined>).rest ?? [];
+    const serverName = d.config.allowNamedServers && restParts.length > 0 && user && d.servers.get(user.id, restParts[0]) ? restParts[0] : '';
+    if (!user || !hasScope(me.scopes, 'access:servers', { user: name, server: `${name}/${serverName}`, userGroups: d.users.groupNames(user.id) })) throw new HubError(404, `No access to /user/${name}/`);
+    const original = req.originalUrl.slice('/hub'.length);
+    const status = d.serverManager.status(name, serverName);
+    if (status === 'running') {
+      const u = new URL(original, 'http://x');
+      const redirects = Number(u.searchParams.get('redirects') ?? '0');
+      if (redirects >= 4) throw new HubError(500, 'Redirect loop detected.');
+      u.searchParams.set('redirects', String(redirects + 1));
+      return void res.redirect(302, u.pathname + u.search);
+    }
+    if (status === 'spawn' || status === 'stop') return void res.redirect(303, `/hub/spawn-pending/${encodeURIComponent(name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(original)}`);
+    const spawnUrl = `/hub/spawn/${encodeURIComponent(name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(original)}`;
+    const isApi = req.method !== 'GET' || (req.headers.accept ?? '').includes('application/json') || restParts.includes('api');
+    if (isApi) return void res.status(424).json({ status: 424, message: `JupyterHub server no longer running at ${original}. Restart the server at ${spawnUrl}` });
+    res.status(424).render('not-running', { identity: req.identity, xsrf: req.xsrfToken, user: name, serverName, spawnUrl, failure: null });
+  });
+
+  r.get('/hub/user-redirect/{*rest}', requireLogin, (req, res) => {
+    const rest = ((req.params as Record<string, string[] | undefined>).rest ?? []).map(encodeURIComponent).join('/');
+    const search = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+    res.redirect(302, `${serverPrefix(req.identity!.user.name, '')}${rest}${search}`);
+  });
+
+  // CHP's --error-target: GET /hub/error/<code>?url=…
+  r.get('/hub/error/:code', (req, res) => {
+    const code = Number(param(req, 'code'));
+    const status = code >= 400 && code < 600 ? code : 500;
+    const message = status === 503 ? 'Your server appears to be down. Try restarting it from the hub.' : status === 404 ? 'Page not found' : 'Error';
+    res.status(status).render('error', { status, message, htmlMessage: undefined, identity: req.identity, xsrf: req.xsrfToken });
+  });
+
+  // Anything outside /hub/ that reached the hub: /user/x/… has no route, everything else gets /hub in front.
+  r.all('/{*rest}', (req, res, next) => {
+    if (req.path.startsWith('/hub/') || req.path === '/hub') return next();
+    const target = req.originalUrl === '/' ? '/hub/' : `/hub${req.originalUrl}`;
+    res.redirect(302, target);
+  });
+
+  return r;
+}

@@ -1,0 +1,33 @@
+/** Shared request helpers for route modules. */
+import type { Request } from 'express';
+import type { HubDeps } from '../deps.js';
+import type { UserRow } from '../db/users.js';
+import { HubError } from '../errors.js';
+import type { ScopeTarget } from '../scopes.js';
+
+export function param(req: Request, name: string): string {
+  const v = (req.params as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(v) ? v.join('/') : (v ?? '');
+}
+
+/** The scope target for /users/:name[/servers/:server] routes, with the user's groups. */
+export function userTarget(d: HubDeps): (req: Request) => ScopeTarget {
+  return (req) => {
+    const name = param(req, 'name');
+    const user = d.users.byName(name);
+    return { user: name, server: `${name}/${param(req, 'server')}`, userGroups: user ? d.users.groupNames(user.id) : [] };
+  };
+}
+
+export function loadUser(d: HubDeps, name: string): UserRow {
+  const user = d.users.byName(name);
+  if (!user) throw new HubError(404, `No such user: ${name}`);
+  return user;
+}
+
+export function jsonBody(req: Request): Record<string, unknown> {
+  const b = req.body as unknown;
+  if (b === undefined || b === null || (typeof b === 'object' && !Array.isArray(b) && Object.keys(b as object).length === 0 && !req.headers['content-length'])) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw new HubError(400, 'Request body must be a JSON object');
+  return b as Record<string, unknown>;
+}

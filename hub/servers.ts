@@ -1,0 +1,338 @@
+/**
+ * ServerManager: the spawn/stop lifecycle (JupyterHub user.py). It owns the server's API token,
+ * its OAuth client, timeouts, readiness and proxy routes; spawners only start and stop things.
+ * The database is the truth; the proxy and in-memory spawner objects are caches rebuilt on restart.
+ */
+import type { Config } from '../config/schema.js';
+import type { ProxyClient } from '../proxy/client.js';
+import type { Spawner, SpawnerState } from '../spawners/spawner.js';
+import type { Clock } from './clock.js';
+import { isoNow } from './clock.js';
+import type { OAuthRepo } from './db/oauth.js';
+import type { ServerRepo, ServerRow } from './db/servers.js';
+import type { TokenRepo } from './db/tokens.js';
+import type { UserRepo, UserRow } from './db/users.js';
+import { accessScopesFor, buildSingleUserEnv, clientIdFor, serverPrefix } from './env.js';
+import { HubError, SpawnError } from './errors.js';
+import type { Logger } from './log.js';
+import { ProgressLog } from './progress.js';
+import { waitForHttpServer } from './wait-up.js';
+import { SpawnFailure } from '../spawners/spawn-failure.js';
+
+export type SpawnerBuilder = (identity: { user: string; serverName: string }, state?: SpawnerState) => Spawner;
+
+export interface ServerManagerDeps {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  proxy: ProxyClient;
+  users: UserRepo;
+  servers: ServerRepo;
+  tokens: TokenRepo;
+  oauth: OAuthRepo;
+  buildSpawner: SpawnerBuilder;
+  /** Internal hub API URL handed to servers, e.g. http://127.0.0.1:8081/hub/api */
+  hubApiUrl: string;
+}
+
+interface Pending {
+  kind: 'spawn' | 'stop';
+  progress: ProgressLog;
+  done: Promise<void>;
+  abort: AbortController;
+}
+
+export type ServerStatus = 'running' | 'spawn' | 'stop' | 'stopped';
+
+const key = (user: string, server: string) => `${user}/${server}`;
+
+/** The role `server` scopes, resolved for this server (JupyterHub: users:activity!user, access:servers!server). */
+export const SERVER_TOKEN_SCOPES = ['users:activity!user', 'access:servers!server'];
+
+export class ServerManager {
+  private readonly pending = new Map<string, Pending>();
+  private readonly running = new Map<string, Spawner>();
+  /** Last failure per server, kept for the progress stream and the spawn-pending page. */
+  private readonly failures = new Map<string, { message: string; progress: ProgressLog }>();
+  private pollTimer: NodeJS.Timeout | null = null;
+  private disposed = false;
+
+  constructor(private readonly d: ServerManagerDeps) {}
+
+  status(user: string, serverName: string): ServerStatus {
+    const p = this.pending.get(key(user, serverName));
+    if (p) return p.kind;
+    return this.running.has(key(user, serverName)) ? 'running' : 'stopped';
+  }
+
+  pendingOf(user: string, serverName: string): Pending | undefined {
+    return this.pending.get(key(user, serverName));
+  }
+
+  failureOf(user: string, serverName: string): { message: string; progress: ProgressLog } | undefined {
+    return this.failures.get(key(user, serverName));
+  }
+
+  runningCount(): number {
+    return this.running.size;
+  }
+
+  pendingCount(): number {
+    let n = 0;
+    for (const p of this.pending.values()) if (p.kind === 'spawn') n++;
+    return n;
+  }
+
+  /**
+   * Starts a server. Resolves with pending=false when it became ready within slowSpawnTimeout,
+   * pending=true when it is still starting (HTTP 202).
+   */
+  async spawn(user: UserRow, serverName: string, userOptions: Record<string, unknown>): Promise<{ pending: boolean }> {
+    const k = key(user.name, serverName);
+    const status = this.status(user.name, serverName);
+    if (status === 'running') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already running`);
+    if (status === 'spawn') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already pending spawn`);
+    if (status === 'stop') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is pending stop`);
+    this.failures.delete(k);
+    const progress = new ProgressLog();
+    progress.push({ progress: 0, message: 'Server requested' });
+    const abort = new AbortController();
+    const done = this.runSpawn(user, serverName, userOptions, progress, abort.signal).finally(() => this.pending.delete(k));
+    this.pending.set(k, { kind: 'spawn', progress, done, abort });
+    return this.waitBriefly(done);
+  }
+
+  private async waitBriefly(done: Promise<void>): Promise<{ pending: boolean }> {
+    const waitMs = this.d.config.slowSpawnTimeoutSeconds * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), waitMs)));
+    try {
+      const r = await Promise.race([done.then(() => 'done' as const), slow]);
+      return { pending: r === 'slow' };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async runSpawn(user: UserRow, serverName: string, userOptions: Record<string, unknown>, progress: ProgressLog, signal: AbortSignal): Promise<void> {
+    const { config, clock, log } = this.d;
+    const k = key(user.name, serverName);
+    const row = this.d.servers.ensure(user.id, serverName, config.spawner.kind);
+    this.d.servers.setUserOptions(row.id, userOptions);
+    const prefix = serverPrefix(user.name, serverName);
+    let spawner: Spawner | null = null;
+    const started = clock.now();
+    try {
+      this.d.tokens.deleteForServer(row.id);
+      const { token } = this.d.tokens.create({ kind: 'server', userId: user.id, serverId: row.id, scopes: SERVER_TOKEN_SCOPES, note: `Server at ${prefix}`, now: isoNow(clock) });
+      const clientId = clientIdFor(user.name, serverName);
+      this.d.oauth.upsertClient({ identifier: clientId, secret: token, redirectUri: `${prefix}oauth_callback`, description: `Server at ${prefix}`, allowedScopes: accessScopesFor(user.name, serverName), now: isoNow(clock) });
+      const env = buildSingleUserEnv({ user: user.name, serverName, apiToken: token, hubApiUrl: this.d.hubApiUrl });
+      spawner = this.d.buildSpawner({ user: user.name, serverName });
+      const startAbort = AbortSignal.any([signal, AbortSignal.timeout(config.startTimeoutSeconds * 1000)]);
+      const startPromise = spawner.start({
+        user: user.name,
+        serverName,
+        env,
+        servicePrefix: prefix,
+        userOptions,
+        signal: startAbort,
+        onProgress: (e) => progress.push({ ...e, progress: Math.min(95, Math.max(1, e.progress)) }),
+      });
+      const { url } = await raceAbort(startPromise, startAbort, () =>
+        signal.aborted ? new SpawnError('Spawn cancelled', 'cancelled', { status: 400 }) : new SpawnError(`Spawner failed to start within ${config.startTimeoutSeconds} seconds`, 'timeout'),
+      );
+      // Persist as soon as something exists, so a hub crash from here on can still find and clean it up.
+      this.d.servers.setState(row.id, spawner.getState());
+      progress.push({ progress: 70, message: 'Waiting for the server to answer' });
+      const readiness = `${url}${prefix}api`;
+      try {
+        await waitForHttpServer(readiness, config.httpTimeoutSeconds * 1000, signal);
+      } catch (err) {
+        if (signal.aborted) throw new SpawnError('Spawn cancelled', 'cancelled', { status: 400 });
+        const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const, exitCode: null }));
+        const logs = spawner.recentLogs?.() ?? [];
+        const why = poll.status === 'stopped' ? 'the server process exited' : (err as Error).message;
+        throw new SpawnError(`Server at ${prefix} failed to start: ${why}${logs.length ? `. Last output: ${logs.slice(-3).join(' | ')}` : ''}`, poll.status === 'stopped' ? 'exited' : 'http-timeout');
+      }
+      progress.push({ progress: 90, message: 'Adding route to proxy' });
+      await this.d.proxy.addRoute(prefix, { user: user.name, server_name: serverName, target: url, jupyterhub: true });
+      this.d.servers.markStarted(row.id, url, spawner.getState(), isoNow(clock));
+      this.running.set(k, spawner);
+      progress.push({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
+      log.info({ user: user.name, server: serverName, url, ms: clock.now() - started }, 'server ready');
+    } catch (err) {
+      const error = toSpawnError(err);
+      log.warn({ user: user.name, server: serverName, reason: error instanceof SpawnError ? error.reason : 'error', err: error.logMessage ?? error.message }, 'spawn failed');
+      if (spawner) await spawner.stop({ now: true }).catch((e) => log.error({ err: e }, 'cleanup after failed spawn'));
+      await this.d.proxy.deleteRoute(prefix).catch(() => undefined);
+      this.d.tokens.deleteForServer(row.id);
+      this.d.servers.markStopped(row.id);
+      progress.push({ progress: 100, failed: true, message: `Spawn failed: ${error.message}` });
+      this.failures.set(k, { message: error.message, progress });
+    }
+  }
+
+  /** Cancels a pending spawn (spawn-pending page "cancel"). */
+  cancel(user: string, serverName: string): boolean {
+    const p = this.pending.get(key(user, serverName));
+    if (!p || p.kind !== 'spawn') return false;
+    p.abort.abort();
+    return true;
+  }
+
+  /** Stops a server. Resolves pending=true when the stop takes longer than slowSpawnTimeout. */
+  async stop(user: UserRow, serverName: string): Promise<{ pending: boolean }> {
+    const k = key(user.name, serverName);
+    const existing = this.pending.get(k);
+    if (existing?.kind === 'stop') return this.waitBriefly(existing.done);
+    if (existing?.kind === 'spawn') {
+      existing.abort.abort();
+      await existing.done;
+    }
+    const spawner = this.running.get(k);
+    const row = this.d.servers.get(user.id, serverName);
+    if (!spawner && !row?.started) return { pending: false };
+    const progress = new ProgressLog();
+    const done = this.runStop(user, serverName, row, spawner).finally(() => this.pending.delete(k));
+    this.pending.set(k, { kind: 'stop', progress, done, abort: new AbortController() });
+    return this.waitBriefly(done);
+  }
+
+  private async runStop(user: UserRow, serverName: string, row: ServerRow | undefined, spawner: Spawner | undefined): Promise<void> {
+    const prefix = serverPrefix(user.name, serverName);
+    const s = spawner ?? (row ? this.d.buildSpawner({ user: user.name, serverName }, JSON.parse(row.state)) : undefined);
+    await this.d.proxy.deleteRoute(prefix).catch((err) => this.d.log.warn({ err: String(err) }, 'route delete failed; reconciliation will retry'));
+    try {
+      await s?.stop();
+    } finally {
+      this.running.delete(key(user.name, serverName));
+      if (row) {
+        this.d.tokens.deleteForServer(row.id);
+        this.d.servers.markStopped(row.id);
+      }
+      this.d.oauth.deleteClient(clientIdFor(user.name, serverName));
+      this.d.log.info({ user: user.name, server: serverName }, 'server stopped');
+    }
+  }
+
+  /**
+   * After a (re)start of the hub: re-attach to servers that still run, re-register their routes,
+   * mark dead ones stopped, and clean up spawns a crash interrupted.
+   */
+  async restore(): Promise<{ resumed: number; stopped: number }> {
+    let resumed = 0;
+    let stopped = 0;
+    for (const row of this.d.servers.active()) {
+      const user = this.d.users.byId(row.user_id);
+      if (!user) continue;
+      const spawner = this.d.buildSpawner({ user: user.name, serverName: row.name }, JSON.parse(row.state));
+      const prefix = serverPrefix(user.name, row.name);
+      const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const }));
+      if (row.started && row.url && poll.status === 'running') {
+        this.running.set(key(user.name, row.name), spawner);
+        await this.d.proxy.addRoute(prefix, { user: user.name, server_name: row.name, target: row.url, jupyterhub: true });
+        resumed++;
+      } else {
+        // dead, or a spawn interrupted before it was ready: make sure nothing is left behind
+        await spawner.stop({ now: true }).catch(() => undefined);
+        await this.d.proxy.deleteRoute(prefix).catch(() => undefined);
+        this.d.tokens.deleteForServer(row.id);
+        this.d.servers.markStopped(row.id);
+        stopped++;
+      }
+    }
+    this.d.log.info({ resumed, stopped }, 'servers restored');
+    return { resumed, stopped };
+  }
+
+  /** Polls running servers; ones that died are marked stopped and unrouted. */
+  async pollAll(): Promise<void> {
+    for (const [k, spawner] of [...this.running]) {
+      if (this.pending.has(k)) continue;
+      const result = await spawner.poll().catch(() => ({ status: 'running' as const }));
+      if (result.status === 'running') continue;
+      const [userName, ...rest] = k.split('/');
+      const serverName = rest.join('/');
+      const user = this.d.users.byName(userName);
+      this.running.delete(k);
+      this.d.log.warn({ user: userName, server: serverName, reason: 'reason' in result ? result.reason : undefined }, 'server stopped unexpectedly');
+      if (!user) continue;
+      const row = this.d.servers.get(user.id, serverName);
+      await this.d.proxy.deleteRoute(serverPrefix(userName, serverName)).catch(() => undefined);
+      if (row) {
+        this.d.tokens.deleteForServer(row.id);
+        this.d.servers.markStopped(row.id);
+      }
+    }
+  }
+
+  /** JupyterHub check_routes: the proxy must route exactly the running servers (and the hub). */
+  async checkRoutes(hubTarget: string): Promise<{ added: number; removed: number }> {
+    const routes = await this.d.proxy.getAllRoutes();
+    let added = 0;
+    let removed = 0;
+    if (routes['/']?.target !== hubTarget) {
+      await this.d.proxy.addRoute('/', { hub: true, target: hubTarget, jupyterhub: true });
+      added++;
+    }
+    const wanted = new Map<string, string>();
+    for (const row of this.d.servers.active()) {
+      if (!row.url || !this.running.has(key(row.user_name, row.name))) continue;
+      wanted.set(serverPrefix(row.user_name, row.name).replace(/\/$/, ''), row.url);
+    }
+    for (const [path, target] of wanted) {
+      const decodedMatch = routes[path] ?? routes[decodeURIComponent(path)];
+      if (decodedMatch?.target !== target) {
+        const [, , u, s] = decodeURIComponent(path).split('/');
+        await this.d.proxy.addRoute(path, { user: u, server_name: s ?? '', target, jupyterhub: true });
+        added++;
+      }
+    }
+    for (const [path, data] of Object.entries(routes)) {
+      if (!data.jupyterhub || !('user' in data)) continue;
+      const encoded = path.split('/').map((p) => encodeURIComponent(decodeURIComponent(p))).join('/');
+      if (!wanted.has(encoded) && !wanted.has(path)) {
+        await this.d.proxy.deleteRoute(path);
+        removed++;
+      }
+    }
+    return { added, removed };
+  }
+
+  startPolling(): void {
+    const tick = () => {
+      if (this.disposed) return;
+      const jitter = 1 + (Math.random() - 0.5) * 0.2;
+      this.pollTimer = setTimeout(() => {
+        this.pollAll()
+          .catch((err) => this.d.log.error({ err: String(err) }, 'poll failed'))
+          .finally(tick);
+      }, this.d.config.pollIntervalSeconds * 1000 * jitter);
+      this.pollTimer.unref();
+    };
+    tick();
+  }
+
+  /** Stops timers; leaves servers running (they survive hub restarts by design). */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    await Promise.allSettled([...this.pending.values()].map((p) => p.done));
+  }
+}
+
+function toSpawnError(err: unknown): HubError {
+  if (err instanceof HubError) return err;
+  if (err instanceof SpawnFailure) return new SpawnError(err.message, err.reason);
+  return new SpawnError((err as Error)?.message ?? String(err), 'error', { logMessage: (err as Error)?.stack });
+}
+
+async function raceAbort<T>(p: Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
+  if (signal.aborted) throw onAbort();
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(onAbort());
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}

@@ -1,0 +1,16 @@
+// Stop buttons on /hub/home call the REST API with the page's XSRF token (cookie auth).
+(function () {
+  var xsrf = document.getElementById('home-script').dataset.xsrf;
+  var msg = document.getElementById('home-message');
+  document.querySelectorAll('button.stop').forEach(function (b) {
+    b.addEventListener('click', function () {
+      b.disabled = true;
+      msg.textContent = 'Stopping…';
+      var url = '/hub/api/users/' + encodeURIComponent(b.dataset.user) + (b.dataset.server ? '/servers/' + encodeURIComponent(b.dataset.server) : '/server');
+      fetch(url, { method: 'DELETE', headers: { 'X-XSRFToken': xsrf }, credentials: 'same-origin' }).then(function (r) {
+        if (r.ok) { location.reload(); return; }
+        return r.json().then(function (j) { msg.textContent = j.message || ('Error ' + r.status); b.disabled = false; });
+      });
+    });
+  });
+})();

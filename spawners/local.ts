@@ -1,0 +1,157 @@
+/**
+ * Local-process spawner: the embedded default. Runs the single-user command as a child process in
+ * its own process group (so a hub restart, even kill -9, leaves it running), on a free port, with
+ * its output appended to a per-server log file. State {pid, pgid, port, startTime} survives restarts.
+ *
+ * When the hub runs as root the server runs as root too, with `--allow-root` (see README).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LocalSpawnerConfig } from '../config/schema.js';
+import { freePort } from './ports.js';
+import { isAlive, processStartTime } from './process-info.js';
+import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import { SpawnFailure } from './spawn-failure.js';
+
+interface LocalState {
+  pid: number;
+  port: number;
+  startTime: number | null;
+  ip: string;
+  logFile: string;
+}
+
+function parseState(state?: SpawnerState): LocalState | null {
+  if (!state || typeof state.pid !== 'number' || typeof state.port !== 'number') return null;
+  return {
+    pid: state.pid,
+    port: state.port,
+    startTime: typeof state.startTime === 'number' ? state.startTime : null,
+    ip: typeof state.ip === 'string' ? state.ip : '127.0.0.1',
+    logFile: typeof state.logFile === 'string' ? state.logFile : '',
+  };
+}
+
+export function safePathPart(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
+}
+
+export class LocalProcessSpawner implements Spawner {
+  readonly kind = 'local';
+  private state: LocalState | null;
+
+  constructor(
+    private readonly ctx: SpawnerContext,
+    private readonly opts: LocalSpawnerConfig,
+    private readonly identity: { user: string; serverName: string },
+    state?: SpawnerState,
+    private readonly isRoot: boolean = process.getuid?.() === 0,
+  ) {
+    this.state = parseState(state);
+  }
+
+  private homeDir(): string {
+    return this.opts.homeTemplate.replaceAll('{dataDir}', this.ctx.dataDir).replaceAll('{username}', safePathPart(this.identity.user));
+  }
+
+  private logFile(): string {
+    const name = safePathPart(this.identity.user) + (this.identity.serverName ? `--${safePathPart(this.identity.serverName)}` : '');
+    return join(this.ctx.dataDir, 'logs', `${name}.log`);
+  }
+
+  async start(req: SpawnRequest): Promise<StartResult> {
+    const home = this.homeDir();
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.ctx.dataDir, 'logs'), { recursive: true, mode: 0o700 });
+    const port = await freePort(this.opts.ip);
+    const ip = this.opts.ip;
+    const url = `http://${ip}:${port}`;
+    const env: Record<string, string> = {};
+    for (const k of this.opts.envKeep) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+    Object.assign(env, req.env, {
+      JUPYTERHUB_SERVICE_URL: `${url}${req.servicePrefix}`,
+      USER: req.user,
+      HOME: home,
+      SHELL: '/bin/bash',
+    });
+    Object.assign(env, this.opts.environment);
+    const args = [...this.opts.cmd.slice(1), ...this.opts.args];
+    if (this.isRoot && this.opts.allowRoot && !args.includes('--allow-root')) args.push('--allow-root');
+    const logFile = this.logFile();
+    const fd = openSync(logFile, 'a', 0o600);
+    req.onProgress?.({ progress: 20, message: `Starting ${this.opts.cmd[0]} on port ${port}` });
+    const child = spawn(this.opts.cmd[0], args, { cwd: home, env, detached: true, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const spawned = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid!));
+      child.once('error', (err) => reject(new SpawnFailure(`could not start ${this.opts.cmd[0]}: ${err.message}`, 'command')));
+    });
+    child.unref(); // the server outlives the hub
+    this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile };
+    this.ctx.log.info({ user: req.user, server: req.serverName, pid: spawned, port }, 'local server started');
+    // A command that dies at once is a start failure, with its last output as the reason.
+    await sleep(50);
+    if (!isAlive(spawned, this.state.startTime)) {
+      const lines = this.recentLogs();
+      this.state = null;
+      throw new SpawnFailure(`${this.opts.cmd[0]} exited immediately${lines.length ? `: ${lines.slice(-3).join(' | ')}` : ''}`, 'exited');
+    }
+    return { url };
+  }
+
+  async stop(): Promise<void> {
+    const s = this.state;
+    if (!s) return;
+    if (isAlive(s.pid, s.startTime)) {
+      signalGroup(s.pid, 'SIGTERM');
+      const deadline = Date.now() + this.opts.stopGraceSeconds * 1000;
+      while (Date.now() < deadline && isAlive(s.pid, s.startTime)) await sleep(50);
+      if (isAlive(s.pid, s.startTime)) signalGroup(s.pid, 'SIGKILL');
+      for (let i = 0; i < 40 && isAlive(s.pid, s.startTime); i++) await sleep(25);
+    }
+    this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, pid: s.pid }, 'local server stopped');
+    this.state = null;
+  }
+
+  async poll(): Promise<PollResult> {
+    const s = this.state;
+    if (!s) return { status: 'stopped', exitCode: null, reason: 'not started' };
+    if (isAlive(s.pid, s.startTime)) return { status: 'running' };
+    return { status: 'stopped', exitCode: null, reason: `process ${s.pid} is gone` };
+  }
+
+  getState(): SpawnerState {
+    return this.state ? { ...this.state } : {};
+  }
+
+  recentLogs(): string[] {
+    const file = this.state?.logFile || this.logFile();
+    try {
+      const size = statSync(file).size;
+      const text = readFileSync(file, 'utf8').slice(Math.max(0, size - 4096));
+      return text.split('\n').filter((l) => l.trim()).slice(-20);
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** Signals the whole process group (the server and anything it started). */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export const localSpawnerFactory: SpawnerFactory<LocalSpawnerConfig> = {
+  kind: 'local',
+  create: (ctx, options, identity, state) => new LocalProcessSpawner(ctx, options, identity, state),
+};

@@ -1,0 +1,72 @@
+/**
+ * The whole spawner plugin API (after JupyterHub's Spawner: start/stop/poll + state).
+ *
+ * Spawners never see the database, tokens store or proxy: the hub's ServerManager builds the
+ * environment, owns timeouts and readiness, and routes the proxy. A spawner only turns a
+ * SpawnRequest into a running process/container/job/VM and reports where it listens.
+ */
+export type SpawnerState = Record<string, unknown>;
+
+export type PollResult =
+  | { status: 'running' }
+  | { status: 'stopped'; exitCode: number | null; reason?: string };
+
+export interface ProgressEvent {
+  /** 0..100 */
+  progress: number;
+  message: string;
+  html_message?: string;
+}
+
+export interface ResourceLimits {
+  memBytes?: number;
+  cpus?: number;
+  gpus?: number;
+}
+
+export interface SpawnRequest {
+  user: string;
+  serverName: string;
+  /** The JupyterHub environment contract (PROTOCOL.md B1), already built by the hub. */
+  env: Record<string, string>;
+  /** Where the hub will expect the server's HTTP prefix (e.g. /user/alice/). */
+  servicePrefix: string;
+  limits?: ResourceLimits;
+  /** Validated user options (profile choice etc.). */
+  userOptions: Record<string, unknown>;
+  /** Aborted by the hub on start timeout or cancel. */
+  signal: AbortSignal;
+  /** Report progress; shown on the spawn-pending page. */
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface StartResult {
+  /** scheme://host:port where the hub and proxy reach the server (no path). */
+  url: string;
+}
+
+export interface Spawner {
+  readonly kind: string;
+  start(req: SpawnRequest): Promise<StartResult>;
+  /** Resolves when the server is really gone. Idempotent. */
+  stop(opts?: { now?: boolean }): Promise<void>;
+  /** never-started or unknown ⇒ stopped; still starting ⇒ running. */
+  poll(): Promise<PollResult>;
+  /** JSON-serialisable; persisted by the hub after start/stop. `{}` once stopped. */
+  getState(): SpawnerState;
+  /** Last lines of the server's own output, for error pages. */
+  recentLogs?(): string[];
+}
+
+export interface SpawnerContext {
+  /** Directory the hub owns (homes, logs). */
+  dataDir: string;
+  log: { info(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void; error(obj: unknown, msg?: string): void; debug(obj: unknown, msg?: string): void };
+  /** Identifier of this hub, used to label resources. */
+  hubId: string;
+}
+
+export interface SpawnerFactory<O> {
+  kind: string;
+  create(ctx: SpawnerContext, options: O, identity: { user: string; serverName: string }, state?: SpawnerState): Spawner;
+}
