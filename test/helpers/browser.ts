@@ -1,0 +1,57 @@
+/** A browser-like HTTP client for tests: a cookie jar (tough-cookie) and redirect following. */
+import makeFetchCookie from 'fetch-cookie';
+import { CookieJar } from 'tough-cookie';
+
+export interface BrowserResponse {
+  status: number;
+  url: string;
+  headers: Headers;
+  text: string;
+  /** Every URL visited, redirects included. */
+  chain: string[];
+}
+
+export class Browser {
+  readonly jar = new CookieJar();
+  private readonly fetchWithCookies = makeFetchCookie(fetch, this.jar);
+
+  constructor(readonly base: string) {}
+
+  /** Fetches and follows redirects (max 20), keeping cookies like a browser. */
+  async get(path: string, init: RequestInit = {}): Promise<BrowserResponse> {
+    return this.request(path, { ...init, method: 'GET' });
+  }
+
+  async request(path: string, init: RequestInit = {}, follow = true): Promise<BrowserResponse> {
+    let url = new URL(path, this.base).toString();
+    const chain = [url];
+    let res = await this.fetchWithCookies(url, { ...init, redirect: 'manual' });
+    for (let i = 0; follow && i < 20 && res.status >= 300 && res.status < 400 && res.headers.get('location'); i++) {
+      await res.arrayBuffer();
+      url = new URL(res.headers.get('location')!, url).toString();
+      chain.push(url);
+      res = await this.fetchWithCookies(url, { redirect: 'manual', headers: init.headers });
+    }
+    return { status: res.status, url, headers: res.headers, text: await res.text(), chain };
+  }
+
+  /** Logs in through the JupyterHub-compatible form (reads _xsrf from the page like a browser). */
+  async login(username: string, password: string, next = '/hub/home'): Promise<BrowserResponse> {
+    const page = await this.get(`/hub/login?next=${encodeURIComponent(next)}`);
+    const xsrf = /name="_xsrf" value="([^"]+)"/.exec(page.text)?.[1];
+    if (!xsrf) throw new Error(`no _xsrf on login page (status ${page.status})`);
+    return this.request(`/hub/login?next=${encodeURIComponent(next)}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username, password, _xsrf: xsrf }).toString(),
+    });
+  }
+
+  /** The _xsrf token a page embeds (for cookie-authenticated API writes). */
+  async xsrf(): Promise<string> {
+    const page = await this.get('/hub/home');
+    const m = /data-xsrf="([^"]+)"/.exec(page.text);
+    if (!m) throw new Error('no xsrf token on /hub/home');
+    return m[1];
+  }
+}
