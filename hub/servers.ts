@@ -3,6 +3,7 @@
  * its OAuth client, timeouts, readiness and proxy routes; spawners only start and stop things.
  * The database is the truth; the proxy and in-memory spawner objects are caches rebuilt on restart.
  */
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { ProxyClient } from '../proxy/client.js';
 import type { Spawner, SpawnerState } from '../spawners/spawner.js';
@@ -55,6 +56,10 @@ export class ServerManager {
   /** Last failure per server, kept for the progress stream and the spawn-pending page. */
   private readonly failures = new Map<string, { message: string; progress: ProgressLog }>();
   private pollTimer: NodeJS.Timeout | null = null;
+  /** Address reports from servers that pick their own port on a remote node (Slurm, EC2). */
+  /** One-time bootstrap codes → env, for spawners that must not put the token in launch data. */
+  private readonly bootstrapCodes = new Map<string, { env: Record<string, string>; expires: number }>();
+  private readonly addressWaiters = new Map<string, (addr: { host: string; port: number }) => void>();
   private disposed = false;
 
   constructor(private readonly d: ServerManagerDeps) {}
@@ -138,6 +143,8 @@ export class ServerManager {
         userOptions,
         signal: startAbort,
         onProgress: (e) => progress.push({ ...e, progress: Math.min(95, Math.max(1, e.progress)) }),
+        waitForAddressReport: (sig) => this.waitForAddress(k, sig),
+        bootstrapUrl: () => this.createBootstrap(env, startAbort),
       });
       const { url } = await raceAbort(startPromise, startAbort, () =>
         signal.aborted ? new SpawnError('Spawn cancelled', 'cancelled', { status: 400 }) : new SpawnError(`Spawner failed to start within ${config.startTimeoutSeconds} seconds`, 'timeout'),
@@ -147,7 +154,8 @@ export class ServerManager {
       progress.push({ progress: 70, message: 'Waiting for the server to answer' });
       const readiness = `${url}${prefix}api`;
       try {
-        await waitForHttpServer(readiness, config.httpTimeoutSeconds * 1000, signal);
+        const sp = spawner;
+        await waitForHttpServer(readiness, config.httpTimeoutSeconds * 1000, signal, async () => (await sp.poll().catch(() => ({ status: 'running' as const }))).status === 'stopped');
       } catch (err) {
         if (signal.aborted) throw new SpawnError('Spawn cancelled', 'cancelled', { status: 400 });
         const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const, exitCode: null }));
@@ -171,6 +179,46 @@ export class ServerManager {
       progress.push({ progress: 100, failed: true, message: `Spawn failed: ${error.message}` });
       this.failures.set(k, { message: error.message, progress });
     }
+  }
+
+  private waitForAddress(k: string, signal: AbortSignal): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.addressWaiters.delete(k);
+        reject(signal.reason ?? new Error('aborted'));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.addressWaiters.set(k, (addr) => {
+        signal.removeEventListener('abort', onAbort);
+        this.addressWaiters.delete(k);
+        resolve(addr);
+      });
+    });
+  }
+
+  private createBootstrap(env: Record<string, string>, signal: AbortSignal): string {
+    const code = randomBytes(24).toString('base64url');
+    this.bootstrapCodes.set(code, { env, expires: this.d.clock.now() + this.d.config.startTimeoutSeconds * 1000 });
+    signal.addEventListener('abort', () => this.bootstrapCodes.delete(code), { once: true });
+    const base = this.d.hubApiUrl;
+    return `${base}/bootstrap/${code}`;
+  }
+
+  /** Returns the env for a bootstrap code once; unknown, used or expired codes give undefined. */
+  takeBootstrap(code: string): Record<string, string> | undefined {
+    const entry = this.bootstrapCodes.get(code);
+    this.bootstrapCodes.delete(code);
+    if (!entry || entry.expires < this.d.clock.now()) return undefined;
+    return entry.env;
+  }
+
+  /** A server told us where it listens. False when nobody is waiting (not pending spawn). */
+  reportAddress(user: string, serverName: string, addr: { host: string; port: number }): boolean {
+    const waiter = this.addressWaiters.get(key(user, serverName));
+    if (!waiter) return false;
+    waiter(addr);
+    return true;
   }
 
   /** Cancels a pending spawn (spawn-pending page "cancel"). */

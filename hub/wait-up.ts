@@ -4,7 +4,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export async function waitForHttpServer(url: string, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; version: string | null }> {
+/** `isGone` lets the caller stop waiting as soon as the process behind the URL has died. */
+export async function waitForHttpServer(url: string, timeoutMs: number, signal?: AbortSignal, isGone?: () => Promise<boolean>): Promise<{ status: number; version: string | null }> {
   const deadline = Date.now() + timeoutMs;
   let delay = 50;
   let lastError = 'no response';
@@ -18,8 +19,11 @@ export async function waitForHttpServer(url: string, timeoutMs: number, signal?:
     } catch (err) {
       lastError = (err as Error).cause ? String(((err as Error).cause as Error).message ?? (err as Error).cause) : (err as Error).message;
     }
+    if (isGone && (await isGone())) throw new ServerGoneError(`server process exited before it answered at ${url}`);
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), undefined, { signal }).catch(() => undefined);
     delay = Math.min(delay * 2, 1000);
   }
   throw new Error(`server at ${url} did not respond within ${Math.round(timeoutMs / 1000)} s (${lastError})`);
 }
+
+export class ServerGoneError extends Error {}

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LocalSpawnerConfig } from '../config/schema.js';
+import type { LocalSpawnerConfig } from './local-options.js';
 import { freePort } from './ports.js';
 import { isAlive, processStartTime } from './process-info.js';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
@@ -41,6 +41,8 @@ export function safePathPart(s: string): string {
 export class LocalProcessSpawner implements Spawner {
   readonly kind = 'local';
   private state: LocalState | null;
+  /** Exit code of a child this instance started (unknown for re-attached processes). */
+  private exitCode: number | null = null;
 
   constructor(
     private readonly ctx: SpawnerContext,
@@ -89,15 +91,9 @@ export class LocalProcessSpawner implements Spawner {
       child.once('error', (err) => reject(new SpawnFailure(`could not start ${this.opts.cmd[0]}: ${err.message}`, 'command')));
     });
     child.unref(); // the server outlives the hub
+    child.once('exit', (code) => (this.exitCode = code));
     this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile };
     this.ctx.log.info({ user: req.user, server: req.serverName, pid: spawned, port }, 'local server started');
-    // A command that dies at once is a start failure, with its last output as the reason.
-    await sleep(50);
-    if (!isAlive(spawned, this.state.startTime)) {
-      const lines = this.recentLogs();
-      this.state = null;
-      throw new SpawnFailure(`${this.opts.cmd[0]} exited immediately${lines.length ? `: ${lines.slice(-3).join(' | ')}` : ''}`, 'exited');
-    }
     return { url };
   }
 
@@ -119,7 +115,7 @@ export class LocalProcessSpawner implements Spawner {
     const s = this.state;
     if (!s) return { status: 'stopped', exitCode: null, reason: 'not started' };
     if (isAlive(s.pid, s.startTime)) return { status: 'running' };
-    return { status: 'stopped', exitCode: null, reason: `process ${s.pid} is gone` };
+    return { status: 'stopped', exitCode: this.exitCode, reason: `process ${s.pid} exited${this.exitCode !== null ? ` with code ${this.exitCode}` : ''}` };
   }
 
   getState(): SpawnerState {

@@ -1,17 +1,16 @@
 /** Spawner kinds by name (the analogue of JupyterHub's entry-point spawner_class). */
 import type { Config } from '../config/schema.js';
 import { localSpawnerFactory } from './local.js';
-import type { Spawner, SpawnerContext, SpawnerState } from './spawner.js';
+import type { Spawner, SpawnerContext, SpawnerFactory, SpawnerState } from './spawner.js';
 
 export type SpawnerConfig = Config['spawner'];
 
+const FACTORIES: { [K in SpawnerConfig['kind']]: SpawnerFactory<Extract<SpawnerConfig, { kind: K }>> } = {
+  local: localSpawnerFactory,
+};
+
 export function createSpawner(ctx: SpawnerContext, config: SpawnerConfig, identity: { user: string; serverName: string }, state?: SpawnerState): Spawner {
-  switch (config.kind) {
-    case 'local':
-      return localSpawnerFactory.create(ctx, config, identity, state);
-    default: {
-      const kind: never = config.kind;
-      throw new Error(`unknown spawner kind ${String(kind)}`);
-    }
-  }
+  const factory = FACTORIES[config.kind] as SpawnerFactory<SpawnerConfig> | undefined;
+  if (!factory) throw new Error(`unknown spawner kind ${String(config.kind)}`);
+  return factory.create(ctx, config, identity, state);
 }

@@ -38,6 +38,18 @@ export interface SpawnRequest {
   signal: AbortSignal;
   /** Report progress; shown on the spawn-pending page. */
   onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Resolves when the server itself reports where it listens (POST /hub/api/batchspawner or
+   * …/server/report with its own token). For placements where the host is only known once the
+   * workload runs (Slurm node, VM): the spawner starts the workload, then awaits this.
+   */
+  waitForAddressReport?: (signal: AbortSignal) => Promise<{ host: string; port: number }>;
+  /**
+   * A single-use URL (valid for the spawn) that returns `env` as JSON once: for workloads whose
+   * launch data is visible to others (EC2 user-data, instance metadata), so the token is never
+   * written there. GET it with no credentials; a second GET gets 404.
+   */
+  bootstrapUrl?: () => string;
 }
 
 export interface StartResult {

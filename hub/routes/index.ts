@@ -5,6 +5,7 @@ import { HubError } from '../errors.js';
 import { errorHandler } from '../http/error-handler.js';
 import { oauthRouter } from '../oauth/provider.js';
 import { infoRouter } from './api/info.js';
+import { reportRouter } from './api/report.js';
 import { serversRouter } from './api/servers.js';
 import { tokensRouter } from './api/tokens.js';
 import { currentUserRouter } from './api/user.js';
@@ -21,6 +22,7 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use(currentUserRouter(d));
   app.use(usersRouter(d));
   app.use(serversRouter(d));
+  app.use(reportRouter(d));
   app.use(tokensRouter(d));
   app.all('/hub/api/{*rest}', () => {
     throw new HubError(404, 'Not Found');
