@@ -14,6 +14,8 @@ import type { Config } from '../config/schema.js';
 import { ProxyClient } from '../proxy/client.js';
 import { createSpawner } from '../spawners/registry.js';
 import { AccessService } from './access.js';
+import { AuthStateStore } from './auth-state.js';
+import { Crypter } from './crypto.js';
 import { ensureFirstAdmin } from './auth/bootstrap.js';
 import { systemClock, isoNow, type Clock } from './clock.js';
 import { openDb, type Db } from './db/db.js';
@@ -76,7 +78,8 @@ export function createHub(input: CreateHubInput): Hub {
     input.buildSpawner ?? ((identity, state) => createSpawner({ dataDir: config.dataDir, log: log.child({ component: 'spawner' }), hubId: id }, config.spawner, identity, state));
   const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
-  const deps: HubDeps = { config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf };
+  const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
+  const deps: HubDeps = { config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState };
 
   const app = express();
   app.disable('x-powered-by');

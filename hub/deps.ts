@@ -2,6 +2,7 @@
 import type { Config } from '../config/schema.js';
 import type { ProxyClient } from '../proxy/client.js';
 import type { AccessService } from './access.js';
+import type { AuthStateStore } from './auth-state.js';
 import type { Clock } from './clock.js';
 import type { Db } from './db/db.js';
 import type { OAuthRepo } from './db/oauth.js';
@@ -27,4 +28,5 @@ export interface HubDeps {
   access: AccessService;
   serverManager: ServerManager;
   csrf: Csrf;
+  authState: AuthStateStore;
 }
