@@ -4,34 +4,15 @@
  * and a test keeps the two in sync.
  */
 import { z } from 'zod';
+import { LocalSpawnerSchema } from '../spawners/local-options.js';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
 
-export const LocalSpawnerSchema = z.strictObject({
-  kind: z.literal('local'),
-  cmd: z
-    .array(z.string().min(1))
-    .min(1)
-    .default(['jupyterhub-singleuser'])
-    .describe('Command that starts the single-user server (JupyterHub contract environment is provided).'),
-  args: z.array(z.string()).default([]).describe('Extra arguments appended to cmd.'),
-  environment: z.record(z.string(), z.string()).default({}).describe('Extra environment for every server; applied last.'),
-  envKeep: z
-    .array(z.string())
-    .default(['PATH', 'PYTHONPATH', 'CONDA_ROOT', 'CONDA_DEFAULT_ENV', 'VIRTUAL_ENV', 'LANG', 'LC_ALL', 'LD_LIBRARY_PATH', 'JUPYTERHUB_SINGLEUSER_APP'])
-    .describe('Variables inherited from the hub environment (JupyterHub env_keep).'),
-  homeTemplate: z
-    .string()
-    .default('{dataDir}/homes/{username}')
-    .describe('Working directory (home) of each user; {dataDir} and {username} are expanded.'),
-  allowRoot: z
-    .boolean()
-    .default(true)
-    .describe('When the hub runs as root, pass --allow-root so jupyterhub-singleuser agrees to run as root (see README: local spawner and root).'),
-  stopGraceSeconds: seconds.default(5).describe('Seconds between SIGTERM and SIGKILL on stop.'),
-  ip: z.string().default('127.0.0.1').describe('Address servers bind to.'),
-});
+/**
+ * Spawner kinds: each spawner module exports its own options schema (spawners never import config).
+ * Add a kind by adding its schema to this union and its factory to spawners/registry.ts.
+ */
 
 export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema]);
 
@@ -96,5 +77,4 @@ export const ConfigSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
-export type LocalSpawnerConfig = z.infer<typeof LocalSpawnerSchema>;
 export type ProxyConfig = z.infer<typeof ProxySchema>;

@@ -1,0 +1,27 @@
+/** The README's configuration reference is generated from the schema; this keeps them in sync. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeConfig } from '../../config/load.js';
+
+describe('README', () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+
+  it('lists every configuration key exactly as the schema describes it (run `npm run docs:config`)', () => {
+    const start = readme.indexOf('<!-- config-reference:start -->');
+    const end = readme.indexOf('<!-- config-reference:end -->');
+    expect(start).toBeGreaterThan(0);
+    const table = readme.slice(start, end);
+    for (const r of describeConfig()) {
+      const row = `| \`${r.path}\` | ${r.type} | ${r.default ? `\`${r.default}\`` : ''} | ${r.description.replace(/\|/g, '\\|')} |`;
+      expect(table, `README row for ${r.path}`).toContain(row);
+    }
+    const rows = table.split('\n').filter((l) => l.startsWith('| `'));
+    expect(rows.length).toBe(describeConfig().length);
+  });
+
+  it('gives the two commands', () => {
+    expect(readme).toContain('npm install && npm start');
+    expect(readme).toContain('npm test');
+  });
+});
