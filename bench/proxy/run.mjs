@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+// Proxy benchmark: LabHub's labhub-proxy vs the real configurable-http-proxy 5.3 vs direct, in ONE run.
+//
+//   npm run build && apt-get install -y wrk      (this script installs nothing)
+//   node bench/proxy/run.mjs [--duration 3] [--routes 10000] [--ws-messages 20000] [--no-bare]
+//
+// Measures, all on 127.0.0.1 and bounded in time and count:
+//   * HTTP throughput + p99 latency with wrk (-t2 -c64, keep-alive, 100-byte body): direct upstream,
+//     CHP with 1 route, LabHub with 1 route, CHP with N routes, LabHub with N routes
+//     (+ two bare forwarders that isolate the upstream client: node:http Agent vs undici Pool)
+//   * websocket message round-trips (8 connections × fixed count): direct, CHP, LabHub
+//   * peak RSS (VmHWM) of each proxy process
+// and prints a table with the ratios the targets are stated in.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HERE = path.join(ROOT, 'bench/proxy');
+const LABHUB = path.join(ROOT, 'dist/proxy/main.js');
+const CHP = path.join(ROOT, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i === -1 ? def : Number(argv[i + 1]);
+};
+const DURATION = opt('duration', 3);
+const ROUTES = opt('routes', 10_000);
+const WS_MESSAGES = opt('ws-messages', 20_000);
+const WS_CONNS = 8;
+const BARE = !argv.includes('--no-bare');
+const TOKEN = 'bench-token';
+
+try {
+  execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+} catch (e) {
+  if (e.code === 'ENOENT') {
+    console.error('wrk not found: apt-get install -y wrk');
+    process.exit(1);
+  }
+}
+if (!fs.existsSync(LABHUB)) {
+  console.error('dist/proxy/main.js not found: run `npm run build` first');
+  process.exit(1);
+}
+
+const children = new Set();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.on('SIGINT', () => process.exit(130));
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHttp(url, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`not up: ${url}`);
+}
+
+function start(args, env = {}) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1', ...env } });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([done, sleep(3000)]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+async function startProxy(kind, upstreamPort) {
+  const port = await freePort();
+  const apiPort = await freePort();
+  const bin = kind === 'labhub' ? LABHUB : CHP;
+  const child = start([bin, '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
+    '--default-target', `http://127.0.0.1:${upstreamPort}`, '--log-level', 'error'], { CONFIGPROXY_AUTH_TOKEN: TOKEN });
+  await waitHttp(`http://127.0.0.1:${port}/_chp_healthz`);
+  await waitHttp(`http://127.0.0.1:${apiPort}/api/routes`);
+  return { kind, child, port, apiPort };
+}
+
+async function addRoutes(proxy, n, upstreamPort) {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const r = await fetch(`http://127.0.0.1:${proxy.apiPort}/api/routes/user/u${i}`, {
+        method: 'POST',
+        headers: { Authorization: `token ${TOKEN}` },
+        body: JSON.stringify({ target: `http://127.0.0.1:${upstreamPort}`, user: `u${i}`, server_name: '', jupyterhub: true }),
+      });
+      await r.arrayBuffer();
+      if (r.status !== 201) throw new Error(`route add failed: ${r.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}
+
+function toMs(v) {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+function wrk(url, seconds) {
+  const out = execFileSync('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', url], { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors:.*/.exec(out)?.[0] ?? '';
+  return { rps, p99, non2xx, errors };
+}
+
+async function http(label, url) {
+  wrk(url, 1); // warm-up (JIT, pools)
+  const r = wrk(url, DURATION);
+  if (r.non2xx || r.errors) console.error(`  ! ${label}: non-2xx=${r.non2xx} ${r.errors}`);
+  console.error(`  ${label.padEnd(22)} ${r.rps.toFixed(0).padStart(7)} req/s   p99 ${r.p99.toFixed(2)} ms`);
+  return r;
+}
+
+async function wsRate(url) {
+  const payload = 'x'.repeat(32);
+  const per = Math.ceil(WS_MESSAGES / WS_CONNS);
+  const conns = await Promise.all(
+    Array.from({ length: WS_CONNS }, () => new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      ws.once('open', () => resolve(ws));
+      ws.once('error', reject);
+    })),
+  );
+  const t0 = process.hrtime.bigint();
+  await Promise.all(conns.map((ws) => new Promise((resolve) => {
+    let n = 0;
+    ws.on('message', () => {
+      if (++n >= per) resolve();
+      else ws.send(payload);
+    });
+    ws.send(payload);
+  })));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  conns.forEach((ws) => ws.close());
+  return (per * WS_CONNS) / secs;
+}
+
+function rssMb(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+async function main() {
+  console.error(`proxy bench: wrk -t2 -c64 -d${DURATION}s, 100-byte body; ${ROUTES} routes; ${WS_MESSAGES} ws round-trips over ${WS_CONNS} connections`);
+  const upPort = await freePort();
+  const upstream = start([path.join(HERE, 'upstream.mjs'), String(upPort)]);
+  await waitHttp(`http://127.0.0.1:${upPort}/`);
+  const path1 = '/user/u5000/api/contents';
+
+  const res = {};
+  res.direct = await http('direct', `http://127.0.0.1:${upPort}${path1}`);
+
+  const chp = await startProxy('chp', upPort);
+  const lab = await startProxy('labhub', upPort);
+  const idle = { chp: rssMb(chp.child.pid).rss, labhub: rssMb(lab.child.pid).rss };
+
+  res.chp1 = await http('CHP 5.3, 1 route', `http://127.0.0.1:${chp.port}${path1}`);
+  res.lab1 = await http('LabHub, 1 route', `http://127.0.0.1:${lab.port}${path1}`);
+
+  // websockets (1 route)
+  const ws = {};
+  ws.direct = await wsRate(`ws://127.0.0.1:${upPort}/ws`);
+  ws.chp = await wsRate(`ws://127.0.0.1:${chp.port}${path1}`);
+  ws.lab = await wsRate(`ws://127.0.0.1:${lab.port}${path1}`);
+  console.error(`  ws msgs/s: direct ${ws.direct.toFixed(0)}, CHP ${ws.chp.toFixed(0)}, LabHub ${ws.lab.toFixed(0)}`);
+
+  const t0 = Date.now();
+  await addRoutes(chp, ROUTES, upPort);
+  await addRoutes(lab, ROUTES, upPort);
+  console.error(`  added ${ROUTES} routes to each proxy in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  res.chpN = await http(`CHP 5.3, ${ROUTES} routes`, `http://127.0.0.1:${chp.port}${path1}`);
+  res.labN = await http(`LabHub, ${ROUTES} routes`, `http://127.0.0.1:${lab.port}${path1}`);
+  const mem = { chp: rssMb(chp.child.pid), labhub: rssMb(lab.child.pid) };
+  await stop(chp.child);
+  await stop(lab.child);
+
+  if (BARE) {
+    for (const kind of ['http', 'undici']) {
+      const port = await freePort();
+      const c = start([path.join(HERE, 'bare-forwarders.mjs'), kind, String(port), String(upPort)]);
+      await waitHttp(`http://127.0.0.1:${port}/`);
+      res[`bare_${kind}`] = await http(`bare ${kind === 'http' ? 'node:http Agent' : 'undici Pool'}`, `http://127.0.0.1:${port}${path1}`);
+      await stop(c);
+    }
+  }
+  await stop(upstream);
+
+  const f0 = (n) => n.toFixed(0);
+  const f2 = (n) => n.toFixed(2);
+  const rows = [
+    ['case', 'req/s', 'p99 ms', 'vs CHP (1 route)'],
+    ['direct', f0(res.direct.rps), f2(res.direct.p99), f2(res.direct.rps / res.chp1.rps) + '×'],
+    ['CHP 5.3, 1 route', f0(res.chp1.rps), f2(res.chp1.p99), '1.00×'],
+    ['LabHub, 1 route', f0(res.lab1.rps), f2(res.lab1.p99), f2(res.lab1.rps / res.chp1.rps) + '×'],
+    [`CHP 5.3, ${ROUTES} routes`, f0(res.chpN.rps), f2(res.chpN.p99), f2(res.chpN.rps / res.chp1.rps) + '×'],
+    [`LabHub, ${ROUTES} routes`, f0(res.labN.rps), f2(res.labN.p99), f2(res.labN.rps / res.chp1.rps) + '×'],
+  ];
+  if (BARE) {
+    rows.push(['bare node:http Agent', f0(res.bare_http.rps), f2(res.bare_http.p99), f2(res.bare_http.rps / res.chp1.rps) + '×']);
+    rows.push(['bare undici Pool', f0(res.bare_undici.rps), f2(res.bare_undici.p99), f2(res.bare_undici.rps / res.chp1.rps) + '×']);
+  }
+  const width = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r) => '| ' + r.map((c, i) => c.padEnd(width[i])).join(' | ') + ' |';
+  console.log();
+  console.log(line(rows[0]));
+  console.log('|' + width.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  rows.slice(1).forEach((r) => console.log(line(r)));
+  console.log();
+  console.log(`| websocket round-trips | msgs/s | vs direct |`);
+  console.log(`|---|---|---|`);
+  console.log(`| direct | ${f0(ws.direct)} | 1.00× |`);
+  console.log(`| CHP 5.3 | ${f0(ws.chp)} | ${f2(ws.chp / ws.direct)}× |`);
+  console.log(`| LabHub | ${f0(ws.lab)} | ${f2(ws.lab / ws.direct)}× |`);
+  console.log();
+  console.log(`| memory (MB) | RSS idle | RSS after load (${ROUTES} routes) | peak RSS |`);
+  console.log(`|---|---|---|---|`);
+  console.log(`| CHP 5.3 | ${f0(idle.chp)} | ${f0(mem.chp.rss)} | ${f0(mem.chp.hwm)} |`);
+  console.log(`| LabHub | ${f0(idle.labhub)} | ${f0(mem.labhub.rss)} | ${f0(mem.labhub.hwm)} |`);
+  console.log();
+  const checks = [
+    [`HTTP throughput LabHub/CHP (1 route) ≥ 2`, res.lab1.rps / res.chp1.rps, (v) => v >= 2],
+    [`p99 LabHub/CHP (1 route) ≤ 0.6`, res.lab1.p99 / res.chp1.p99, (v) => v <= 0.6],
+    [`ws rate LabHub/direct ≥ 0.8`, ws.lab / ws.direct, (v) => v >= 0.8],
+    [`peak RSS LabHub/CHP ≤ 1`, mem.labhub.hwm / mem.chp.hwm, (v) => v <= 1],
+    [`LabHub ${ROUTES} routes / 1 route throughput (≈1 = no slowdown)`, res.labN.rps / res.lab1.rps, (v) => v >= 0.9],
+  ];
+  console.log('| target | value | met |');
+  console.log('|---|---|---|');
+  for (const [name, v, ok] of checks) console.log(`| ${name} | ${f2(v)} | ${ok(v) ? 'yes' : 'NO'} |`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
