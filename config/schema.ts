@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { LocalSpawnerSchema } from '../spawners/local-options.js';
+import { AuthSchema } from './auth-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -16,11 +17,7 @@ const seconds = z.number().positive();
 
 export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema]);
 
-export const LocalAuthSchema = z.strictObject({
-  kind: z.literal('local'),
-  minPasswordLength: z.number().int().min(1).max(128).default(8).describe('Minimum length of local account passwords.'),
-});
-export const AuthSchema = z.discriminatedUnion('kind', [LocalAuthSchema]);
+export { AuthSchema } from './auth-schema.js';
 
 export const ProxySchema = z.strictObject({
   mode: z
@@ -35,6 +32,34 @@ export const ProxySchema = z.strictObject({
   apiPort: port.optional().describe('Port of the proxy REST API (default: public port + 1).'),
   apiUrl: z.string().url().optional().describe("Proxy REST API URL for mode 'external', e.g. http://127.0.0.1:8001."),
   routeCheckIntervalSeconds: seconds.default(60).describe('How often the hub re-syncs proxy routes from the database (check_routes).'),
+});
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+export const RoleSchema = z.strictObject({
+  name: z.string().regex(NAME, 'role names use letters, digits, . _ @ -').describe('Role name; `user`, `admin`, `server`, `token` redefine the default roles.'),
+  description: z.string().default('').describe('What the role is for.'),
+  scopes: z.array(z.string().min(1)).default([]).describe('Scopes the role grants (JupyterHub scope syntax, filters allowed).'),
+  users: z.array(z.string()).default([]).describe('Users holding the role (config is authoritative for this role).'),
+  groups: z.array(z.string()).default([]).describe('Groups whose members hold the role.'),
+  services: z.array(z.string()).default([]).describe('Services holding the role.'),
+});
+
+export const GroupConfigSchema = z.strictObject({
+  users: z.array(z.string()).default([]).describe('Members (created if missing).'),
+  properties: z.record(z.string(), z.unknown()).default({}).describe('Free-form properties (e.g. for spawners).'),
+});
+
+export const ServiceSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'service names use letters, digits, . _ -').describe('Service name; routed at /services/{name}/ when url is set.'),
+  url: z.string().url().optional().describe('Where the service listens (hub-managed: where its command will listen).'),
+  command: z.array(z.string().min(1)).min(1).optional().describe('Makes the service hub-managed: the hub starts this command with the JupyterHub service environment.'),
+  environment: z.record(z.string(), z.string()).default({}).describe('Extra environment for a hub-managed service.'),
+  cwd: z.string().optional().describe('Working directory of a hub-managed service.'),
+  apiTokenEnv: z.string().optional().describe('Name of an environment variable holding the API token of an externally managed service (never put tokens in the file).'),
+  display: z.boolean().default(true).describe("Show the service's link on the home page."),
+  oauthNoConfirm: z.boolean().default(false).describe('Skip the OAuth consent page for this service.'),
+  oauthClientAllowedScopes: z.array(z.string()).default([]).describe('Extra scopes the service may request from users via OAuth.'),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -71,8 +96,17 @@ export const ConfigSchema = z.strictObject({
   pollIntervalSeconds: seconds.default(30).describe('How often running servers are polled.'),
   allowNamedServers: z.boolean().default(false).describe('Allow users to run several named servers (JupyterHub allow_named_servers).'),
   namedServerLimitPerUser: z.number().int().min(0).default(0).describe('Maximum named servers per user (0 = no limit).'),
+  concurrentSpawnLimit: z.number().int().min(0).default(100).describe('Maximum spawns in progress at once (0 = no limit); more get 429 with Retry-After.'),
+  activeServerLimit: z.number().int().min(0).default(0).describe('Maximum running servers (0 = no limit); more get 429.'),
+  roles: z.array(RoleSchema).default([]).describe('Custom roles and role assignments (JupyterHub load_roles).'),
+  groups: z.record(z.string().regex(NAME), GroupConfigSchema).default({}).describe('Groups created at start with members and properties (JupyterHub load_groups).'),
+  customScopes: z
+    .record(z.string().regex(/^custom:[A-Za-z0-9:_.-]+$/, "custom scopes start with 'custom:'"), z.strictObject({ description: z.string().default('') }))
+    .default({})
+    .describe('Custom scopes (custom:…) that roles may grant and services may check.'),
+  services: z.array(ServiceSchema).default([]).describe('Services: externally managed (url + apiTokenEnv) or hub-managed (command).'),
   spawner: SpawnerSchema.prefault({ kind: 'local' }).describe('Which spawner starts servers, and its options.'),
-  auth: AuthSchema.prefault({ kind: 'local' }).describe('How users log in.'),
+  auth: AuthSchema.prefault({}).describe('How users log in: methods (local, github, oidc) and who may log in (see config/auth-schema.ts).'),
   proxy: ProxySchema.prefault({}).describe('The configurable-http-proxy compatible proxy.'),
 });
 

@@ -16,7 +16,7 @@ export function infoRouter(d: HubDeps): Router {
       python: null,
       sys_executable: process.execPath,
       spawner: { class: `labhub.spawners.${d.config.spawner.kind}`, version: '0.1.0' },
-      authenticator: { class: `labhub.auth.${d.config.auth.kind}`, version: '0.1.0' },
+      authenticator: { class: `labhub.auth.${d.config.auth.methods.map((m) => m.kind).join("+")}`, version: '0.1.0' },
     });
   });
   r.get(['/hub/api/health', '/hub/health'], (_req, res) => {
