@@ -3,7 +3,22 @@
  * has been idle (no sockets, nothing queued) for a sweep interval, so targets that come and go
  * (one per spawned server) leave neither sockets nor Pool objects behind.
  */
-import { Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { Pool as PoolClass } from 'undici';
+
+type Pool = PoolClass;
+const require = createRequire(import.meta.url);
+/**
+ * undici's package root also loads fetch, WebSocket, caches and mocks (~20 MB RSS at import);
+ * the Pool module alone costs about half of that. Fall back to the root if the layout changes.
+ */
+const Pool: typeof PoolClass = (() => {
+  try {
+    return require('undici/lib/dispatcher/pool.js') as typeof PoolClass;
+  } catch {
+    return (require('undici') as typeof import('undici')).Pool;
+  }
+})();
 
 export interface ClientTls {
   key?: Buffer | string;

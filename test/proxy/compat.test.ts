@@ -101,7 +101,7 @@ describe.each<ImplName>(['labhub', 'chp'])('%s', (impl) => {
 
     it('403 with an empty body without a token, with a wrong token, or with Bearer', async () => {
       const a = api(proxy.apiUrl);
-      for (const headers of [{}, { Authorization: 'token nope' }, { Authorization: `Bearer secret` }]) {
+      for (const headers of [{}, { Authorization: 'token nope' }, { Authorization: 'Bearer secret' }] as Record<string, string>[]) {
         const r = await a.get('', headers);
         expect(r.status).toBe(403);
         expect(await r.text()).toBe('');
