@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { LocalSpawnerSchema } from '../spawners/local-options.js';
+import { Ec2SpawnerSchema } from '../spawners/ec2-options.js';
 import { AuthSchema } from './auth-schema.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -15,7 +16,7 @@ const seconds = z.number().positive();
  * Add a kind by adding its schema to this union and its factory to spawners/registry.ts.
  */
 
-export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema]);
+export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema, Ec2SpawnerSchema]);
 
 export { AuthSchema } from './auth-schema.js';
 

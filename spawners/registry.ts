@@ -1,12 +1,14 @@
 /** Spawner kinds by name (the analogue of JupyterHub's entry-point spawner_class). */
 import type { Config } from '../config/schema.js';
 import { localSpawnerFactory } from './local.js';
+import { ec2SpawnerFactory } from './ec2.js';
 import type { Spawner, SpawnerContext, SpawnerFactory, SpawnerState } from './spawner.js';
 
 export type SpawnerConfig = Config['spawner'];
 
 const FACTORIES: { [K in SpawnerConfig['kind']]: SpawnerFactory<Extract<SpawnerConfig, { kind: K }>> } = {
   local: localSpawnerFactory,
+  ec2: ec2SpawnerFactory,
 };
 
 export function createSpawner(ctx: SpawnerContext, config: SpawnerConfig, identity: { user: string; serverName: string }, state?: SpawnerState): Spawner {
