@@ -51,8 +51,10 @@ export class ProxyClient {
 
   private url(path: string): string {
     // CHP decodes the {path}; encode each segment so '@' and spaces survive.
+    // The root route is addressed as /api/routes/ (path '/'): CHP never answers a DELETE to
+    // /api/routes without a path.
     const key = routeKey(path);
-    const encoded = key === '/' ? '' : key.split('/').map(encodeURIComponent).join('/');
+    const encoded = key === '/' ? '/' : key.split('/').map(encodeURIComponent).join('/');
     return `${this.opts.apiUrl.replace(/\/$/, '')}/api/routes${encoded}`;
   }
 
@@ -97,6 +99,8 @@ export class ProxyClient {
   }
 
   async getRoute(path: string): Promise<ProxyRoute | null> {
+    // CHP answers GET /api/routes/ with the whole table, so the root route is picked from it
+    if (routeKey(path) === '/') return (await this.getAllRoutes())['/'] ?? null;
     const res = await this.request('GET', path);
     if (res.status === 404) {
       await res.arrayBuffer().catch(() => undefined);

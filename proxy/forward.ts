@@ -43,7 +43,8 @@ export function upstreamHeaders(
   opts: ForwardOptions,
   proto: 'http' | 'ws',
 ): string[] {
-  const raw = req.rawHeaders;
+  // a 'proxyRequest' listener may have edited req.headers (CHP allows that): use them then
+  const raw = (req as { labhubUseHeaders?: boolean }).labhubUseHeaders ? headersToRaw(req.headers) : req.rawHeaders;
   const out: string[] = [];
   let host: string | undefined;
   let xff: string | undefined;
@@ -89,6 +90,16 @@ export function upstreamHeaders(
   }
   for (let i = 0; i < custom.length; i++) out.push(custom[i][0], custom[i][1]);
   return out;
+}
+
+function headersToRaw(h: http.IncomingHttpHeaders): string[] {
+  const raw: string[] = [];
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) raw.push(k, x);
+    else raw.push(k, String(v));
+  }
+  return raw;
 }
 
 const REDIRECT = /^201|30(1|2|7|8)$/;

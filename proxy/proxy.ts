@@ -317,7 +317,10 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   private dispatchWeb(req: http.IncomingMessage, res: http.ServerResponse, match: TrieMatch<RouteData> | undefined): void {
     if (!match) return handleWebError(this.errCtx, 404, req, res);
     try {
-      if (this.listenerCount('proxyRequest') !== 0) this.emit('proxyRequest', req, res);
+      if (this.listenerCount('proxyRequest') !== 0) {
+        (req as { labhubUseHeaders?: boolean }).labhubUseHeaders = true;
+        this.emit('proxyRequest', req, res);
+      }
       const up = this.upstreams.get(match.data.target, this.now());
       const path = this.upstreamPath(req.url ?? '/', match, up);
       if (this.metrics.enabled) this.countStatus(res);
@@ -363,7 +366,10 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
       return;
     }
     try {
-      if (this.listenerCount('proxyRequestWs') !== 0) this.emit('proxyRequestWs', req, socket, head);
+      if (this.listenerCount('proxyRequestWs') !== 0) {
+        (req as { labhubUseHeaders?: boolean }).labhubUseHeaders = true;
+        this.emit('proxyRequestWs', req, socket, head);
+      }
       const up = this.upstreams.get(match.data.target, this.now());
       const path = this.upstreamPath(req.url ?? '/', match, up);
       const prefix = match.prefix;

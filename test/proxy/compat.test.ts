@@ -171,6 +171,23 @@ describe.each<ImplName>(['labhub', 'chp'])('%s', (impl) => {
       await a.del('/inactive');
     });
 
+    it("the hub's ProxyClient (proxy/client.ts) works unchanged, including the root route", async () => {
+      const { ProxyClient } = await import('../../proxy/client.js');
+      const p = await start();
+      const c = new ProxyClient({ apiUrl: p.apiUrl, authToken: 'secret', timeoutMs: 3000 });
+      await c.addRoute('/', { target: backend.url, hub: true, jupyterhub: true });
+      await c.addRoute('/user/a@b/', { target: other.url, user: 'a@b', server_name: '', jupyterhub: true });
+      expect(Object.keys(await c.getAllRoutes()).sort()).toEqual(['/', '/user/a@b']);
+      expect((await c.getRoute('/user/a@b'))?.user).toBe('a@b');
+      expect((await c.getRoute('/'))?.hub).toBe(true);
+      expect(await c.getRoute('/user/none')).toBeNull();
+      await c.deleteRoute('/user/a@b');
+      await c.deleteRoute('/');
+      await c.deleteRoute('/user/a@b');
+      expect(await c.getAllRoutes()).toEqual({});
+      await p.stop();
+    });
+
     it('re-POSTing a route replaces its data and resets last_activity', async () => {
       const a = api(proxy.apiUrl);
       await a.add('/re', { target: backend.url, extra: 1 });
