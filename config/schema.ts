@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { LocalSpawnerSchema } from '../spawners/local-options.js';
 import { Ec2SpawnerSchema } from '../spawners/ec2-options.js';
+import { DockerSpawnerSchema } from '../spawners/docker-options.js';
 import { AuthSchema } from './auth-schema.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -16,7 +17,7 @@ const seconds = z.number().positive();
  * Add a kind by adding its schema to this union and its factory to spawners/registry.ts.
  */
 
-export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema, Ec2SpawnerSchema]);
+export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema, Ec2SpawnerSchema, DockerSpawnerSchema]);
 
 export { AuthSchema } from './auth-schema.js';
 

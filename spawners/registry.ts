@@ -2,6 +2,7 @@
 import type { Config } from '../config/schema.js';
 import { localSpawnerFactory } from './local.js';
 import { ec2SpawnerFactory } from './ec2.js';
+import { dockerSpawnerFactory } from './docker.js';
 import type { Spawner, SpawnerContext, SpawnerFactory, SpawnerState } from './spawner.js';
 
 export type SpawnerConfig = Config['spawner'];
@@ -9,6 +10,7 @@ export type SpawnerConfig = Config['spawner'];
 const FACTORIES: { [K in SpawnerConfig['kind']]: SpawnerFactory<Extract<SpawnerConfig, { kind: K }>> } = {
   local: localSpawnerFactory,
   ec2: ec2SpawnerFactory,
+  docker: dockerSpawnerFactory,
 };
 
 export function createSpawner(ctx: SpawnerContext, config: SpawnerConfig, identity: { user: string; serverName: string }, state?: SpawnerState): Spawner {

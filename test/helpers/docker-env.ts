@@ -1,0 +1,68 @@
+/**
+ * Engines for Docker spawner tests, brought up by test/setup/docker.sh (writes /tmp/labhub-ci/docker.env).
+ * In CI (CI=true) a missing engine fails loudly; elsewhere the suite is skipped with a printed reason.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import Docker from 'dockerode';
+
+export const DOCKER_ENV_FILE = process.env.LABHUB_DOCKER_ENV ?? '/tmp/labhub-ci/docker.env';
+
+export interface DockerTestEnv {
+  DOCKER_SOCK: string;
+  PODMAN_SOCK: string;
+  REGISTRY: string;
+  LABHUB_TEST_IMAGE_BB: string;
+  LABHUB_TEST_IMAGE_JUPYTER: string;
+}
+
+export function readDockerEnv(): DockerTestEnv | null {
+  if (!existsSync(DOCKER_ENV_FILE)) return null;
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(DOCKER_ENV_FILE, 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2];
+  }
+  return env as unknown as DockerTestEnv;
+}
+
+/** Pings the engine on a unix socket; null when it answers, else why not. */
+export async function engineProblem(sock: string | undefined): Promise<string | null> {
+  if (!sock) return 'no socket configured';
+  if (!existsSync(sock)) return `socket ${sock} does not exist`;
+  try {
+    await new Docker({ socketPath: sock }).ping();
+    return null;
+  } catch (err) {
+    return `engine at ${sock} does not answer: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * Decides whether a suite that needs `what` runs: returns true to run; false (with a printed reason)
+ * to skip outside CI; throws in CI so a missing engine can't pass silently.
+ */
+export function requireEngine(what: string, problem: string | null): boolean {
+  if (!problem) return true;
+  const msg = `${what}: ${problem} (run test/setup/docker.sh)`;
+  if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`[CI] ${msg}`);
+  console.warn(`SKIPPING ${msg}`);
+  return false;
+}
+
+/** Removes every container and volume carrying label labhub.test=<runId> (afterAll). Returns what it removed. */
+export async function cleanupTestObjects(docker: Docker, runId: string): Promise<{ containers: number; volumes: number }> {
+  const filters = JSON.stringify({ label: [`labhub.test=${runId}`] });
+  const containers = await docker.listContainers({ all: true, filters } as object);
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  const vols = (await docker.listVolumes({ filters } as object)).Volumes ?? [];
+  await Promise.all(vols.map((v) => docker.getVolume(v.Name).remove({ force: true } as object).catch(() => undefined)));
+  return { containers: containers.length, volumes: vols.length };
+}
+
+/** Leftovers with label labhub.test=<runId> (must be none after cleanup). */
+export async function leftovers(docker: Docker, runId: string): Promise<string[]> {
+  const filters = JSON.stringify({ label: [`labhub.test=${runId}`] });
+  const containers = await docker.listContainers({ all: true, filters } as object);
+  const vols = (await docker.listVolumes({ filters } as object)).Volumes ?? [];
+  return [...containers.map((c) => `container ${c.Names[0]}`), ...vols.map((v) => `volume ${v.Name}`)];
+}

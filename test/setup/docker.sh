@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Test setup for the Docker spawner (issue 7): a private dockerd, Podman's Docker-compatible API, a local
+# registry (distribution v2) and locally built test images. Idempotent: re-runs reuse running daemons,
+# the cached Debian base tarball and existing images. Root, Debian 12.
+#
+# Writes /tmp/labhub-ci/docker.env with DOCKER_SOCK, PODMAN_SOCK, REGISTRY, LABHUB_TEST_IMAGE_BB,
+# LABHUB_TEST_IMAGE_JUPYTER (empty when SKIP_JUPYTER_IMAGE=1).
+#
+# Env: SKIP_JUPYTER_IMAGE=1 skips the debootstrap base + jupyterhub image (fast contract runs only).
+set -euo pipefail
+ROOT=/tmp/labhub-ci
+D=$ROOT/docker
+CACHE=$ROOT/cache
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$D" "$CACHE"
+export DEBIAN_FRONTEND=noninteractive
+APT="apt-get -o DPkg::Lock::Timeout=900"
+PKGS="docker.io podman runc catatonit busybox-static debootstrap docker-registry iptables git curl"
+log() { echo "[docker-setup $(date +%T)] $*"; }
+
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  log "installing$missing"
+  $APT install -y --no-install-recommends $missing >"$D/apt.log" 2>&1 || { $APT update >/dev/null; $APT install -y --no-install-recommends $missing >"$D/apt.log" 2>&1; }
+fi
+
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# ---------- dockerd on a private socket, data root under $D ----------
+DOCKER_SOCK=$D/docker.sock
+if ! alive "$D/dockerd.pid" || ! curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping >/dev/null; then
+  log "starting dockerd"
+  rm -f "$D/dockerd.pid" "$DOCKER_SOCK"
+  setsid nohup dockerd --data-root "$D/docker-data" --exec-root "$D/docker-exec" -H "unix://$DOCKER_SOCK" \
+    --pidfile "$D/dockerd.pid" >"$D/dockerd.log" 2>&1 </dev/null &
+  for i in $(seq 150); do curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping >/dev/null && break; sleep 0.2; done
+  curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping >/dev/null || { tail -20 "$D/dockerd.log"; exit 1; }
+fi
+dk() { DOCKER_HOST="unix://$DOCKER_SOCK" docker "$@"; }
+
+# ---------- podman service (runc, cgroupfs, ulimits within the hard limit) ----------
+PODMAN_SOCK=$D/podman.sock
+cat >"$D/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+cat >"$D/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$D/podman-storage"
+runroot = "$D/podman-runroot"
+EOF
+REGISTRY_PORT=${REGISTRY_PORT:-5055}
+REGISTRY=127.0.0.1:$REGISTRY_PORT
+cat >"$D/registries.conf" <<EOF
+unqualified-search-registries = []
+[[registry]]
+location = "$REGISTRY"
+insecure = true
+EOF
+export CONTAINERS_CONF="$D/containers.conf" CONTAINERS_STORAGE_CONF="$D/storage.conf" CONTAINERS_REGISTRIES_CONF="$D/registries.conf"
+if ! alive "$D/podman.pid" || ! curl -sf --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null; then
+  log "starting podman system service"
+  rm -f "$PODMAN_SOCK"
+  setsid nohup podman system service --time=0 "unix://$PODMAN_SOCK" >"$D/podman-service.log" 2>&1 </dev/null &
+  echo $! >"$D/podman.pid"
+  for i in $(seq 100); do curl -sf --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null && break; sleep 0.1; done
+  curl -sf --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null || { tail -20 "$D/podman-service.log"; exit 1; }
+fi
+
+# ---------- local registry (distribution v2) on 127.0.0.1, no auth ----------
+cat >"$D/registry.yml" <<EOF
+version: 0.1
+log: { level: warn }
+storage:
+  filesystem: { rootdirectory: $D/registry-data }
+  delete: { enabled: true }
+http:
+  addr: $REGISTRY
+EOF
+if ! alive "$D/registry.pid" || ! curl -sf "http://$REGISTRY/v2/" >/dev/null; then
+  log "starting docker-registry on $REGISTRY"
+  setsid nohup docker-registry serve "$D/registry.yml" >"$D/registry.log" 2>&1 </dev/null &
+  echo $! >"$D/registry.pid"
+  for i in $(seq 100); do curl -sf "http://$REGISTRY/v2/" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://$REGISTRY/v2/" >/dev/null || { tail -20 "$D/registry.log"; exit 1; }
+fi
+
+# ---------- busybox test image (both engines) ----------
+BB=localhost/labhub-bb:latest
+if ! dk image inspect "$BB" >/dev/null 2>&1 || ! podman image exists "$BB"; then
+  log "building $BB from busybox-static"
+  rm -rf "$D/bbroot"; mkdir -p "$D/bbroot"/{bin,etc,tmp,www,root,home}
+  chmod 1777 "$D/bbroot/tmp"
+  cp /bin/busybox "$D/bbroot/bin/"
+  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$D/bbroot/bin/$a"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\njovyan:x:1000:100::/home/jovyan:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$D/bbroot/etc/passwd"
+  printf 'root:x:0:\nusers:x:100:\nnogroup:x:65534:\n' >"$D/bbroot/etc/group"
+  tar -C "$D/bbroot" -c . >"$D/bb.tar"
+  dk image inspect "$BB" >/dev/null 2>&1 || dk import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' "$D/bb.tar" "$BB" >/dev/null
+  podman image exists "$BB" || podman import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$D/bb.tar" "$BB" >/dev/null
+fi
+
+# ---------- Debian base + jupyterhub-singleuser image (dockerd) ----------
+JUPYTER=""
+if [ "${SKIP_JUPYTER_IMAGE:-0}" != 1 ]; then
+  BASE=localhost/labhub-debian:bookworm
+  JUPYTER=localhost/labhub-jupyterlab:test
+  if ! dk image inspect "$BASE" >/dev/null 2>&1; then
+    bash "$REPO/images/base/build-base.sh" "$CACHE/debian-bookworm-minbase.tar"
+    log "importing $BASE"
+    dk import -c 'CMD ["/bin/bash"]' -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'ENV LANG=C.UTF-8' \
+      "$CACHE/debian-bookworm-minbase.tar" "$BASE" >/dev/null
+  fi
+  # rebuilt when the Dockerfile changes (label carries its hash); layer cache keeps it fast
+  want=$(sha256sum "$REPO/images/jupyterlab/Dockerfile" | cut -c1-16)
+  have=$(dk image inspect -f '{{ index .Config.Labels "labhub.dockerfile" }}' "$JUPYTER" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    log "building $JUPYTER (apt-get install jupyterhub inside; a few minutes on first run)"
+    dk build --network host --build-arg BASE_IMAGE="$BASE" --label "labhub.dockerfile=$want" -t "$JUPYTER" "$REPO/images/jupyterlab" >"$D/build-jupyter.log" 2>&1 ||
+      { tail -30 "$D/build-jupyter.log"; exit 1; }
+  fi
+fi
+
+cat >"$ROOT/docker.env" <<EOF
+DOCKER_SOCK=$DOCKER_SOCK
+PODMAN_SOCK=$PODMAN_SOCK
+REGISTRY=$REGISTRY
+LABHUB_TEST_IMAGE_BB=$BB
+LABHUB_TEST_IMAGE_JUPYTER=$JUPYTER
+EOF
+log "ready: $(tr '\n' ' ' <"$ROOT/docker.env")"
