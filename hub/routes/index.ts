@@ -6,6 +6,7 @@ import { errorHandler } from '../http/error-handler.js';
 import { oauthRouter } from '../oauth/provider.js';
 import { infoRouter } from './api/info.js';
 import { reportRouter } from './api/report.js';
+import { gitCredentialsRouter } from './api/git-credentials.js';
 import { serversRouter } from './api/servers.js';
 import { tokensRouter } from './api/tokens.js';
 import { currentUserRouter } from './api/user.js';
@@ -23,6 +24,7 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use(usersRouter(d));
   app.use(serversRouter(d));
   app.use(reportRouter(d));
+  app.use(gitCredentialsRouter(d));
   app.use(tokensRouter(d));
   app.all('/hub/api/{*rest}', () => {
     throw new HubError(404, 'Not Found');
