@@ -29,6 +29,8 @@ export interface EnvSecrets {
   cryptKeys?: string[];
   proxyAuthToken?: string;
   adminPassword?: string;
+  /** OAuth client secrets of login methods, by method name: env LABHUB_<NAME>_CLIENT_SECRET (e.g. LABHUB_GITHUB_CLIENT_SECRET). */
+  clientSecrets?: Record<string, string>;
 }
 
 export interface LoadedConfig {
@@ -131,6 +133,11 @@ export function loadConfig({ env, file, cli = {} }: LoadConfigInput): LoadedConf
     cryptKeys: cryptKey ? cryptKey.split(';').map((k) => k.trim()).filter(Boolean) : undefined,
     proxyAuthToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
     adminPassword: env.LABHUB_ADMIN_PASSWORD || undefined,
+    clientSecrets: Object.fromEntries(
+      Object.entries(env)
+        .filter(([k, v]) => /^LABHUB_[A-Z0-9_]+_CLIENT_SECRET$/.test(k) && v)
+        .map(([k, v]) => [k.slice('LABHUB_'.length, -'_CLIENT_SECRET'.length).toLowerCase().replace(/_/g, '-'), v as string]),
+    ),
   };
   return { config: deepFreeze(result.data), secrets, configFile };
 }

@@ -17,6 +17,7 @@ import { AccessService } from './access.js';
 import { AuthStateStore } from './auth-state.js';
 import { Crypter } from './crypto.js';
 import { ensureFirstAdmin } from './auth/bootstrap.js';
+import { AuthService } from './auth/service.js';
 import { systemClock, isoNow, type Clock } from './clock.js';
 import { openDb, type Db } from './db/db.js';
 import { OAuthRepo } from './db/oauth.js';
@@ -47,6 +48,8 @@ export interface CreateHubInput {
   proxy: ProxyClient;
   buildSpawner?: SpawnerBuilder;
   hubApiUrl?: string;
+  /** OAuth client secrets of login methods, by method name (env LABHUB_<NAME>_CLIENT_SECRET). */
+  clientSecrets?: Record<string, string>;
 }
 
 export interface Hub {
@@ -79,7 +82,8 @@ export function createHub(input: CreateHubInput): Hub {
   const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
-  const deps: HubDeps = { config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState };
+  const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, clientSecrets: input.clientSecrets });
+  const deps: HubDeps = { config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth };
 
   const app = express();
   app.disable('x-powered-by');
@@ -147,7 +151,7 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   let hub: Hub;
   let server: Server;
   try {
-    hub = createHub({ config, secrets, db, log, clock, proxy: proxyClient });
+    hub = createHub({ config, secrets, db, log, clock, proxy: proxyClient, clientSecrets: loaded.secrets.clientSecrets });
     server = createServer(hub.app);
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((res, rej) => {

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { ProxyClient } from '../proxy/client.js';
 import type { AccessService } from './access.js';
 import type { AuthStateStore } from './auth-state.js';
+import type { AuthService } from './auth/service.js';
 import type { Clock } from './clock.js';
 import type { Db } from './db/db.js';
 import type { OAuthRepo } from './db/oauth.js';
@@ -29,4 +30,6 @@ export interface HubDeps {
   serverManager: ServerManager;
   csrf: Csrf;
   authState: AuthStateStore;
+  /** Login methods, the login pipeline, refreshAuthState(userId) (hub/auth/service.ts). */
+  auth: AuthService;
 }

@@ -12,6 +12,8 @@ import { tokensRouter } from './api/tokens.js';
 import { currentUserRouter } from './api/user.js';
 import { usersRouter } from './api/users.js';
 import { loginRouter } from './login.js';
+import { accountRouter } from './account.js';
+import { passwordsRouter } from './api/passwords.js';
 import { pagesRouter } from './pages.js';
 
 export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
@@ -26,10 +28,12 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use(reportRouter(d));
   app.use(gitCredentialsRouter(d));
   app.use(tokensRouter(d));
+  app.use(passwordsRouter(d));
   app.all('/hub/api/{*rest}', () => {
     throw new HubError(404, 'Not Found');
   });
   app.use(loginRouter(d));
+  app.use(accountRouter(d));
   app.use(pagesRouter(d));
   app.use(() => {
     throw new HubError(404, 'Page not found');

@@ -1,82 +1,95 @@
 /**
- * /hub/login (JupyterHub-compatible form: username, password, _xsrf) and /hub/logout.
- * Login regenerates the session (no fixation) and issues jupyterhub-session-id; logout revokes the
- * OAuth tokens issued under that session.
+ * /hub/login (JupyterHub-compatible form: username, password, _xsrf, plus one button per OAuth
+ * method), the OAuth methods' /hub/oauth/{name}/{login,callback} routes, and /hub/logout.
+ * Every method ends in AuthService.finish/completeLogin: the pipeline, then a new session id.
+ * Logout revokes the OAuth tokens issued under the session and, for OIDC, continues at the
+ * provider's end_session_endpoint (RP-initiated logout).
  */
-import { randomBytes } from 'node:crypto';
 import { Router, urlencoded, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import type { HubDeps } from '../deps.js';
 import type { UserRow } from '../db/users.js';
-import { verifyPassword } from '../auth/password.js';
-import { normalizeUsername } from '../auth/usernames.js';
-import { isoNow } from '../clock.js';
+import { HubError } from '../errors.js';
+import { safeNext } from '../auth/next.js';
+import { SESSION_ID_COOKIE } from '../auth/service.js';
 
-export const SESSION_ID_COOKIE = 'jupyterhub-session-id';
+export { safeNext } from '../auth/next.js';
+export { SESSION_ID_COOKIE } from '../auth/service.js';
 export const LOGIN_COOKIE = 'jupyterhub-hub-login';
 
-/** Only same-site paths: no scheme, no host, no protocol-relative '//' or '/\' tricks. */
-export function safeNext(next: unknown, fallback = '/hub/home'): string {
-  if (typeof next !== 'string' || next === '') return fallback;
-  if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || /[\r\n\t]/.test(next)) return fallback;
-  try {
-    const u = new URL(next, 'http://labhub.invalid');
-    if (u.host !== 'labhub.invalid') return fallback;
-    return u.pathname + u.search + u.hash;
-  } catch {
-    return fallback;
-  }
+/** Kept for callers of the foundation API: a local-account session switch. */
+export function completeLogin(d: HubDeps, req: Request, res: Response, user: UserRow): Promise<void> {
+  return d.auth.completeLogin(req, res, user, d.auth.local?.name ?? 'local');
 }
 
-export function completeLogin(d: HubDeps, req: Request, res: Response, user: UserRow): Promise<void> {
-  return new Promise((resolve, reject) => {
-    req.session.regenerate((err) => {
-      if (err) return reject(err);
-      const hubSessionId = randomBytes(16).toString('hex');
-      req.session.userId = user.id;
-      req.session.cookieId = user.cookie_id;
-      req.session.hubSessionId = hubSessionId;
-      res.cookie(SESSION_ID_COOKIE, hubSessionId, { httpOnly: true, sameSite: 'lax', secure: d.config.secureCookies, path: '/' });
-      d.csrf.rotate(req, res);
-      d.users.touch(user.id, isoNow(d.clock));
-      d.log.info({ user: user.name, event: 'login' }, 'user logged in');
-      req.session.save((e) => (e ? reject(e) : resolve()));
-    });
-  });
+export function loginPageModel(d: HubDeps, req: Request, extra: { error?: string | null; username?: string; status?: number } = {}) {
+  const next = safeNext(req.query.next ?? (req.body as Record<string, unknown> | undefined)?.next);
+  return {
+    next,
+    error: extra.error ?? null,
+    username: extra.username ?? '',
+    xsrf: req.xsrfToken,
+    identity: null,
+    local: d.auth.local ? { allowSignup: d.auth.local.cfg.allowSignup } : null,
+    buttons: d.auth.methods.filter((m) => m.loginUrl).map((m) => ({ name: m.name, label: m.label, href: `${m.loginUrl}?next=${encodeURIComponent(next)}` })),
+  };
 }
 
 export function loginRouter(d: HubDeps): Router {
   const r = Router();
+  const local = d.auth.local;
+  const form = urlencoded({ extended: false, limit: '16kb' });
 
   r.get('/hub/login', (req, res) => {
-    const next = safeNext(req.query.next);
-    if (req.identity) return void res.redirect(302, next);
-    res.render('login', { next, error: null, username: '', xsrf: req.xsrfToken, identity: null });
+    if (req.identity) return void res.redirect(302, safeNext(req.query.next));
+    res.render('login', loginPageModel(d, req));
   });
 
-  r.post('/hub/login', urlencoded({ extended: false, limit: '16kb' }), d.csrf.check(), async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const next = safeNext(req.query.next ?? body.next);
-    const username = normalizeUsername(typeof body.username === 'string' ? body.username : '');
-    const password = typeof body.password === 'string' ? body.password : '';
-    const user = username ? d.users.byName(username) : undefined;
-    const ok = username !== '' && password !== '' && (await verifyPassword(password, user?.password_hash ?? null));
-    if (!ok || !user) {
-      d.log.info({ user: username, event: 'login-failed' }, 'login failed');
-      res.status(403).render('login', { next, error: 'Invalid username or password', username, xsrf: req.xsrfToken, identity: null });
-      return;
-    }
-    await completeLogin(d, req, res, user);
-    res.redirect(302, next);
-  });
+  // JupyterHub's /hub/oauth_login: with exactly one OAuth method it is that method's login.
+  const oauthMethods = d.auth.methods.filter((m) => m.loginUrl);
+  if (oauthMethods.length === 1) {
+    r.get('/hub/oauth_login', (req, res) => res.redirect(302, `${oauthMethods[0].loginUrl}?next=${encodeURIComponent(safeNext(req.query.next))}`));
+  }
+
+  if (local) {
+    const limiter = rateLimit({
+      windowMs: local.cfg.rateLimit.windowSeconds * 1000,
+      limit: local.cfg.rateLimit.maxRequests,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: (_req, _res, next) => next(new HubError(429, 'Too many login attempts from your address; try again later', { code: 'RATE_LIMITED' })),
+    });
+    r.post('/hub/login', limiter, form, d.csrf.check(), async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const next = safeNext(req.query.next ?? body.next);
+      const username = typeof body.username === 'string' ? body.username.slice(0, 256) : '';
+      const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
+      try {
+        const result = await local.authenticate(username, password, req.ip ?? 'unknown');
+        const user = await d.auth.pipeline.run(result);
+        await d.auth.completeLogin(req, res, user, local.name);
+      } catch (err) {
+        if (!(err instanceof HubError) || err.status >= 500) throw err;
+        d.log.info({ user: username.slice(0, 64), event: 'login-failed', why: err.code }, 'login failed');
+        for (const [k, v] of Object.entries(err.headers ?? {})) res.setHeader(k, v);
+        res.status(err.status).render('login', loginPageModel(d, req, { error: err.message, username }));
+        return;
+      }
+      res.redirect(302, next);
+    });
+  }
+
+  for (const m of d.auth.methods) if (m.routes) r.use(m.routes(d.auth));
 
   const logout = async (req: Request, res: Response) => {
     const sid = req.session?.hubSessionId;
     if (sid) d.tokens.deleteForSession(sid);
-    const name = req.identity?.user.name;
+    const name = req.identity?.user?.name;
+    const providerLogout = await d.auth.logoutUrl(req).catch(() => null);
     await new Promise<void>((resolve) => (req.session ? req.session.destroy(() => resolve()) : resolve()));
     for (const [cookie, path] of [[SESSION_ID_COOKIE, '/'], [LOGIN_COOKIE, '/hub/'], ['_xsrf', '/hub/'], ['jupyterhub-services', '/services']]) res.clearCookie(cookie, { path });
-    if (name) d.log.info({ user: name, event: 'logout' }, 'user logged out');
-    res.redirect(302, '/hub/login');
+    if (name) d.log.info({ user: name, event: 'logout', provider: Boolean(providerLogout) }, 'user logged out');
+    res.redirect(302, providerLogout ?? '/hub/login');
   };
   r.get('/hub/logout', logout);
   r.post('/hub/logout', logout);

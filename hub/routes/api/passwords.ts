@@ -1,0 +1,71 @@
+/**
+ * Local-account administration over the REST API (admin:users):
+ *   POST   /hub/api/users/:name/password   {password}   set a user's password (create the user first)
+ *   DELETE /hub/api/users/:name/lockout                 unlock a username locked after failed logins
+ *   GET    /hub/api/signups                             pending self sign-up requests
+ *   POST   /hub/api/signups/:name                       approve: creates the user with the requested password
+ *   DELETE /hub/api/signups/:name                       reject
+ */
+import { Router, json } from 'express';
+import type { HubDeps } from '../../deps.js';
+import { HubError } from '../../errors.js';
+import { isoNow } from '../../clock.js';
+import { requireScope } from '../../http/auth.js';
+import { param, userTarget } from '../params.js';
+
+export function passwordsRouter(d: HubDeps): Router {
+  const r = Router();
+  const body = json({ limit: '16kb' });
+  const target = userTarget(d);
+  const local = () => {
+    if (!d.auth.local) throw new HubError(404, 'Local accounts are not enabled (auth.methods has no kind: local)');
+    return d.auth.local;
+  };
+
+  r.post('/hub/api/users/:name/password', requireScope('admin:users', target), body, async (req, res) => {
+    const user = d.users.byName(param(req, 'name'));
+    if (!user) throw new HubError(404, `No such user: ${param(req, 'name')}`);
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    await local().setPassword(user.id, b.password as string);
+    local().throttle.unlock(user.name);
+    d.log.info({ user: user.name, by: req.identity?.user?.name, event: 'password-set' }, 'password set by admin');
+    res.status(204).end();
+  });
+
+  r.delete('/hub/api/users/:name/lockout', requireScope('admin:users', target), (req, res) => {
+    const name = param(req, 'name');
+    const wasLocked = local().throttle.unlock(name);
+    d.log.info({ user: name, by: req.identity?.user?.name, event: 'unlock', wasLocked }, 'login lockout cleared');
+    res.status(204).end();
+  });
+
+  r.get('/hub/api/signups', requireScope('admin:users'), (_req, res) => {
+    local();
+    res.json(d.auth.signups.list().map((s) => ({ name: s.name, created: s.created })));
+  });
+
+  r.post('/hub/api/signups/:name', requireScope('admin:users'), (req, res) => {
+    local();
+    const name = param(req, 'name');
+    const request = d.auth.signups.get(name);
+    if (!request) throw new HubError(404, `No sign-up request for ${name}`);
+    if (d.users.byName(name)) {
+      d.auth.signups.remove(name);
+      throw new HubError(409, `User ${name} already exists`);
+    }
+    const user = d.db.transaction(() => {
+      const u = d.users.create(name, { admin: false, passwordHash: request.password_hash, now: isoNow(d.clock) });
+      d.auth.signups.remove(name);
+      return u;
+    })();
+    d.log.info({ user: name, by: req.identity?.user?.name, event: 'signup-approved' }, 'sign-up approved');
+    res.status(201).json({ name: user.name, admin: false, created: user.created });
+  });
+
+  r.delete('/hub/api/signups/:name', requireScope('admin:users'), (req, res) => {
+    local();
+    if (!d.auth.signups.remove(param(req, 'name'))) throw new HubError(404, `No sign-up request for ${param(req, 'name')}`);
+    res.status(204).end();
+  });
+  return r;
+}
