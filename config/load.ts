@@ -31,6 +31,8 @@ export interface EnvSecrets {
   adminPassword?: string;
   /** OAuth client secrets of login methods, by method name: env LABHUB_<NAME>_CLIENT_SECRET (e.g. LABHUB_GITHUB_CLIENT_SECRET). */
   clientSecrets?: Record<string, string>;
+  /** API tokens of externally managed services, read from the variables their apiTokenEnv names. */
+  serviceTokens?: Record<string, string>;
 }
 
 export interface LoadedConfig {
@@ -137,6 +139,9 @@ export function loadConfig({ env, file, cli = {} }: LoadConfigInput): LoadedConf
       Object.entries(env)
         .filter(([k, v]) => /^LABHUB_[A-Z0-9_]+_CLIENT_SECRET$/.test(k) && v)
         .map(([k, v]) => [k.slice('LABHUB_'.length, -'_CLIENT_SECRET'.length).toLowerCase().replace(/_/g, '-'), v as string]),
+    ),
+    serviceTokens: Object.fromEntries(
+      result.data.services.filter((svc) => svc.apiTokenEnv && env[svc.apiTokenEnv]).map((svc) => [svc.name, env[svc.apiTokenEnv!] as string]),
     ),
   };
   return { config: deepFreeze(result.data), secrets, configFile };

@@ -1,17 +1,26 @@
 /**
  * Who is calling and what they may do: resolves a token or a login session to an Identity with
- * its expanded scopes (roles → scopes, token scopes ∩ owner scopes).
+ * its expanded scopes. Users get the scopes of their roles (user, admin, roles assigned directly or
+ * through groups) plus what others shared with them; services get their roles' scopes; a token
+ * gets its own scopes intersected with its owner's (JupyterHub RBAC).
  */
 import type { Clock } from './clock.js';
 import { isoNow } from './clock.js';
+import type { RoleRepo } from './db/roles.js';
 import type { ServerRepo } from './db/servers.js';
+import type { ServiceRepo, ServiceRow } from './db/services.js';
+import type { ShareRepo } from './db/shares.js';
 import type { TokenRepo, TokenRow } from './db/tokens.js';
 import type { UserRepo, UserRow } from './db/users.js';
-import { expandScopes, intersectScopes, rolesToScopes } from './scopes.js';
+import { expandScopes, intersectScopes } from './scopes.js';
 
 export interface Identity {
-  kind: 'user';
-  user: UserRow;
+  kind: 'user' | 'service';
+  name: string;
+  /** Set for kind 'user'. */
+  user?: UserRow;
+  /** Set for kind 'service'. */
+  service?: ServiceRow;
   groups: string[];
   scopes: Set<string>;
   /** Set when authenticated by token. */
@@ -21,42 +30,70 @@ export interface Identity {
   via: 'token' | 'cookie';
 }
 
+export interface AccessRepos {
+  users: UserRepo;
+  tokens: TokenRepo;
+  servers: ServerRepo;
+  roles: RoleRepo;
+  services: ServiceRepo;
+  shares: ShareRepo;
+}
+
 export class AccessService {
   /** Token last_activity is written at most this often per token, to keep the hot path read-only. */
   private readonly activityResolutionMs = 30_000;
 
   constructor(
-    private readonly users: UserRepo,
-    private readonly tokens: TokenRepo,
-    private readonly servers: ServerRepo,
+    private readonly r: AccessRepos,
     private readonly clock: Clock,
   ) {}
 
   userRoles(user: UserRow): string[] {
-    return user.admin ? ['user', 'admin'] : ['user'];
+    const roles = new Set(['user', ...this.r.roles.forUser(user.id)]);
+    if (user.admin) roles.add('admin');
+    return [...roles];
   }
 
   userScopes(user: UserRow): Set<string> {
-    return expandScopes(rolesToScopes(this.userRoles(user)), { user: user.name });
+    const raw = this.userRoles(user).flatMap((role) => this.r.roles.scopesOf(role));
+    for (const share of this.r.shares.reaching(user.id)) {
+      const owner = this.r.users.byId(share.owner_id);
+      if (owner) for (const s of JSON.parse(share.scopes) as string[]) raw.push(s.includes('!') ? s : `${s}!server=${owner.name}/${share.server_name}`);
+    }
+    return expandScopes(raw, { user: user.name });
+  }
+
+  serviceScopes(service: ServiceRow): Set<string> {
+    return expandScopes(this.r.roles.forService(service.id).flatMap((role) => this.r.roles.scopesOf(role)), { service: service.name });
   }
 
   forUser(user: UserRow, sessionId?: string): Identity {
-    return { kind: 'user', user, groups: this.users.groupNames(user.id), scopes: this.userScopes(user), sessionId, via: 'cookie' };
+    return { kind: 'user', name: user.name, user, groups: this.r.users.groupNames(user.id), scopes: this.userScopes(user), sessionId, via: 'cookie' };
   }
 
   forToken(value: string): Identity | undefined {
     const now = isoNow(this.clock);
-    const token = this.tokens.find(value, now);
-    if (!token || token.user_id === null) return undefined;
-    const user = this.users.byId(token.user_id);
-    if (!user) return undefined;
-    const owner = this.userScopes(user);
-    const serverName = token.server_id !== null ? this.servers.byId(token.server_id)?.name : undefined;
+    const token = this.r.tokens.find(value, now);
+    if (!token) return undefined;
+    let base: Omit<Identity, 'scopes' | 'via'> & { ownerScopes: Set<string> };
+    let ownerCtx: { user?: string; server?: string; service?: string };
+    if (token.user_id !== null) {
+      const user = this.r.users.byId(token.user_id);
+      if (!user) return undefined;
+      const serverName = token.server_id !== null ? this.r.servers.byId(token.server_id)?.name : undefined;
+      ownerCtx = { user: user.name, server: serverName !== undefined ? `${user.name}/${serverName}` : undefined };
+      base = { kind: 'user', name: user.name, user, groups: this.r.users.groupNames(user.id), ownerScopes: this.userScopes(user) };
+    } else if (token.service_id !== null) {
+      const service = this.r.services.byId(token.service_id);
+      if (!service) return undefined;
+      ownerCtx = { service: service.name };
+      base = { kind: 'service', name: service.name, service, groups: [], ownerScopes: this.serviceScopes(service) };
+    } else return undefined;
     const raw = JSON.parse(token.scopes) as string[];
-    const own = expandScopes(raw, { user: user.name, server: serverName !== undefined ? `${user.name}/${serverName}` : undefined });
-    const scopes = raw.includes('inherit') ? owner : intersectScopes(own, owner);
+    const scopes = raw.includes('inherit') ? base.ownerScopes : intersectScopes(expandScopes(raw, ownerCtx), base.ownerScopes);
     const last = token.last_activity ? Date.parse(token.last_activity) : 0;
-    if (this.clock.now() - last > this.activityResolutionMs) this.tokens.touch(token.id, now);
-    return { kind: 'user', user, groups: this.users.groupNames(user.id), scopes, token, sessionId: token.session_id ?? undefined, via: 'token' };
+    if (this.clock.now() - last > this.activityResolutionMs) this.r.tokens.touch(token.id, now);
+    const { ownerScopes: _owner, ...identity } = base;
+    return { ...identity, scopes, token, sessionId: token.session_id ?? undefined, via: 'token' };
   }
 }

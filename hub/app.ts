@@ -20,7 +20,14 @@ import { ensureFirstAdmin } from './auth/bootstrap.js';
 import { AuthService } from './auth/service.js';
 import { systemClock, isoNow, type Clock } from './clock.js';
 import { openDb, type Db } from './db/db.js';
+import { GroupRepo } from './db/groups.js';
 import { OAuthRepo } from './db/oauth.js';
+import { RoleRepo } from './db/roles.js';
+import { ServiceRepo } from './db/services.js';
+import { ShareRepo } from './db/shares.js';
+import { HubMetrics } from './metrics.js';
+import { applyRbacConfig } from './rbac-sync.js';
+import { ServiceManager } from './services.js';
 import { ServerRepo } from './db/servers.js';
 import { SqliteSessionStore } from './db/session-store.js';
 import { TokenRepo } from './db/tokens.js';
@@ -50,12 +57,16 @@ export interface CreateHubInput {
   hubApiUrl?: string;
   /** OAuth client secrets of login methods, by method name (env LABHUB_<NAME>_CLIENT_SECRET). */
   clientSecrets?: Record<string, string>;
+  /** Tokens of externally managed services (from their apiTokenEnv variables). */
+  serviceTokens?: Record<string, string>;
 }
 
 export interface Hub {
   app: Express;
   deps: HubDeps;
   sessionStore: SqliteSessionStore;
+  /** Where the proxy reaches the hub, once it listens (port 0 in tests). */
+  setHubTarget(url: string): void;
 }
 
 export function hubId(db: Db): string {
@@ -74,24 +85,43 @@ export function createHub(input: CreateHubInput): Hub {
   const servers = new ServerRepo(db);
   const tokens = new TokenRepo(db);
   const oauth = new OAuthRepo(db);
-  const access = new AccessService(users, tokens, servers, clock);
+  const groups = new GroupRepo(db);
+  const roles = new RoleRepo(db);
+  const services = new ServiceRepo(db);
+  const shares = new ShareRepo(db);
+  const access = new AccessService({ users, tokens, servers, roles, services, shares }, clock);
   const hubApiUrl = input.hubApiUrl ?? `${config.hubConnectUrl ?? `http://${config.hubIp}:${config.hubPort}`}/hub/api`;
   const id = hubId(db);
+  const metrics = new HubMetrics();
   const buildSpawner: SpawnerBuilder =
     input.buildSpawner ?? ((identity, state) => createSpawner({ dataDir: config.dataDir, log: log.child({ component: 'spawner' }), hubId: id }, config.spawner, identity, state));
-  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl });
+  const serviceManager = new ServiceManager({ config, services, tokens, oauth, clock, log, hubApiUrl, serviceTokens: input.serviceTokens ?? {} });
+  // services first: roles may be assigned to them
+  serviceManager.applyConfig();
+  applyRbacConfig(config, { roles, groups, users, services }, isoNow(clock));
+  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl, metrics, extraRoutes: () => serviceManager.routes() });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
   const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, clientSecrets: input.clientSecrets });
-  const deps: HubDeps = { config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth };
+  let hubTarget = `http://${config.hubIp}:${config.hubPort}`;
+  const deps: HubDeps = {
+    config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
+    groups, roles, services, shares, serviceManager, metrics,
+    hubTarget: () => hubTarget,
+    shutdown: async () => {
+      throw new Error('shutdown is only available in a started hub');
+    },
+  };
 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.set('views', join(HERE, 'views'));
   app.set('view engine', 'ejs');
-  app.use((_req, res, next) => {
+  app.use((req, res, next) => {
     res.setHeader('X-JupyterHub-Version', JUPYTERHUB_API_VERSION);
+    const end = metrics.requestDuration.startTimer({ method: req.method });
+    res.once('finish', () => end({ code: String(res.statusCode), handler: req.route?.path ? String(req.route.path) : 'unmatched' }));
     next();
   });
   app.use(
@@ -116,7 +146,7 @@ export function createHub(input: CreateHubInput): Hub {
   app.use(resolveIdentity(access, users));
   app.use(csrf.issue());
   registerRoutes(app, deps, join(HERE, 'static'));
-  return { app, deps, sessionStore };
+  return { app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url) };
 }
 
 export interface RunningHub {
@@ -130,7 +160,8 @@ export interface RunningHub {
 }
 
 /** Creates everything real for a configuration and starts listening. */
-export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; announce?: (line: string) => void } = {}): Promise<RunningHub> {
+export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; announce?: (line: string) => void; onShutdown?: () => void } = {}): Promise<RunningHub> {
+  const startedAt = Date.now();
   // Absolute data dir: servers and their state (log files, homes) must not depend on the hub's cwd.
   const config: Config = Object.freeze({ ...loaded.config, dataDir: resolvePath(loaded.config.dataDir) });
   const log = opts.log ?? createLogger(config.logLevel);
@@ -151,7 +182,7 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   let hub: Hub;
   let server: Server;
   try {
-    hub = createHub({ config, secrets, db, log, clock, proxy: proxyClient, clientSecrets: loaded.secrets.clientSecrets });
+    hub = createHub({ config, secrets, db, log, clock, proxy: proxyClient, clientSecrets: loaded.secrets.clientSecrets, serviceTokens: loaded.secrets.serviceTokens });
     server = createServer(hub.app);
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((res, rej) => {
@@ -165,7 +196,9 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   }
   const addr = server.address();
   const hubUrl = `http://${config.hubIp}:${typeof addr === 'object' && addr ? addr.port : config.hubPort}`;
+  hub.setHubTarget(hubUrl);
   await proxyClient.addRoute('/', { hub: true, target: hubUrl, jupyterhub: true });
+  hub.deps.serviceManager.startManaged();
   await hub.deps.serverManager.restore();
   await hub.deps.serverManager.checkRoutes(hubUrl).catch((err) => log.warn({ err: String(err) }, 'initial route check failed'));
   hub.deps.serverManager.startPolling();
@@ -176,21 +209,24 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   }, config.proxy.routeCheckIntervalSeconds * 1000);
   routeTimer.unref();
   log.info({ hub: hubUrl, public: proxy.publicUrl }, 'LabHub is running');
-  return {
-    hub,
-    server,
-    proxy,
-    hubUrl,
-    publicUrl: proxy.publicUrl,
-    close: async () => {
+  hub.deps.metrics.startupDuration.set((Date.now() - startedAt) / 1000);
+  let closed: Promise<void> | undefined;
+  const close = (opts: { servers?: boolean } = {}) =>
+    (closed ??= (async () => {
       clearInterval(routeTimer);
+      if (opts.servers) await hub.deps.serverManager.stopAll();
       await hub.deps.serverManager.dispose();
+      await hub.deps.serviceManager.stopManaged();
       await new Promise<void>((res) => {
         server.close(() => res());
         server.closeAllConnections();
       });
       await proxy.close();
       db.close();
-    },
+    })());
+  hub.deps.shutdown = async ({ servers }) => {
+    // answer the request first, then go (JupyterHub replies 202 and exits shortly after)
+    setTimeout(() => void close({ servers }).then(() => opts.onShutdown?.()), 100).unref();
   };
+  return { hub, server, proxy, hubUrl, publicUrl: proxy.publicUrl, close: () => close() };
 }

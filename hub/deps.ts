@@ -6,7 +6,13 @@ import type { AuthStateStore } from './auth-state.js';
 import type { AuthService } from './auth/service.js';
 import type { Clock } from './clock.js';
 import type { Db } from './db/db.js';
+import type { GroupRepo } from './db/groups.js';
 import type { OAuthRepo } from './db/oauth.js';
+import type { RoleRepo } from './db/roles.js';
+import type { ServiceRepo } from './db/services.js';
+import type { ShareRepo } from './db/shares.js';
+import type { HubMetrics } from './metrics.js';
+import type { ServiceManager } from './services.js';
 import type { ServerRepo } from './db/servers.js';
 import type { TokenRepo } from './db/tokens.js';
 import type { UserRepo } from './db/users.js';
@@ -32,4 +38,14 @@ export interface HubDeps {
   authState: AuthStateStore;
   /** Login methods, the login pipeline, refreshAuthState(userId) (hub/auth/service.ts). */
   auth: AuthService;
+  groups: GroupRepo;
+  roles: RoleRepo;
+  services: ServiceRepo;
+  shares: ShareRepo;
+  serviceManager: ServiceManager;
+  metrics: HubMetrics;
+  /** The hub's own URL as the proxy reaches it (for route checks). */
+  hubTarget: () => string;
+  /** Stops the hub (POST /hub/api/shutdown); set by startHub. */
+  shutdown: (opts: { proxy: boolean; servers: boolean }) => Promise<void>;
 }

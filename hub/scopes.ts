@@ -79,6 +79,8 @@ export interface ScopeOwner {
   user?: string;
   /** "user/servername" for `!server` (default server: "user/"). */
   server?: string;
+  /** Service name, for `!service`. */
+  service?: string;
 }
 
 export function isKnownScope(scope: string): boolean {
@@ -109,6 +111,9 @@ export function expandScopes(scopes: Iterable<string>, owner: ScopeOwner = {}): 
     } else if (filter === '!server') {
       if (!owner.server) continue;
       filter = `!server=${owner.server}`;
+    } else if (filter === '!service') {
+      if (!owner.service) continue;
+      filter = `!service=${owner.service}`;
     }
     if (!(base in SCOPE_DEFINITIONS) && !base.startsWith('custom:')) continue;
     add(base, filter);
@@ -126,6 +131,7 @@ export interface ScopeTarget {
   /** "user/servername" */
   server?: string;
   group?: string;
+  service?: string;
   /** Groups of the target user, so `!group=` filters reach members. */
   userGroups?: readonly string[];
 }
@@ -136,6 +142,7 @@ export function hasScope(scopes: ReadonlySet<string>, needed: string, target: Sc
   if (target.user && scopes.has(`${needed}!user=${target.user}`)) return true;
   if (target.server && scopes.has(`${needed}!server=${target.server}`)) return true;
   if (target.group && scopes.has(`${needed}!group=${target.group}`)) return true;
+  if (target.service && scopes.has(`${needed}!service=${target.service}`)) return true;
   for (const g of target.userGroups ?? []) if (scopes.has(`${needed}!group=${g}`)) return true;
   return false;
 }

@@ -18,6 +18,7 @@ import { HubError, SpawnError } from './errors.js';
 import type { Logger } from './log.js';
 import { ProgressLog } from './progress.js';
 import { waitForHttpServer } from './wait-up.js';
+import type { HubMetrics } from './metrics.js';
 import { SpawnFailure } from '../spawners/spawn-failure.js';
 
 export type SpawnerBuilder = (identity: { user: string; serverName: string }, state?: SpawnerState) => Spawner;
@@ -34,6 +35,9 @@ export interface ServerManagerDeps {
   buildSpawner: SpawnerBuilder;
   /** Internal hub API URL handed to servers, e.g. http://127.0.0.1:8081/hub/api */
   hubApiUrl: string;
+  metrics?: HubMetrics;
+  /** Other routes the hub owns (services), kept by checkRoutes. */
+  extraRoutes?: () => Array<{ path: string; target: string; data: Record<string, unknown> }>;
 }
 
 interface Pending {
@@ -98,6 +102,18 @@ export class ServerManager {
     if (status === 'running') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already running`);
     if (status === 'spawn') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already pending spawn`);
     if (status === 'stop') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is pending stop`);
+    const { concurrentSpawnLimit, activeServerLimit } = this.d.config;
+    if (concurrentSpawnLimit > 0 && this.pendingCount() >= concurrentSpawnLimit) {
+      this.d.metrics?.spawnThrottled.inc();
+      this.d.metrics?.spawnDuration.observe({ status: 'throttled', spawner: this.d.config.spawner.kind }, 0);
+      const retry = 30 + Math.floor(Math.random() * 30);
+      throw new HubError(429, `Too many users trying to log in right now. Try again in ${retry} seconds.`, { headers: { 'Retry-After': String(retry) } });
+    }
+    if (activeServerLimit > 0 && this.running.size + this.pendingCount() >= activeServerLimit) {
+      this.d.metrics?.spawnThrottled.inc();
+      this.d.metrics?.spawnDuration.observe({ status: 'too-many-users', spawner: this.d.config.spawner.kind }, 0);
+      throw new HubError(429, 'Active user limit exceeded. Try again in a few minutes.', { headers: { 'Retry-After': '60' } });
+    }
     this.failures.delete(k);
     const progress = new ProgressLog();
     progress.push({ progress: 0, message: 'Server requested' });
@@ -169,6 +185,7 @@ export class ServerManager {
       this.running.set(k, spawner);
       progress.push({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
       log.info({ user: user.name, server: serverName, url, ms: clock.now() - started }, 'server ready');
+      this.d.metrics?.spawnDuration.observe({ status: 'success', spawner: config.spawner.kind }, (clock.now() - started) / 1000);
     } catch (err) {
       const error = toSpawnError(err);
       log.warn({ user: user.name, server: serverName, reason: error instanceof SpawnError ? error.reason : 'error', err: error.logMessage ?? error.message }, 'spawn failed');
@@ -177,6 +194,7 @@ export class ServerManager {
       this.d.tokens.deleteForServer(row.id);
       this.d.servers.markStopped(row.id);
       progress.push({ progress: 100, failed: true, message: `Spawn failed: ${error.message}` });
+      this.d.metrics?.spawnDuration.observe({ status: 'failure', spawner: config.spawner.kind }, (clock.now() - started) / 1000);
       this.failures.set(k, { message: error.message, progress });
     }
   }
@@ -329,6 +347,14 @@ export class ServerManager {
       if (!row.url || !this.running.has(key(row.user_name, row.name))) continue;
       wanted.set(serverPrefix(row.user_name, row.name).replace(/\/$/, ''), row.url);
     }
+    for (const extra of this.d.extraRoutes?.() ?? []) {
+      const path = extra.path.replace(/\/$/, '');
+      const current = routes[path] ?? routes[decodeURIComponent(path)];
+      if (current?.target !== extra.target) {
+        await this.d.proxy.addRoute(path, { ...extra.data, target: extra.target, jupyterhub: true });
+        added++;
+      }
+    }
     for (const [path, target] of wanted) {
       const decodedMatch = routes[path] ?? routes[decodeURIComponent(path)];
       if (decodedMatch?.target !== target) {
@@ -346,6 +372,17 @@ export class ServerManager {
       }
     }
     return { added, removed };
+  }
+
+  /** Stops every running server (hub shutdown with servers=true). */
+  async stopAll(): Promise<void> {
+    await Promise.allSettled(
+      [...this.running.keys()].map(async (k) => {
+        const [userName, ...rest] = k.split('/');
+        const user = this.d.users.byName(userName);
+        if (user) await this.stop(user, rest.join('/')).then(() => this.pendingOf(userName, rest.join('/'))?.done);
+      }),
+    );
   }
 
   startPolling(): void {

@@ -43,10 +43,21 @@ export function routeKey(path: string): string {
 export class ProxyClient {
   private readonly fetchImpl: FetchLike;
   private readonly timeoutMs: number;
+  private opts: ProxyClientOptions;
 
-  constructor(private readonly opts: ProxyClientOptions) {
+  constructor(opts: ProxyClientOptions) {
+    this.opts = { ...opts };
     this.fetchImpl = opts.fetch ?? fetch;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  get apiUrl(): string {
+    return this.opts.apiUrl;
+  }
+
+  /** Points the client at a new proxy API (JupyterHub PATCH /api/proxy). */
+  reconfigure(change: { apiUrl?: string; authToken?: string }): void {
+    this.opts = { ...this.opts, ...(change.apiUrl ? { apiUrl: change.apiUrl } : {}), ...(change.authToken ? { authToken: change.authToken } : {}) };
   }
 
   private url(path: string): string {

@@ -13,6 +13,7 @@ export interface TokenRow {
   prefix: string;
   kind: TokenKind;
   user_id: number | null;
+  service_id: number | null;
   server_id: number | null;
   client_id: string | null;
   session_id: string | null;
@@ -34,7 +35,9 @@ export function hashToken(token: string): string {
 
 export interface NewToken {
   kind: TokenKind;
-  userId: number;
+  /** Exactly one of userId / serviceId. */
+  userId?: number | null;
+  serviceId?: number | null;
   serverId?: number | null;
   clientId?: string | null;
   sessionId?: string | null;
@@ -54,14 +57,15 @@ export class TokenRepo {
     const token = t.value ?? newTokenValue();
     const info = this.db
       .prepare(
-        `INSERT INTO api_tokens (hashed, prefix, kind, user_id, server_id, client_id, session_id, note, scopes, roles, created, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO api_tokens (hashed, prefix, kind, user_id, service_id, server_id, client_id, session_id, note, scopes, roles, created, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         hashToken(token),
         token.slice(0, 4),
         t.kind,
-        t.userId,
+        t.userId ?? null,
+        t.serviceId ?? null,
         t.serverId ?? null,
         t.clientId ?? null,
         t.sessionId ?? null,
@@ -88,6 +92,14 @@ export class TokenRepo {
 
   forUser(userId: number): TokenRow[] {
     return this.db.prepare('SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id').all(userId) as TokenRow[];
+  }
+
+  forService(serviceId: number): TokenRow[] {
+    return this.db.prepare('SELECT * FROM api_tokens WHERE service_id = ? ORDER BY id').all(serviceId) as TokenRow[];
+  }
+
+  deleteForService(serviceId: number): void {
+    this.db.prepare('DELETE FROM api_tokens WHERE service_id = ?').run(serviceId);
   }
 
   touch(id: number, when: string): void {

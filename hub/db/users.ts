@@ -35,12 +35,20 @@ export class UserRepo {
     return this.db.prepare('SELECT * FROM users ORDER BY id').all() as UserRow[];
   }
 
+  activeSince(when: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM users WHERE last_activity >= ?').get(when) as { n: number }).n;
+  }
+
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }
 
   setAdmin(id: number, admin: boolean): void {
     this.db.prepare('UPDATE users SET admin = ? WHERE id = ?').run(admin ? 1 : 0, id);
+  }
+
+  rename(id: number, name: string): void {
+    this.db.prepare('UPDATE users SET name = ? WHERE id = ?').run(name, id);
   }
 
   setPasswordHash(id: number, hash: string): void {

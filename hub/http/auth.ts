@@ -4,7 +4,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AccessService } from '../access.js';
-import type { UserRepo } from '../db/users.js';
+import type { UserRepo, UserRow } from '../db/users.js';
 import { HubError } from '../errors.js';
 import { hasAnyScope, hasScope, isKnownScope, type ScopeTarget } from '../scopes.js';
 
@@ -29,6 +29,13 @@ export function resolveIdentity(access: AccessService, users: UserRepo): Request
     }
     next();
   };
+}
+
+/** The user behind a request (pages and user-only endpoints); services get a 403. */
+export function userOf(req: Request): UserRow {
+  const user = req.identity?.user;
+  if (!user) throw new HubError(403, req.identity ? 'This action needs a user, not a service' : 'Missing or invalid credentials');
+  return user;
 }
 
 /** 403 without credentials, like JupyterHub's API (the single-user server treats 403 as "not logged in"). */

@@ -12,7 +12,9 @@ import type { TokenRepo } from '../db/tokens.js';
 import { hashToken } from '../db/tokens.js';
 import type { UserRepo } from '../db/users.js';
 import { HubError } from '../errors.js';
-import { hasScope } from '../scopes.js';
+import { hasScope, type ScopeTarget } from '../scopes.js';
+import type { ServiceRepo } from '../db/services.js';
+import type { Csrf } from '../http/csrf.js';
 
 export interface OAuthDeps {
   oauth: OAuthRepo;
@@ -21,6 +23,8 @@ export interface OAuthDeps {
   clock: Clock;
   /** OAuth access token lifetime (JupyterHub: cookie max age, 14 days). */
   tokenLifetimeSeconds: number;
+  services: ServiceRepo;
+  csrf: Csrf;
 }
 
 const CODE_LIFETIME_MS = 300_000;
@@ -29,13 +33,15 @@ function oauthError(res: Response, status: number, error: string, description?: 
   res.status(status).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json({ error, ...(description ? { error_description: description } : {}) });
 }
 
-/** Parses the scope the client's server grants access to, e.g. access:servers!server=alice/ */
-function accessTarget(allowedScopes: string[]): { user?: string; server?: string } {
+/** The access scope a client protects: a user's server or a service (from its allowed scopes). */
+function accessTarget(allowedScopes: string[]): { scope: 'access:servers' | 'access:services'; raw: string; target: ScopeTarget; label: string } | undefined {
   for (const s of allowedScopes) {
-    const m = /^access:servers!server=([^/]+)\/(.*)$/.exec(s);
-    if (m) return { user: m[1], server: `${m[1]}/${m[2]}` };
+    const server = /^access:servers!server=([^/]+)\/(.*)$/.exec(s);
+    if (server) return { scope: 'access:servers', raw: s, target: { user: server[1], server: `${server[1]}/${server[2]}` }, label: server[2] ? `${server[1]}'s server ${server[2]}` : `${server[1]}'s server` };
+    const service = /^access:services!service=(.+)$/.exec(s);
+    if (service) return { scope: 'access:services', raw: s, target: { service: service[1] }, label: `the service ${service[1]}` };
   }
-  return {};
+  return undefined;
 }
 
 export function oauthRouter(d: OAuthDeps): Router {
@@ -61,18 +67,28 @@ export function oauthRouter(d: OAuthDeps): Router {
       return;
     }
     const allowed = JSON.parse(client.allowed_scopes) as string[];
-    const target = accessTarget(allowed);
+    const access = accessTarget(allowed);
     const identity = req.identity;
-    if (target.server && !hasScope(identity.scopes, 'access:servers', { user: target.user, server: target.server, userGroups: identity.groups })) {
-      throw new HubError(403, `You do not have permission to access ${target.server.endsWith('/') ? `${target.user}'s server` : target.server}`);
+    const user = identity.user;
+    if (!user) throw new HubError(403, 'Only users can authorize OAuth clients');
+    if (access && !hasScope(identity.scopes, access.scope, { ...access.target, userGroups: identity.groups })) {
+      throw new HubError(403, `You do not have permission to access ${access.label}`);
     }
-    const name = identity.user.name;
-    const scopes = [`read:users:name!user=${name}`, `read:users:groups!user=${name}`, ...allowed.filter((s) => s.startsWith('access:servers!server='))];
+    const name = user.name;
+    const scopes = [`read:users:name!user=${name}`, `read:users:groups!user=${name}`, ...(access ? [access.raw] : [])];
+    // Your own server, a service marked oauth_no_confirm, or a consent just given: no page.
+    const ownServer = access?.scope === 'access:servers' && access.target.user === name;
+    const service = access?.scope === 'access:services' ? d.services.byName(access.target.service!) : undefined;
+    const confirmed = req.method === 'POST';
+    if (!ownServer && !(service && service.oauth_no_confirm) && !confirmed) {
+      res.render('oauth', { identity, xsrf: req.xsrfToken, clientName: client.description || client.identifier, label: access?.label ?? client.identifier, scopes, query: { client_id: clientId, redirect_uri: redirect, state: state ?? '', response_type: responseType } });
+      return;
+    }
     const code = randomBytes(22).toString('base64url').slice(0, 30);
     d.oauth.purgeExpiredCodes(isoNow(d.clock));
     d.oauth.createCode(code, {
       client_id: client.identifier,
-      user_id: identity.user.id,
+      user_id: user.id,
       scopes: JSON.stringify(scopes),
       redirect_uri: redirect,
       session_id: identity.sessionId ?? null,
@@ -82,7 +98,7 @@ export function oauthRouter(d: OAuthDeps): Router {
   };
 
   router.get('/hub/api/oauth2/authorize', authorize);
-  router.post('/hub/api/oauth2/authorize', urlencoded({ extended: false }), authorize);
+  router.post('/hub/api/oauth2/authorize', urlencoded({ extended: false }), d.csrf.check(), authorize);
 
   router.post('/hub/api/oauth2/token', urlencoded({ extended: false, limit: '16kb' }), (req, res) => {
     const body = (req.body ?? {}) as Record<string, string>;

@@ -4,7 +4,11 @@ import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
 import { errorHandler } from '../http/error-handler.js';
 import { oauthRouter } from '../oauth/provider.js';
+import { groupsRouter } from './api/groups.js';
+import { hubRouter } from './api/hub.js';
 import { infoRouter } from './api/info.js';
+import { servicesRouter } from './api/services.js';
+import { sharesRouter } from './api/shares.js';
 import { reportRouter } from './api/report.js';
 import { gitCredentialsRouter } from './api/git-credentials.js';
 import { serversRouter } from './api/servers.js';
@@ -19,7 +23,7 @@ import { pagesRouter } from './pages.js';
 export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
   app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
   app.use(infoRouter(d));
-  app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400) }));
+  app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400), services: d.services, csrf: d.csrf }));
   // CSRF for cookie-authenticated API writes (token calls are exempt inside check())
   app.use('/hub/api', d.csrf.check());
   app.use(currentUserRouter(d));
@@ -29,6 +33,10 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use(gitCredentialsRouter(d));
   app.use(tokensRouter(d));
   app.use(passwordsRouter(d));
+  app.use(groupsRouter(d));
+  app.use(servicesRouter(d));
+  app.use(sharesRouter(d));
+  app.use(hubRouter(d));
   app.all('/hub/api/{*rest}', () => {
     throw new HubError(404, 'Not Found');
   });

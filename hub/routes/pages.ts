@@ -3,13 +3,15 @@
  * /hub/spawn[/:user[/:server]], /hub/spawn-pending/…, /hub/user/:user/… (no route in the proxy),
  * /hub/user-redirect/…, /hub/error/:code.
  */
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
+import { isoNow } from '../clock.js';
 import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
 import { serverPrefix } from '../env.js';
 import { hasScope } from '../scopes.js';
 import { startServer } from './api/servers.js';
 import { param } from './params.js';
+import { userOf } from '../http/auth.js';
 import type { UserRow } from '../db/users.js';
 
 function requireLogin(req: Request, res: Response, next: NextFunction): void {
@@ -23,8 +25,9 @@ export function pagesRouter(d: HubDeps): Router {
   /** The user a page is about: yourself, or someone you hold `scope` on (admins). */
   const subject = (req: Request, scope: string): UserRow => {
     const me = req.identity!;
-    const name = param(req, 'user') || me.user.name;
-    if (name === me.user.name) return me.user;
+    const myself = userOf(req);
+    const name = param(req, 'user') || myself.name;
+    if (name === myself.name) return myself;
     const user = d.users.byName(name);
     if (!user || !hasScope(me.scopes, scope, { user: name, server: `${name}/${param(req, 'server')}`, userGroups: d.users.groupNames(user.id) })) {
       throw new HubError(404, `No such user: ${name}`);
@@ -37,7 +40,7 @@ export function pagesRouter(d: HubDeps): Router {
   });
 
   r.get('/hub/home', requireLogin, (req, res) => {
-    const me = req.identity!.user;
+    const me = userOf(req);
     const servers = d.servers.forUser(me.id).map((row) => ({
       name: row.name,
       url: serverPrefix(me.name, row.name),
@@ -109,7 +112,29 @@ export function pagesRouter(d: HubDeps): Router {
   r.get('/hub/user-redirect/{*rest}', requireLogin, (req, res) => {
     const rest = ((req.params as Record<string, string[] | undefined>).rest ?? []).map(encodeURIComponent).join('/');
     const search = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-    res.redirect(302, `${serverPrefix(req.identity!.user.name, '')}${rest}${search}`);
+    res.redirect(302, `${serverPrefix(userOf(req).name, '')}${rest}${search}`);
+  });
+
+  // Share codes: a logged-in user accepts a code and gets the share (JupyterHub /hub/accept-share).
+  const codeFrom = (req: Request) => {
+    const raw = (req.method === 'POST' ? (req.body as Record<string, unknown> | undefined)?.code : undefined) ?? req.query.code;
+    const c = typeof raw === 'string' ? d.shares.codeByValue(raw, isoNow(d.clock)) : undefined;
+    if (!c) throw new HubError(404, 'This share code is invalid or has expired.');
+    const owner = d.users.byId(c.owner_id)!;
+    return { c, owner, code: raw as string };
+  };
+  r.get('/hub/accept-share', requireLogin, (req, res) => {
+    const { owner, c, code } = codeFrom(req);
+    res.render('accept-share', { identity: req.identity, xsrf: req.xsrfToken, owner: owner.name, serverName: c.server_name, code, expiresAt: c.expires_at });
+  });
+  r.post('/hub/accept-share', requireLogin, urlencoded({ extended: false, limit: '8kb' }), d.csrf.check(), (req, res) => {
+    const me = userOf(req);
+    const { owner, c } = codeFrom(req);
+    if (owner.id === me.id) throw new HubError(400, "You can't accept a share of your own server.");
+    d.shares.grant(owner.id, c.server_name, { userId: me.id }, JSON.parse(c.scopes) as string[], isoNow(d.clock));
+    d.shares.markExchanged(c.id, isoNow(d.clock));
+    d.log.info({ owner: owner.name, server: c.server_name, user: me.name, event: 'share-code-accepted' }, 'share code accepted');
+    res.redirect(302, serverPrefix(owner.name, c.server_name));
   });
 
   // CHP's --error-target: GET /hub/error/<code>?url=…

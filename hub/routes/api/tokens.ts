@@ -70,12 +70,12 @@ export function tokensRouter(d: HubDeps): Router {
       const callerHas = intersectScopes(requested, requester.scopes);
       const missing = [...requested].filter((s) => !ownerHas.has(s) || !callerHas.has(s));
       if (missing.length) throw new HubError(403, `Not assigning requested scopes ${missing.join(', ')} not held by ${user.name}`);
-    } else if (requester.token && !requester.token.scopes.includes('inherit') && requester.user.id === user.id) {
+    } else if (requester.token && !requester.token.scopes.includes('inherit') && requester.user?.id === user.id) {
       // a narrowed token may not mint a full-power one
       scopes = [...requester.scopes];
     }
-    const { token, row } = d.tokens.create({ kind: 'api', userId: user.id, note: (b.note as string | undefined) ?? (requester.user.id === user.id ? 'Requested via api' : `Requested via api by user ${requester.user.name}`), scopes: scopes as string[], roles: roles as string[], expiresAt, now: isoNow(d.clock) });
-    d.log.info({ user: user.name, tokenId: `a${row.id}`, by: requester.user.name }, 'token created');
+    const { token, row } = d.tokens.create({ kind: 'api', userId: user.id, note: (b.note as string | undefined) ?? (requester.user?.id === user.id ? 'Requested via api' : `Requested via api by ${requester.kind} ${requester.name}`), scopes: scopes as string[], roles: roles as string[], expiresAt, now: isoNow(d.clock) });
+    d.log.info({ user: user.name, tokenId: `a${row.id}`, by: requester.name }, 'token created');
     res.status(201).json({ ...tokenModel(row, user.name), token });
   });
 

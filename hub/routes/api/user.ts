@@ -9,12 +9,16 @@ export function currentUserRouter(d: HubDeps): Router {
   const r = Router();
   r.get('/hub/api/user', requireAuth(), (req, res) => {
     const id = req.identity!;
-    const name = id.user.name;
+    const name = id.name;
+    if (id.kind === 'service') {
+      res.json({ kind: 'service', name, roles: d.roles.forService(id.service!.id), scopes: [...id.scopes].sort(), ...(id.token ? { token_id: `a${id.token.id}` } : {}) });
+      return;
+    }
     // identifying yourself is always allowed (JupyterHub adds these for the lookup only)
     const lookup = new Set(id.scopes);
     lookup.add(`read:users:name!user=${name}`);
     lookup.add(`read:users:groups!user=${name}`);
-    const model = userModel(buildUserModelInput(d, id.user), lookup);
+    const model = userModel(buildUserModelInput(d, id.user!), lookup);
     res.json({
       ...model,
       session_id: id.sessionId ?? null,

@@ -3,7 +3,7 @@
  * Route table: GET /users (list:users) · POST /users (admin:users) · GET|POST|DELETE /users/:name
  * (read:users | admin:users | delete:users) · POST /users/:name/activity (users:activity).
  */
-import { json, Router, type Request } from 'express';
+import { json, Router } from 'express';
 import type { HubDeps } from '../../deps.js';
 import type { UserRow } from '../../db/users.js';
 import { isoNow } from '../../clock.js';
@@ -13,6 +13,7 @@ import { userModel, type UserModelInput } from '../../models.js';
 import { hasScope } from '../../scopes.js';
 import { normalizeUsername, validateUsername } from '../../auth/usernames.js';
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
+import { sendPage } from '../paging.js';
 
 export function buildUserModelInput(d: HubDeps, user: UserRow): UserModelInput {
   return {
@@ -21,20 +22,6 @@ export function buildUserModelInput(d: HubDeps, user: UserRow): UserModelInput {
     roles: d.access.userRoles(user),
     servers: d.servers.forUser(user.id).map((row) => ({ row, status: d.serverManager.status(user.name, row.name) })),
   };
-}
-
-const PAGINATION_TYPE = 'application/jupyterhub-pagination+json';
-
-export function parsePaging(req: Request, total: number): { offset: number; limit: number; paginated: boolean } {
-  const paginated = (req.headers.accept ?? '').includes(PAGINATION_TYPE);
-  const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-  if (!Number.isInteger(offset) || offset < 0) throw new HubError(400, `Invalid offset: ${String(req.query.offset)}`);
-  const maxLimit = 200;
-  // Old clients that don't ask for pagination get everything rather than a silent truncation.
-  const defaultLimit = paginated ? 50 : Math.max(maxLimit, total);
-  const limit = req.query.limit === undefined ? defaultLimit : Number(req.query.limit);
-  if (!Number.isInteger(limit) || limit < 0) throw new HubError(400, `Invalid limit: ${String(req.query.limit)}`);
-  return { offset, limit: paginated ? Math.min(limit, maxLimit) : limit, paginated };
 }
 
 function validatedNames(raw: unknown): string[] {
@@ -64,8 +51,14 @@ export function usersRouter(d: HubDeps): Router {
     const id = req.identity!;
     const state = req.query.state;
     if (state !== undefined && !['active', 'ready', 'inactive'].includes(String(state))) throw new HubError(400, `Invalid state: ${String(state)}; must be one of active, ready, inactive`);
+    const sort = req.query.sort === undefined ? 'id' : String(req.query.sort);
+    const sortKey = sort.replace(/^-/, '');
+    if (!['id', 'name', 'last_activity'].includes(sortKey)) throw new HubError(400, `Invalid sort: ${sort}; must be one of id, name, last_activity (prefix - for descending)`);
+    const nameFilter = typeof req.query.name_filter === 'string' ? req.query.name_filter : '';
     const includeStopped = req.query.include_stopped_servers !== undefined && req.query.include_stopped_servers !== 'false';
-    let rows = d.users.list().filter((u) => hasScope(id.scopes, 'list:users', { user: u.name, userGroups: d.users.groupNames(u.id) }));
+    let rows = d.users.list();
+    if (nameFilter) rows = rows.filter((u) => u.name.startsWith(nameFilter));
+    if (!id.scopes.has('list:users')) rows = rows.filter((u) => hasScope(id.scopes, 'list:users', { user: u.name, userGroups: d.users.groupNames(u.id) }));
     if (state) {
       rows = rows.filter((u) => {
         const statuses = d.servers.forUser(u.id).map((s) => d.serverManager.status(u.name, s.name));
@@ -74,20 +67,10 @@ export function usersRouter(d: HubDeps): Router {
         return state === 'active' ? active : state === 'ready' ? ready : !active;
       });
     }
-    const paging = parsePaging(req, rows.length);
-    const page = rows.slice(paging.offset, paging.offset + paging.limit);
-    const items = page.map((u) => userModel(buildUserModelInput(d, u), id.scopes, { includeStoppedServers: includeStopped }));
-    if (!paging.paginated) return void res.json(items);
-    const nextOffset = paging.offset + paging.limit;
-    res.type(PAGINATION_TYPE).json({
-      items,
-      _pagination: {
-        offset: paging.offset,
-        limit: paging.limit,
-        total: rows.length,
-        next: nextOffset < rows.length ? { offset: nextOffset, limit: paging.limit, url: `/hub/api/users?offset=${nextOffset}&limit=${paging.limit}` } : null,
-      },
-    });
+    const dir = sort.startsWith('-') ? -1 : 1;
+    const keyOf = (u: UserRow): string | number => (sortKey === 'id' ? u.id : sortKey === 'name' ? u.name : (u.last_activity ?? ''));
+    rows = [...rows].sort((a, b) => (keyOf(a) < keyOf(b) ? -dir : keyOf(a) > keyOf(b) ? dir : a.id - b.id));
+    sendPage(req, res, rows, (u) => userModel(buildUserModelInput(d, u), id.scopes, { includeStoppedServers: includeStopped }));
   });
 
   r.post('/hub/api/users', requireScope('admin:users'), body, (req, res) => {
@@ -98,7 +81,7 @@ export function usersRouter(d: HubDeps): Router {
     if (toCreate.length === 0) throw new HubError(409, `All ${names.length} users already exist`);
     const now = isoNow(d.clock);
     const created = d.db.transaction(() => toCreate.map((n) => d.users.create(n, { admin: b.admin === true, now })))();
-    d.log.info({ users: toCreate, by: req.identity!.user.name }, 'users created');
+    d.log.info({ users: toCreate, by: req.identity!.name }, 'users created');
     res.status(201).json(created.map((u) => userModel(buildUserModelInput(d, u), req.identity!.scopes)));
   });
 
@@ -113,20 +96,41 @@ export function usersRouter(d: HubDeps): Router {
     const b = jsonBody(req);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
     const user = d.users.create(name, { admin: b.admin === true, now: isoNow(d.clock) });
-    d.log.info({ user: name, by: req.identity!.user.name }, 'user created');
+    d.log.info({ user: name, by: req.identity!.name }, 'user created');
     res.status(201).json(userModel(buildUserModelInput(d, user), req.identity!.scopes));
+  });
+
+  r.patch('/hub/api/users/:name', requireScope('admin:users', target), body, (req, res) => {
+    const user = loadUser(d, param(req, 'name'));
+    const b = jsonBody(req);
+    const unknown = Object.keys(b).filter((k) => !['name', 'admin'].includes(k));
+    if (unknown.length) throw new HubError(400, `Unknown fields: ${unknown.join(', ')}`);
+    if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
+    let renamed: string | undefined;
+    if (b.name !== undefined && b.name !== user.name) {
+      [renamed] = validatedNames([b.name]);
+      if (d.users.byName(renamed)) throw new HubError(400, `User ${renamed} already exists, username must be unique`);
+      const active = d.servers.forUser(user.id).filter((s) => d.serverManager.status(user.name, s.name) !== 'stopped');
+      if (active.length) throw new HubError(400, `Stop ${user.name}'s servers before renaming (their URLs contain the name)`);
+    }
+    d.db.transaction(() => {
+      if (renamed) d.users.rename(user.id, renamed);
+      if (typeof b.admin === 'boolean') d.users.setAdmin(user.id, b.admin);
+    })();
+    d.log.info({ user: user.name, renamed, admin: b.admin, by: req.identity!.name }, 'user updated');
+    res.json(userModel(buildUserModelInput(d, d.users.byId(user.id)!), req.identity!.scopes));
   });
 
   r.delete('/hub/api/users/:name', requireScope('delete:users', target), async (req, res) => {
     const user = loadUser(d, param(req, 'name'));
-    if (user.id === req.identity!.user.id) throw new HubError(400, "You can't delete yourself");
+    if (user.id === req.identity!.user?.id) throw new HubError(400, "You can't delete yourself");
     for (const s of d.servers.forUser(user.id)) {
       if (d.serverManager.status(user.name, s.name) !== 'stopped') await d.serverManager.stop(user, s.name);
       const pending = d.serverManager.pendingOf(user.name, s.name);
       if (pending) await pending.done;
     }
     d.users.delete(user.id);
-    d.log.info({ user: user.name, by: req.identity!.user.name }, 'user deleted');
+    d.log.info({ user: user.name, by: req.identity!.name }, 'user deleted');
     res.status(204).end();
   });
 

@@ -1,0 +1,118 @@
+/**
+ * /hub/api/groups…: GET /groups (list:groups) · GET|POST|DELETE /groups/:name (read:groups |
+ * admin:groups | delete:groups) · POST|DELETE /groups/:name/users (groups) ·
+ * PUT /groups/:name/properties (groups) · POST /groups (admin:groups, bulk {groups:[…]}).
+ */
+import { json, Router, type Request } from 'express';
+import type { HubDeps } from '../../deps.js';
+import type { GroupRow } from '../../db/groups.js';
+import { HubError } from '../../errors.js';
+import { requireScope } from '../../http/auth.js';
+import { hasScope } from '../../scopes.js';
+import { jsonBody, param } from '../params.js';
+import { sendPage } from '../paging.js';
+
+const GROUP_RE = /^[A-Za-z0-9][A-Za-z0-9._@ -]{0,63}$/;
+
+export function groupModel(d: HubDeps, g: GroupRow, scopes: ReadonlySet<string>): Record<string, unknown> {
+  const model: Record<string, unknown> = { kind: 'group', name: g.name };
+  if (hasScope(scopes, 'read:groups', { group: g.name })) {
+    model.users = d.groups.members(g.id);
+    model.properties = JSON.parse(g.properties);
+  }
+  if (hasScope(scopes, 'read:roles:groups', { group: g.name })) model.roles = d.roles.forGroup(g.id);
+  return model;
+}
+
+function validName(raw: unknown): string {
+  if (typeof raw !== 'string' || !GROUP_RE.test(raw)) throw new HubError(400, `Invalid group name ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function loadGroup(d: HubDeps, name: string): GroupRow {
+  const g = d.groups.byName(name);
+  if (!g) throw new HubError(404, `No such group: ${name}`);
+  return g;
+}
+
+function usersFromBody(d: HubDeps, b: Record<string, unknown>): number[] {
+  const list = b.users ?? [];
+  if (!Array.isArray(list) || list.some((u) => typeof u !== 'string')) throw new HubError(400, "'users' must be a list of user names");
+  const missing = (list as string[]).filter((n) => !d.users.byName(n));
+  if (missing.length) throw new HubError(400, `No such users: ${missing.join(', ')}`);
+  return (list as string[]).map((n) => d.users.byName(n)!.id);
+}
+
+export function groupsRouter(d: HubDeps): Router {
+  const r = Router();
+  const body = json({ limit: '1mb' });
+  const target = (req: Request) => ({ group: param(req, 'name') });
+
+  r.get('/hub/api/groups', requireScope('list:groups'), (req, res) => {
+    const scopes = req.identity!.scopes;
+    const all = d.groups.list().filter((g) => hasScope(scopes, 'list:groups', { group: g.name }));
+    sendPage(req, res, all, (g) => groupModel(d, g, scopes));
+  });
+
+  r.post('/hub/api/groups', requireScope('admin:groups'), body, (req, res) => {
+    const b = jsonBody(req);
+    if (!Array.isArray(b.groups) || b.groups.length === 0) throw new HubError(400, "Must specify at least one group to create in 'groups'");
+    const names = b.groups.map(validName);
+    const existing = names.filter((n) => d.groups.byName(n));
+    if (existing.length) throw new HubError(409, `Groups already exist: ${existing.join(', ')}`);
+    const created = d.db.transaction(() => names.map((n) => d.groups.create(n)))();
+    d.log.info({ groups: names, by: req.identity!.name, event: 'groups-created' }, 'groups created');
+    res.status(201).json(created.map((g) => groupModel(d, g, req.identity!.scopes)));
+  });
+
+  r.get('/hub/api/groups/:name', requireScope('read:groups', target), (req, res) => {
+    res.json(groupModel(d, loadGroup(d, param(req, 'name')), req.identity!.scopes));
+  });
+
+  r.post('/hub/api/groups/:name', requireScope('admin:groups', target), body, (req, res) => {
+    const name = validName(param(req, 'name'));
+    if (d.groups.byName(name)) throw new HubError(409, `Group ${name} already exists`);
+    const b = jsonBody(req);
+    const userIds = usersFromBody(d, b);
+    const group = d.db.transaction(() => {
+      const g = d.groups.create(name);
+      for (const id of userIds) d.groups.addMember(g.id, id);
+      return g;
+    })();
+    d.log.info({ group: name, by: req.identity!.name, event: 'group-created' }, 'group created');
+    res.status(201).json(groupModel(d, group, req.identity!.scopes));
+  });
+
+  r.delete('/hub/api/groups/:name', requireScope('delete:groups', target), (req, res) => {
+    const g = loadGroup(d, param(req, 'name'));
+    d.groups.delete(g.id);
+    d.log.info({ group: g.name, by: req.identity!.name, event: 'group-deleted' }, 'group deleted');
+    res.status(204).end();
+  });
+
+  r.post('/hub/api/groups/:name/users', requireScope('groups', target), body, (req, res) => {
+    const g = loadGroup(d, param(req, 'name'));
+    const ids = usersFromBody(d, jsonBody(req));
+    d.db.transaction(() => ids.forEach((id) => d.groups.addMember(g.id, id)))();
+    d.log.info({ group: g.name, added: ids.length, by: req.identity!.name, event: 'group-members-added' }, 'group members added');
+    res.json(groupModel(d, g, req.identity!.scopes));
+  });
+
+  r.delete('/hub/api/groups/:name/users', requireScope('groups', target), body, (req, res) => {
+    const g = loadGroup(d, param(req, 'name'));
+    const ids = usersFromBody(d, jsonBody(req));
+    d.db.transaction(() => ids.forEach((id) => d.groups.removeMember(g.id, id)))();
+    d.log.info({ group: g.name, removed: ids.length, by: req.identity!.name, event: 'group-members-removed' }, 'group members removed');
+    res.json(groupModel(d, g, req.identity!.scopes));
+  });
+
+  r.put('/hub/api/groups/:name/properties', requireScope('groups', target), body, (req, res) => {
+    const g = loadGroup(d, param(req, 'name'));
+    const b = req.body as unknown;
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new HubError(400, 'Group properties must be a JSON object');
+    d.groups.setProperties(g.id, b as Record<string, unknown>);
+    res.json(groupModel(d, d.groups.byName(g.name)!, req.identity!.scopes));
+  });
+
+  return r;
+}

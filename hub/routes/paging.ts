@@ -1,0 +1,47 @@
+/**
+ * JupyterHub pagination (apihandlers/base.py): `offset`/`limit`; clients that send
+ * `Accept: application/jupyterhub-pagination+json` get {items, _pagination}, others a bare list
+ * with the limit raised so old clients are never silently truncated.
+ */
+import type { Request, Response } from 'express';
+import { HubError } from '../errors.js';
+
+export const PAGINATION_TYPE = 'application/jupyterhub-pagination+json';
+export const DEFAULT_LIMIT = 50;
+export const MAX_LIMIT = 200;
+
+export interface Paging {
+  offset: number;
+  limit: number;
+  paginated: boolean;
+}
+
+export function parsePaging(req: Request, total: number): Paging {
+  const paginated = (req.headers.accept ?? '').includes(PAGINATION_TYPE);
+  const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
+  if (!Number.isInteger(offset) || offset < 0) throw new HubError(400, `Invalid offset: ${String(req.query.offset)}`);
+  const defaultLimit = paginated ? DEFAULT_LIMIT : Math.max(MAX_LIMIT, total);
+  const limit = req.query.limit === undefined ? defaultLimit : Number(req.query.limit);
+  if (!Number.isInteger(limit) || limit < 0) throw new HubError(400, `Invalid limit: ${String(req.query.limit)}`);
+  return { offset, limit: paginated ? Math.min(limit, MAX_LIMIT) : limit, paginated };
+}
+
+/** Sends one page of `all`, mapping only the items on the page. */
+export function sendPage<T>(req: Request, res: Response, all: readonly T[], toModel: (item: T) => unknown): void {
+  const paging = parsePaging(req, all.length);
+  const items = all.slice(paging.offset, paging.offset + paging.limit).map(toModel);
+  if (!paging.paginated) return void res.json(items);
+  const nextOffset = paging.offset + paging.limit;
+  const url = new URL(req.originalUrl, 'http://x');
+  url.searchParams.set('offset', String(nextOffset));
+  url.searchParams.set('limit', String(paging.limit));
+  res.type(PAGINATION_TYPE).json({
+    items,
+    _pagination: {
+      offset: paging.offset,
+      limit: paging.limit,
+      total: all.length,
+      next: nextOffset < all.length ? { offset: nextOffset, limit: paging.limit, url: `${url.pathname}${url.search}` } : null,
+    },
+  });
+}
