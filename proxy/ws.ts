@@ -68,13 +68,24 @@ export function tunnel(
   // writes before (secure)connect are queued by the socket, so the head goes first
   upstream.write(text);
   if (head && head.length) upstream.write(head);
-  socket.pipe(upstream);
-  socket.on('data', cb.onClientData);
-  upstream.once('data', () => {
-    answered = true;
-    if (timer) clearTimeout(timer);
+  // hand-rolled pipes (data → write, pause on backpressure, resume on drain): less per-chunk
+  // machinery than stream.pipe(), and the activity hook rides on the same listener
+  const onActivity = cb.onClientData;
+  socket.on('data', (chunk: Buffer) => {
+    onActivity();
+    if (!upstream.write(chunk)) socket.pause();
   });
-  upstream.pipe(socket);
+  upstream.on('drain', () => socket.resume());
+  upstream.on('data', (chunk: Buffer) => {
+    if (!answered) {
+      answered = true;
+      if (timer) clearTimeout(timer);
+    }
+    if (!socket.write(chunk)) upstream.pause();
+  });
+  socket.on('drain', () => upstream.resume());
+  socket.on('end', () => upstream.end());
+  upstream.on('end', () => socket.end());
 
   if (opts.proxyTimeout) {
     timer = setTimeout(() => {
@@ -88,7 +99,6 @@ export function tunnel(
       closed = true;
       if (timer) clearTimeout(timer);
       upstream.destroy();
-      socket.unpipe(upstream);
       cb.onError(err); // writes a status line and ends the client socket
     } else {
       teardown();
