@@ -464,9 +464,9 @@ export class DockerSpawner implements Spawner {
     const { user, serverName } = this.identity;
     const mounts: Record<string, unknown>[] = [];
     const binds: string[] = [];
-    const add = (type: 'volume' | 'bind', source: string, target: string, readOnly: boolean) => {
+    const add = (type: 'volume' | 'bind', source: string, target: string, readOnly: boolean, noCopy = false) => {
       if (type === 'bind') binds.push(`${source}:${target}:${readOnly ? 'ro' : 'rw'}`);
-      else mounts.push({ Type: 'volume', Source: source, Target: target, ReadOnly: readOnly });
+      else mounts.push({ Type: 'volume', Source: source, Target: target, ReadOnly: readOnly, ...(noCopy ? { VolumeOptions: { NoCopy: true } } : {}) });
     };
     const home = this.opts.home;
     if (home.type !== 'none') {
@@ -474,7 +474,8 @@ export class DockerSpawner implements Spawner {
       let fresh = home.type === 'bind';
       if (home.type === 'volume') fresh = await this.ensureVolume(docker, source, { 'labhub.home': 'true' });
       if (fresh && home.fixOwnership && this.opts.uid !== undefined) await this.fixOwnership(docker, this.opts.helperImage ?? image, home.type, source, signal);
-      add(home.type, source, home.target, false);
+      // With a managed owner, no copy-up from the image: Docker would copy the mount point's (root) ownership onto the empty volume.
+      add(home.type, source, home.target, false, home.fixOwnership && this.opts.uid !== undefined);
     }
     for (const m of this.opts.sharedMounts) {
       if (m.groups && !m.groups.some((g) => groups.includes(g))) continue;
