@@ -90,18 +90,16 @@ export function sharesRouter(d: HubDeps): Router {
     return { groupId: g.id, label: `group ${g.name}` };
   };
 
-  r.get('/hub/api/shares/:owner', requireScope('read:shares', (req) => ({ user: param(req, 'owner') })), (req, res) => {
+  // `/shares/alice` lists alice's shares; `/shares/alice/` is her default server (name '').
+  const wholeOwner = (req: Request) => (req.params as Record<string, string | undefined>).server === undefined && !req.path.endsWith('/');
+  r.get('/hub/api/shares/:owner{/:server}', requireScope('read:shares', (req) => (wholeOwner(req) ? { user: param(req, 'owner') } : ownerTarget(req))), (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
-    sendPage(req, res, d.shares.forServer(owner.id), shareModel);
-  });
-
-  r.get('/hub/api/shares/:owner/:server', requireScope('read:shares', ownerTarget), (req, res) => {
-    const owner = loadUser(d, param(req, 'owner'));
+    if (wholeOwner(req)) return sendPage(req, res, d.shares.forServer(owner.id), shareModel);
     serverRow(owner, param(req, 'server'));
     sendPage(req, res, d.shares.forServer(owner.id, param(req, 'server')), shareModel);
   });
 
-  r.post('/hub/api/shares/:owner/:server', requireScope('shares', ownerTarget), body, (req, res) => {
+  r.post('/hub/api/shares/:owner{/:server}', requireScope('shares', ownerTarget), body, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
@@ -113,7 +111,7 @@ export function sharesRouter(d: HubDeps): Router {
     res.status(200).json(shareModel(share));
   });
 
-  r.patch('/hub/api/shares/:owner/:server', requireScope('shares', ownerTarget), body, (req, res) => {
+  r.patch('/hub/api/shares/:owner{/:server}', requireScope('shares', ownerTarget), body, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
@@ -126,7 +124,7 @@ export function sharesRouter(d: HubDeps): Router {
     res.json(shareModel(left));
   });
 
-  r.delete('/hub/api/shares/:owner/:server', requireScope('shares', ownerTarget), (req, res) => {
+  r.delete('/hub/api/shares/:owner{/:server}', requireScope('shares', ownerTarget), (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     d.shares.deleteForServer(owner.id, server);
@@ -148,30 +146,26 @@ export function sharesRouter(d: HubDeps): Router {
     return s;
   };
   r.get('/hub/api/users/:name/shared', requireScope('read:users:shares', nameTarget), (req, res) => sendPage(req, res, sharedWithUser(req), shareModel));
-  r.get('/hub/api/users/:name/shared/:owner/:server', requireScope('read:users:shares', nameTarget), (req, res) => void res.json(shareModel(findShared(sharedWithUser(req), req))));
-  r.delete('/hub/api/users/:name/shared/:owner/:server', requireScope('users:shares', nameTarget), (req, res) => {
+  r.get('/hub/api/users/:name/shared/:owner{/:server}', requireScope('read:users:shares', nameTarget), (req, res) => void res.json(shareModel(findShared(sharedWithUser(req), req))));
+  r.delete('/hub/api/users/:name/shared/:owner{/:server}', requireScope('users:shares', nameTarget), (req, res) => {
     d.shares.revoke(findShared(sharedWithUser(req), req), 'all');
     res.status(204).end();
   });
   r.get('/hub/api/groups/:name/shared', requireScope('read:groups:shares', nameTarget), (req, res) => sendPage(req, res, sharedWithGroup(req), shareModel));
-  r.get('/hub/api/groups/:name/shared/:owner/:server', requireScope('read:groups:shares', nameTarget), (req, res) => void res.json(shareModel(findShared(sharedWithGroup(req), req))));
-  r.delete('/hub/api/groups/:name/shared/:owner/:server', requireScope('groups:shares', nameTarget), (req, res) => {
+  r.get('/hub/api/groups/:name/shared/:owner{/:server}', requireScope('read:groups:shares', nameTarget), (req, res) => void res.json(shareModel(findShared(sharedWithGroup(req), req))));
+  r.delete('/hub/api/groups/:name/shared/:owner{/:server}', requireScope('groups:shares', nameTarget), (req, res) => {
     d.shares.revoke(findShared(sharedWithGroup(req), req), 'all');
     res.status(204).end();
   });
 
   // share codes
-  r.get('/hub/api/share-codes/:owner', requireScope('read:shares', (req) => ({ user: param(req, 'owner') })), (req, res) => {
+  r.get('/hub/api/share-codes/:owner{/:server}', requireScope('read:shares', (req) => (wholeOwner(req) ? { user: param(req, 'owner') } : ownerTarget(req))), (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const now = isoNow(d.clock);
-    sendPage(req, res, d.shares.codesFor(owner.id).filter((c) => c.expires_at > now), codeModel);
+    const codes = wholeOwner(req) ? d.shares.codesFor(owner.id) : d.shares.codesFor(owner.id, param(req, 'server'));
+    sendPage(req, res, codes.filter((c) => c.expires_at > now), codeModel);
   });
-  r.get('/hub/api/share-codes/:owner/:server', requireScope('read:shares', ownerTarget), (req, res) => {
-    const owner = loadUser(d, param(req, 'owner'));
-    const now = isoNow(d.clock);
-    sendPage(req, res, d.shares.codesFor(owner.id, param(req, 'server')).filter((c) => c.expires_at > now), codeModel);
-  });
-  r.post('/hub/api/share-codes/:owner/:server', requireScope('shares', ownerTarget), body, (req, res) => {
+  r.post('/hub/api/share-codes/:owner{/:server}', requireScope('shares', ownerTarget), body, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
@@ -183,7 +177,7 @@ export function sharesRouter(d: HubDeps): Router {
     d.log.info({ owner: owner.name, server, by: req.identity!.name, event: 'share-code-created' }, 'share code created');
     res.status(201).json({ ...codeModel(row), code, accept_url: `/hub/accept-share?code=${encodeURIComponent(code)}` });
   });
-  r.delete('/hub/api/share-codes/:owner/:server', requireScope('shares', ownerTarget), (req, res) => {
+  r.delete('/hub/api/share-codes/:owner{/:server}', requireScope('shares', ownerTarget), (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = param(req, 'server');
     if (typeof req.query.code === 'string') {
