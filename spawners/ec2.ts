@@ -321,6 +321,34 @@ export async function findOrphanInstances(
   return (await listHubInstances(opts, hubId, client)).filter((i) => !isKnown(i));
 }
 
+/**
+ * Terminates a user's VM(s) for good (admin "reset VM" / user deletion): the instances tagged for
+ * this hub and user (and server, when given) are terminated and awaited. Home volumes are kept.
+ */
+export async function terminateUserInstances(
+  opts: Ec2SpawnerConfig,
+  hubId: string,
+  who: { user: string; server?: string },
+  client: EC2Client = ec2Client(opts),
+): Promise<string[]> {
+  const filters: Filter[] = [
+    { Name: `tag:${TAG.hub}`, Values: [hubId] },
+    { Name: `tag:${TAG.user}`, Values: [who.user] },
+    { Name: 'instance-state-name', Values: LIVE_STATES },
+  ];
+  if (who.server !== undefined) filters.push({ Name: `tag:${TAG.server}`, Values: [who.server || '-'] });
+  const ids = (await describeAll(client, filters)).map((i) => i.InstanceId!).filter(Boolean);
+  if (!ids.length) return [];
+  await client.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+  const deadline = Date.now() + opts.stopTimeoutSeconds * 1000;
+  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    const states = await Promise.all(ids.map(async (id) => (await describeOne(client, id))?.State?.Name ?? 'terminated'));
+    if (states.every((st) => st === 'terminated')) return ids;
+    await sleep(opts.pollSeconds * 1000);
+  }
+  throw new Error(`instances ${ids.join(', ')} did not terminate within ${opts.stopTimeoutSeconds} s`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The spawner
 
