@@ -8,6 +8,7 @@ import { LocalSpawnerSchema } from '../spawners/local-options.js';
 import { Ec2SpawnerSchema } from '../spawners/ec2-options.js';
 import { DockerSpawnerSchema } from '../spawners/docker-options.js';
 import { AuthSchema } from './auth-schema.js';
+import { SchedulesSchema } from '../hub/schedules.js';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -108,6 +109,7 @@ export const ConfigSchema = z.strictObject({
     .describe('Custom scopes (custom:…) that roles may grant and services may check.'),
   services: z.array(ServiceSchema).default([]).describe('Services: externally managed (url + apiTokenEnv) or hub-managed (command).'),
   spawner: SpawnerSchema.prefault({ kind: 'local' }).describe('Which spawner starts servers, and its options.'),
+  schedules: SchedulesSchema,
   auth: AuthSchema.prefault({}).describe('How users log in: methods (local, github, oidc) and who may log in (see config/auth-schema.ts).'),
   proxy: ProxySchema.prefault({}).describe('The configurable-http-proxy compatible proxy.'),
 });

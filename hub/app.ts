@@ -41,6 +41,7 @@ import { registerRoutes } from './routes/index.js';
 import { LOGIN_COOKIE } from './routes/login.js';
 import { resolveSecrets, type HubSecrets } from './secrets.js';
 import { ServerManager, type SpawnerBuilder } from './servers.js';
+import { startSchedules } from './schedule-wiring.js';
 import { JUPYTERHUB_API_VERSION } from './version.js';
 import { randomBytes } from 'node:crypto';
 
@@ -202,6 +203,7 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   await hub.deps.serverManager.restore();
   await hub.deps.serverManager.checkRoutes(hubUrl).catch((err) => log.warn({ err: String(err) }, 'initial route check failed'));
   hub.deps.serverManager.startPolling();
+  const schedules = startSchedules(hub.deps, config.schedules);
   const routeTimer = setInterval(() => {
     hub.deps.serverManager.checkRoutes(hubUrl).catch((err) => log.warn({ err: String(err) }, 'route check failed'));
     hub.sessionStore.purgeExpired();
@@ -214,6 +216,7 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   const close = (opts: { servers?: boolean } = {}) =>
     (closed ??= (async () => {
       clearInterval(routeTimer);
+      schedules.dispose();
       if (opts.servers) await hub.deps.serverManager.stopAll();
       await hub.deps.serverManager.dispose();
       await hub.deps.serviceManager.stopManaged();
