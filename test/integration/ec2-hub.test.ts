@@ -30,6 +30,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
   let fake: FakeEc2;
   let token: string;
   let spawnerConfig: Record<string, unknown>;
+  let configFile: string;
   const browser = () => new Browser(hub.publicUrl);
 
   const api = (method: string, path: string, body?: unknown) =>
@@ -75,7 +76,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
       readyTimeoutSeconds: 90,
       profiles: { course: { displayName: 'Bioinformatics course VM', imageId: 'ami-0123456789abcdef0', instanceType: 't3.large', subnetId: 'subnet-0abc', securityGroupIds: ['sg-0hub'], maxRunning: 30 } },
     };
-    const file = join(dir, 'labhub.yaml');
+    const file = (configFile = join(dir, 'labhub.yaml'));
     writeFileSync(file, JSON.stringify({ startTimeoutSeconds: 120, httpTimeoutSeconds: 60, slowSpawnTimeoutSeconds: 1, spawner: spawnerConfig }));
     hub = await startHubProcess({ adminPassword: ADMIN_PASSWORD, args: ['--config', file], env: dummyCredentials() });
     const r = await runLabhub(['token', 'admin', '--data-dir', hub.dataDir]);
@@ -118,6 +119,19 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
     });
     expect(put.status, put.text).toBeLessThan(300);
     expect(readFileSync(join(inst.root, 'home', 'labhub', 'x.txt'), 'utf8')).toBe('results of day 1\n');
+  });
+
+  it('a hub restart re-attaches to the running VM (DescribeInstances) and keeps its route', async () => {
+    const inst = adminInstance()!;
+    await hub.stop();
+    hub = await startHubProcess({ dataDir: hub.dataDir, port: hub.port, hubPort: hub.hubPort, adminPassword: ADMIN_PASSWORD, args: ['--config', configFile], env: dummyCredentials() });
+    expect((await serverModel())?.state.instanceId).toBe(inst.id);
+    expect((await routes())['/user/admin']?.target).toBe(`http://${inst.privateIp}:${spawnerConfig.port}`);
+    expect(inst.state).toBe('running');
+    expect(inst.boots).toBe(1);
+    const b = browser();
+    expect((await b.login('admin', ADMIN_PASSWORD, '/user/admin/')).status).toBe(200);
+    expect((await b.get('/user/admin/api/status')).status).toBe(200);
   });
 
   it('StopInstances on server stop: route removed, the VM is stopped with its disk kept', async () => {

@@ -92,7 +92,6 @@ export class FakeEc2 {
   private api!: Server;
   private imds!: Server;
   private imdsTokens = new Set<string>();
-  private nextIp = 10;
   private readonly region: string;
   private readonly transitionMs: number;
   endpoint = '';
@@ -289,9 +288,14 @@ export class FakeEc2 {
     return { reservationId: `r-${randomBytes(8).toString('hex')}`, ownerId: '123456789012', groupSet: [], instancesSet: list.map((i) => this.instanceXml(i)) };
   }
 
+  /** A free 127.0.0.x (random, so fakes in parallel test files rarely pick the same address). */
   private allocIp(): string {
-    if (this.nextIp > 250) throw new Ec2Error('InsufficientFreeAddressesInSubnet', 'no free addresses in the fake subnet');
-    return `127.0.0.${this.nextIp++}`;
+    const used = new Set([...this.instances.values()].filter((i) => i.state !== 'terminated').map((i) => i.privateIp));
+    for (let n = 0; n < 1000; n++) {
+      const ip = `127.0.0.${10 + Math.floor(Math.random() * 240)}`;
+      if (!used.has(ip)) return ip;
+    }
+    throw new Ec2Error('InsufficientFreeAddressesInSubnet', 'no free addresses in the fake subnet');
   }
 
   private transition(p: Params, fn: (i: FakeInstance) => void): Record<string, unknown> {
