@@ -152,15 +152,24 @@ export interface RunningProxy {
 }
 
 /** Start an implementation with CHP's command line; resolves once /_chp_healthz and the API answer. */
+export interface StartOptions {
+  /** replace the default --ip/--port/--api-ip/--api-port arguments */
+  listenArgs?: string[];
+  /** custom readiness probe (default: /_chp_healthz and /api/routes over plain HTTP) */
+  ready?: (p: RunningProxy) => Promise<boolean>;
+}
+
 export async function startProxyProcess(
   impl: ImplName,
   extraArgs: string[] = [],
   env: Record<string, string | undefined> = { CONFIGPROXY_AUTH_TOKEN: TOKEN },
+  opts: StartOptions = {},
 ): Promise<RunningProxy> {
   const port = await freePort();
   const apiPort = await freePort();
   const bin = impl === 'labhub' ? LABHUB_BIN : CHP_BIN;
-  const proc = spawn(process.execPath, [bin, '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), ...extraArgs], {
+  const listen = opts.listenArgs ?? ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort)];
+  const proc = spawn(process.execPath, [bin, ...listen, ...extraArgs], {
     env: { ...process.env, ...env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -187,6 +196,11 @@ export async function startProxyProcess(
   };
   for (let i = 0; i < 100; i++) {
     if (proc.exitCode !== null) throw new Error(`${impl} exited early: ${out}`);
+    if (opts.ready) {
+      if (await opts.ready(running).catch(() => false)) return running;
+      await sleep(50);
+      continue;
+    }
     try {
       const a = await fetch(`${running.url}/_chp_healthz`);
       await a.arrayBuffer();
