@@ -100,7 +100,7 @@ export function createHub(input: CreateHubInput): Hub {
   // services first: roles may be assigned to them
   serviceManager.applyConfig();
   applyRbacConfig(config, { roles, groups, users, services }, isoNow(clock));
-  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl, metrics, extraRoutes: () => serviceManager.routes() });
+  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl, metrics, extraRoutes: () => serviceManager.routes(), preSpawn: (u) => deps.auth.refreshAuthState(u.id) });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
   const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, clientSecrets: input.clientSecrets });

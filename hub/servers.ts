@@ -38,6 +38,8 @@ export interface ServerManagerDeps {
   metrics?: HubMetrics;
   /** Other routes the hub owns (services), kept by checkRoutes. */
   extraRoutes?: () => Array<{ path: string; target: string; data: Record<string, unknown> }>;
+  /** Runs before every spawn, e.g. refreshing the user's identity-provider tokens (auth.refreshAuthState); a throw fails the spawn. */
+  preSpawn?: (user: UserRow) => Promise<unknown>;
 }
 
 interface Pending {
@@ -144,6 +146,7 @@ export class ServerManager {
     let spawner: Spawner | null = null;
     const started = clock.now();
     try {
+      if (this.d.preSpawn) await this.d.preSpawn(user);
       this.d.tokens.deleteForServer(row.id);
       const { token } = this.d.tokens.create({ kind: 'server', userId: user.id, serverId: row.id, scopes: SERVER_TOKEN_SCOPES, note: `Server at ${prefix}`, now: isoNow(clock) });
       const clientId = clientIdFor(user.name, serverName);
