@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { LocalSpawnerSchema } from '../spawners/local-options.js';
 import { Ec2SpawnerSchema } from '../spawners/ec2-options.js';
 import { DockerSpawnerSchema } from '../spawners/docker-options.js';
+import { ApptainerSpawnerSchema } from '../spawners/apptainer-options.js';
+import { SlurmSpawnerSchema } from '../spawners/slurm-options.js';
 import { AuthSchema } from './auth-schema.js';
 import { SchedulesSchema } from '../hub/schedules.js';
 
@@ -18,7 +20,7 @@ const seconds = z.number().positive();
  * Add a kind by adding its schema to this union and its factory to spawners/registry.ts.
  */
 
-export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema, Ec2SpawnerSchema, DockerSpawnerSchema]);
+export const SpawnerSchema = z.discriminatedUnion('kind', [LocalSpawnerSchema, Ec2SpawnerSchema, DockerSpawnerSchema, ApptainerSpawnerSchema, SlurmSpawnerSchema]);
 
 export { AuthSchema } from './auth-schema.js';
 

@@ -3,6 +3,8 @@ import type { Config } from '../config/schema.js';
 import { localSpawnerFactory } from './local.js';
 import { ec2SpawnerFactory } from './ec2.js';
 import { dockerSpawnerFactory } from './docker.js';
+import { apptainerSpawnerFactory } from './apptainer.js';
+import { slurmSpawnerFactory } from './slurm.js';
 import type { Spawner, SpawnerContext, SpawnerFactory, SpawnerState } from './spawner.js';
 
 export type SpawnerConfig = Config['spawner'];
@@ -11,6 +13,8 @@ const FACTORIES: { [K in SpawnerConfig['kind']]: SpawnerFactory<Extract<SpawnerC
   local: localSpawnerFactory,
   ec2: ec2SpawnerFactory,
   docker: dockerSpawnerFactory,
+  apptainer: apptainerSpawnerFactory,
+  slurm: slurmSpawnerFactory,
 };
 
 export function createSpawner(ctx: SpawnerContext, config: SpawnerConfig, identity: { user: string; serverName: string }, state?: SpawnerState): Spawner {

@@ -1,0 +1,216 @@
+/**
+ * Apptainer/Singularity spawner: runs the single-user command inside an image with
+ * `apptainer exec` (or `singularity exec`) as a local child process in its own process group, on a
+ * free port (the container shares the host network), as the user (runuser) when the hub is root.
+ *
+ * The JupyterHub contract reaches the container without ever being on a command line that `ps` shows:
+ * plain values go as `--env K=V`; secrets (names with TOKEN/SECRET/PASSWORD/KEY) and values that
+ * `--env` cannot carry (commas, newlines) go through the runtime's own env-passing variables,
+ * APPTAINERENV_K (SINGULARITYENV_K for `singularity`), in the runtime's process environment, which
+ * only the same user and root can read (/proc/PID/environ). `--cleanenv` (default) keeps the
+ * hub's environment out. State {pid, startTime, port, ip, logFile} survives hub restarts.
+ *
+ * `apptainerExecArgv()` is also used by the Slurm spawner to run the same command inside a batch job.
+ */
+import { spawn } from 'node:child_process';
+import { chownSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ApptainerRun, ApptainerSpawnerConfig } from './apptainer-options.js';
+import { safePathPart } from './local.js';
+import { freePort } from './ports.js';
+import { isAlive, processStartTime } from './process-info.js';
+import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import { SpawnFailure } from './spawn-failure.js';
+import { resolveRunAs, runAsPrefix } from './system-user.js';
+
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|(^|_)KEY($|_)/i;
+const IMAGE_RE = /^(docker|docker-archive|oras|library|shub|https?):\/\/\S+$|^\/\S+$|^\.{0,2}[^:\s]*\.(sif|simg|img)$/;
+
+/** APPTAINERENV_ or SINGULARITYENV_, from the binary's name. */
+export function envPrefixFor(binary: string): string {
+  return basename(binary).toLowerCase().includes('singularity') ? 'SINGULARITYENV_' : 'APPTAINERENV_';
+}
+
+export function validImage(image: string): boolean {
+  return IMAGE_RE.test(image);
+}
+
+export interface ExecArgvInput {
+  run: ApptainerRun;
+  username: string;
+  /** Home directory bound into the container (when run.bindHome). */
+  home: string;
+  /** Everything the server must see inside the container (contract + extra). */
+  env: Record<string, string>;
+  /** Appended to cmd+args (e.g. --allow-root). */
+  extraCmdArgs?: string[];
+}
+
+export interface ExecArgv {
+  /** argv after the binary: ['exec', ...options, image, ...cmd] — contains no secret. */
+  args: string[];
+  /** Variables for the runtime's own environment: PREFIX+NAME = value (secrets, awkward values). */
+  hiddenEnv: Record<string, string>;
+}
+
+/** Builds `apptainer exec …`; see the module comment for how the environment is split. */
+export function apptainerExecArgv(i: ExecArgvInput): ExecArgv {
+  const { run } = i;
+  const prefix = envPrefixFor(run.binary);
+  const args = ['exec'];
+  if (run.cleanenv) args.push('--cleanenv');
+  if (run.contain) args.push('--contain');
+  if (run.nv) args.push('--nv');
+  if (run.writableTmpfs) args.push('--writable-tmpfs');
+  const binds = [...(run.bindHome ? [i.home] : []), ...run.bind.map((b) => b.replaceAll('{username}', i.username))];
+  for (const b of binds) args.push('--bind', b);
+  if (run.bindHome) args.push('--pwd', i.home);
+  const hiddenEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...i.env, ...run.environment })) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new SpawnFailure(`invalid environment variable name '${k}'`, 'config');
+    if (SECRET_NAME.test(k) || /[,\n\r]/.test(v)) hiddenEnv[`${prefix}${k}`] = v;
+    else args.push('--env', `${k}=${v}`);
+  }
+  args.push(...run.extraArgs, run.image, ...run.cmd, ...run.args, ...(i.extraCmdArgs ?? []));
+  return { args, hiddenEnv };
+}
+
+interface ApptainerState {
+  pid: number;
+  port: number;
+  startTime: number | null;
+  ip: string;
+  logFile: string;
+}
+
+function parseState(state?: SpawnerState): ApptainerState | null {
+  if (!state || typeof state.pid !== 'number' || typeof state.port !== 'number') return null;
+  return {
+    pid: state.pid,
+    port: state.port,
+    startTime: typeof state.startTime === 'number' ? state.startTime : null,
+    ip: typeof state.ip === 'string' ? state.ip : '127.0.0.1',
+    logFile: typeof state.logFile === 'string' ? state.logFile : '',
+  };
+}
+
+export class ApptainerSpawner implements Spawner {
+  readonly kind = 'apptainer';
+  private state: ApptainerState | null;
+  private exitCode: number | null = null;
+
+  constructor(
+    private readonly ctx: SpawnerContext,
+    private readonly opts: ApptainerSpawnerConfig,
+    private readonly identity: { user: string; serverName: string },
+    state?: SpawnerState,
+    private readonly isRoot: boolean = process.getuid?.() === 0,
+  ) {
+    this.state = parseState(state);
+  }
+
+  private homeDir(): string {
+    return this.opts.homeTemplate.replaceAll('{dataDir}', this.ctx.dataDir).replaceAll('{username}', safePathPart(this.identity.user));
+  }
+
+  private logFile(): string {
+    const name = safePathPart(this.identity.user) + (this.identity.serverName ? `--${safePathPart(this.identity.serverName)}` : '');
+    return join(this.ctx.dataDir, 'logs', `${name}.apptainer.log`);
+  }
+
+  async start(req: SpawnRequest): Promise<StartResult> {
+    if (!validImage(this.opts.image)) throw new SpawnFailure(`invalid image '${this.opts.image}': use a .sif path or a docker://, oras://, library:// reference`, 'image');
+    let runAs;
+    try {
+      runAs = resolveRunAs(this.opts.runAs, req.user, this.isRoot);
+    } catch (err) {
+      throw new SpawnFailure((err as Error).message, 'config');
+    }
+    const home = this.homeDir();
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    if (runAs) chownSync(home, runAs.uid, runAs.gid);
+    mkdirSync(join(this.ctx.dataDir, 'logs'), { recursive: true, mode: 0o700 });
+    const ip = this.opts.ip;
+    const port = await freePort(ip);
+    const url = `http://${ip}:${port}`;
+    const asRoot = runAs ? false : this.isRoot;
+    const wantsAllowRoot = asRoot && this.opts.allowRoot && this.opts.cmd.some((c) => c.includes('jupyterhub-singleuser')) && !this.opts.args.includes('--allow-root');
+    const { args, hiddenEnv } = apptainerExecArgv({
+      run: this.opts,
+      username: req.user,
+      home,
+      env: { ...req.env, JUPYTERHUB_SERVICE_URL: `${url}${req.servicePrefix}`, USER: req.user, HOME: home },
+      extraCmdArgs: wantsAllowRoot ? ['--allow-root'] : [],
+    });
+    // The runtime's own environment: minimal, plus the hidden contract variables.
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: runAs?.name ?? req.user, LANG: process.env.LANG ?? 'C.UTF-8', ...hiddenEnv };
+    const argv = [...runAsPrefix(runAs), this.opts.binary, ...args];
+    const logFile = this.logFile();
+    const fd = openSync(logFile, 'a', 0o600);
+    req.onProgress?.({ progress: 20, message: `Starting ${basename(this.opts.binary)} exec ${this.opts.image} on port ${port}${runAs ? ` as ${runAs.name}` : ''}` });
+    const child = spawn(argv[0], argv.slice(1), { cwd: home, env, detached: true, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid!));
+      child.once('error', (err) => reject(new SpawnFailure(`could not start ${this.opts.binary}: ${err.message}`, 'command')));
+    });
+    child.unref();
+    child.once('exit', (code) => (this.exitCode = code));
+    this.state = { pid, port, ip, startTime: processStartTime(pid), logFile };
+    this.ctx.log.info({ user: req.user, server: req.serverName, pid, port, image: this.opts.image, runAs: runAs?.name ?? 'hub' }, 'apptainer server started');
+    return { url };
+  }
+
+  async stop(): Promise<void> {
+    const s = this.state;
+    if (!s) return;
+    if (isAlive(s.pid, s.startTime)) {
+      signalGroup(s.pid, 'SIGTERM');
+      const deadline = Date.now() + this.opts.stopGraceSeconds * 1000;
+      while (Date.now() < deadline && isAlive(s.pid, s.startTime)) await sleep(50);
+      if (isAlive(s.pid, s.startTime)) signalGroup(s.pid, 'SIGKILL');
+      for (let i = 0; i < 40 && isAlive(s.pid, s.startTime); i++) await sleep(25);
+    }
+    this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, pid: s.pid }, 'apptainer server stopped');
+    this.state = null;
+  }
+
+  async poll(): Promise<PollResult> {
+    const s = this.state;
+    if (!s) return { status: 'stopped', exitCode: null, reason: 'not started' };
+    if (isAlive(s.pid, s.startTime)) return { status: 'running' };
+    return { status: 'stopped', exitCode: this.exitCode, reason: `${basename(this.opts.binary)} (pid ${s.pid}) exited${this.exitCode !== null ? ` with code ${this.exitCode}` : ''}` };
+  }
+
+  getState(): SpawnerState {
+    return this.state ? { ...this.state } : {};
+  }
+
+  recentLogs(): string[] {
+    const file = this.state?.logFile || this.logFile();
+    try {
+      const size = statSync(file).size;
+      return readFileSync(file, 'utf8').slice(Math.max(0, size - 4096)).split('\n').filter((l) => l.trim()).slice(-20);
+    } catch {
+      return [];
+    }
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export const apptainerSpawnerFactory: SpawnerFactory<ApptainerSpawnerConfig> = {
+  kind: 'apptainer',
+  create: (ctx, options, identity, state) => new ApptainerSpawner(ctx, options, identity, state),
+};

@@ -1,0 +1,96 @@
+/**
+ * How the Slurm spawner runs sbatch/squeue/scancel and small file operations: locally (optionally as
+ * the user through runuser) or on a login node through `ssh`. Always argv arrays, never a local shell;
+ * over ssh every word is single-quoted for the remote shell. Secrets only ever travel on stdin.
+ */
+import { spawn } from 'node:child_process';
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CommandRunner {
+  /** Where commands run, for messages ("local", "root@login1:22"). */
+  readonly where: string;
+  run(argv: string[], opts?: { stdin?: string; timeoutMs?: number }): Promise<CommandResult>;
+}
+
+/** Quotes one word for a POSIX shell. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface SshTarget {
+  binary: string;
+  host: string;
+  port: number;
+  user: string;
+  keyFile: string;
+  knownHostsFile?: string;
+  extraArgs: string[];
+}
+
+/** The local argv that runs `remoteArgv` (with `remoteEnv`) on the login node. */
+export function sshArgv(t: SshTarget, remoteArgv: string[], remoteEnv: Record<string, string> = {}): string[] {
+  const args = [t.binary, '-p', String(t.port), '-i', t.keyFile, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=15'];
+  if (t.knownHostsFile) args.push('-o', `UserKnownHostsFile=${t.knownHostsFile}`, '-o', 'StrictHostKeyChecking=yes');
+  args.push(...t.extraArgs, '-l', t.user, t.host, '--');
+  const envWords = Object.entries(remoteEnv).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name '${k}'`);
+    return shellQuote(`${k}=${v}`);
+  });
+  args.push([...(envWords.length ? ['env', ...envWords] : []), ...remoteArgv.map(shellQuote)].join(' '));
+  return args;
+}
+
+/** Runs argv without a shell; stdin optional; killed after timeoutMs. */
+export function runArgv(argv: string[], env: Record<string, string>, stdin?: string, timeoutMs = 30_000): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      stderr += `\n${argv[0]} timed out after ${Math.round(timeoutMs / 1000)} s`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: `${stderr}${err.message}` });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+export class LocalRunner implements CommandRunner {
+  readonly where = 'local';
+  constructor(
+    private readonly prefix: string[],
+    private readonly env: Record<string, string>,
+  ) {}
+  run(argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+    return runArgv([...this.prefix, ...argv], this.env, opts.stdin, opts.timeoutMs);
+  }
+}
+
+export class SshRunner implements CommandRunner {
+  readonly where: string;
+  constructor(
+    private readonly target: SshTarget,
+    private readonly remoteEnv: Record<string, string>,
+    private readonly localEnv: Record<string, string>,
+  ) {
+    this.where = `${target.user}@${target.host}:${target.port}`;
+  }
+  run(argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+    return runArgv(sshArgv(this.target, argv, this.remoteEnv), this.localEnv, opts.stdin, opts.timeoutMs);
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The apptainer spawner against the shared spawner contract and its own specifics.
+ *
+ * Apptainer itself is NOT installed here (not in Debian 12, not on npm): `binary` points at
+ * test/fakes/fake-apptainer.mjs, a clearly labelled STAND-IN that checks and interprets the same
+ * `exec` arguments and environment rules and then runs the command directly. What these tests prove
+ * is the spawner's side: argv construction, environment hand-off (token never on a command line),
+ * lifecycle (process group, state, restart re-attach, stop). Nothing here proves real Apptainer accepts
+ * the argv; see docs/hpc.md.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ApptainerSpawnerSchema } from '../../spawners/apptainer-options.js';
+import { ApptainerSpawner, apptainerExecArgv, envPrefixFor } from '../../spawners/apptainer.js';
+import { SpawnFailure } from '../../spawners/spawn-failure.js';
+import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
+import { runSpawnerContract } from './spawner.contract.js';
+
+const FAKES = resolve(import.meta.dirname, '..', 'fakes');
+const FAKE_APPTAINER = join(FAKES, 'fake-apptainer.mjs');
+const FAKE_SINGLEUSER = join(FAKES, 'fake-singleuser.mjs');
+const dataDir = mkdtempSync(join(tmpdir(), 'labhub-apptainer-contract-'));
+const image = join(dataDir, 'lab.sif');
+writeFileSync(image, 'not really a SIF: the stand-in only checks that it exists\n');
+const fakeLog = join(dataDir, 'fake-apptainer.log');
+const log = { info() {}, warn() {}, error() {}, debug() {} };
+const ctx = { dataDir, log, hubId: 'test' };
+const TOKEN = 'tok'.repeat(12);
+const options = ApptainerSpawnerSchema.parse({
+  kind: 'apptainer',
+  binary: FAKE_APPTAINER,
+  image,
+  cmd: [process.execPath, FAKE_SINGLEUSER],
+  runAs: 'hub',
+  bind: [`${dataDir}:/data`],
+  stopGraceSeconds: 2,
+});
+
+const request = (id: { user: string; serverName: string }) => ({
+  user: id.user,
+  serverName: id.serverName,
+  servicePrefix: serverPrefix(id.user, id.serverName),
+  env: buildSingleUserEnv({ user: id.user, serverName: id.serverName, apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
+  userOptions: {},
+});
+
+// The spawner gives the runtime a minimal environment, so the stand-in's log file is set by a tiny
+// wrapper script used as `binary`.
+const wrapperBin = join(dataDir, 'apptainer');
+writeFileSync(wrapperBin, `#!/bin/sh\nFAKE_APPTAINER_LOG='${fakeLog}' exec '${FAKE_APPTAINER}' "$@"\n`, { mode: 0o755 });
+const logged = { ...options, binary: wrapperBin };
+
+runSpawnerContract({ name: 'apptainer (with the fake-apptainer STAND-IN, not real Apptainer)', create: (id, state) => new ApptainerSpawner(ctx, logged, id, state), request });
+
+function readLog(): Array<{ pid: number; argv: string[]; binds: string[]; flags: string[]; image: string; cmd: string[]; envNames: string[] }> {
+  if (!existsSync(fakeLog)) return [];
+  return readFileSync(fakeLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+describe('apptainer argv construction (pure)', () => {
+  it('builds exec with cleanenv/contain/nv, binds home and extra paths, and hides secrets from argv', () => {
+    const run = ApptainerSpawnerSchema.parse({ kind: 'apptainer', image: 'docker://quay.io/jupyter/base-notebook:latest', nv: true, contain: true, bind: ['/shared/{username}:/data:ro', '/scratch'], extraArgs: ['--no-home'] });
+    const env = buildSingleUserEnv({ user: 'alice', serverName: '', apiToken: TOKEN, hubApiUrl: 'http://hub:8081/hub/api' });
+    const { args, hiddenEnv } = apptainerExecArgv({ run, username: 'alice', home: '/home/alice', env, extraCmdArgs: ['--allow-root'] });
+    expect(args.slice(0, 4)).toEqual(['exec', '--cleanenv', '--contain', '--nv']);
+    expect(args).toEqual(expect.arrayContaining(['--bind', '/home/alice', '--bind', '/shared/alice:/data:ro', '--bind', '/scratch', '--pwd', '/home/alice']));
+    expect(args).toContain('--env');
+    expect(args).toContain('JUPYTERHUB_USER=alice');
+    expect(args.slice(-4)).toEqual(['--no-home', 'docker://quay.io/jupyter/base-notebook:latest', 'jupyterhub-singleuser', '--allow-root']);
+    expect(args.join(' ')).not.toContain(TOKEN);
+    expect(hiddenEnv.APPTAINERENV_JUPYTERHUB_API_TOKEN).toBe(TOKEN);
+    expect(hiddenEnv.APPTAINERENV_JPY_API_TOKEN).toBe(TOKEN);
+    // JSON lists contain commas, which `--env a=b,c=d` would split: they travel hidden too
+    expect(hiddenEnv.APPTAINERENV_JUPYTERHUB_OAUTH_ACCESS_SCOPES).toContain(',');
+    expect(envPrefixFor('/opt/bin/singularity')).toBe('SINGULARITYENV_');
+    expect(envPrefixFor('apptainer')).toBe('APPTAINERENV_');
+  });
+});
+
+describe('apptainer spawner with the stand-in', () => {
+  it('the token reaches the server but is on no command line; binds and image are passed', async () => {
+    const id = { user: 'argvcheck', serverName: '' };
+    const s = new ApptainerSpawner(ctx, logged, id);
+    const { url } = await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
+    try {
+      let body: Record<string, string> | undefined;
+      for (let i = 0; i < 50 && !body; i++) {
+        body = await fetch(`${url}/user/argvcheck/whoami`).then((r) => r.json() as Promise<Record<string, string>>).catch(() => undefined);
+        if (!body) await new Promise((r) => setTimeout(r, 100));
+      }
+      const home = join(dataDir, 'homes', 'argvcheck');
+      expect(body).toMatchObject({ user: 'argvcheck', home, cwd: home });
+      const entry = readLog().find((e) => e.argv.includes('JUPYTERHUB_USER=argvcheck'));
+      expect(entry).toBeDefined();
+      expect(entry!.image).toBe(image);
+      expect(entry!.binds).toEqual([home, dataDir + ':/data']);
+      expect(entry!.flags).toContain('--cleanenv');
+      expect(entry!.envNames).toEqual(expect.arrayContaining(['JUPYTERHUB_API_TOKEN', 'JUPYTERHUB_SERVICE_URL', 'JUPYTERHUB_OAUTH_ACCESS_SCOPES']));
+      expect(entry!.envNames).not.toContain('FAKE_APPTAINER_LOG'); // --cleanenv: host env stays out
+      // no process of this server shows the token on its command line (what `ps` shows)
+      const pid = s.getState().pid as number;
+      const cmdlines = [pid, entry!.pid].map((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8'));
+      for (const c of cmdlines) expect(c).not.toContain(TOKEN);
+      expect(cmdlines.join(' ')).toContain('exec');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a missing image fails the way apptainer does and the output is kept for the error page', async () => {
+    const bad = { ...logged, image: join(dataDir, 'missing.sif') };
+    const s = new ApptainerSpawner(ctx, bad, { user: 'noimage', serverName: '' });
+    await s.start({ ...request({ user: 'noimage', serverName: '' }), signal: AbortSignal.timeout(10_000) });
+    let poll = await s.poll();
+    for (let i = 0; i < 100 && poll.status === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      poll = await s.poll();
+    }
+    expect(poll).toMatchObject({ status: 'stopped', exitCode: 255 });
+    expect(s.recentLogs().join('\n')).toContain('could not open image');
+    await s.stop();
+  });
+
+  it('rejects a malformed image reference and a missing binary with clear errors', async () => {
+    const s1 = new ApptainerSpawner(ctx, { ...logged, image: 'not an image' }, { user: 'badref', serverName: '' });
+    await expect(s1.start({ ...request({ user: 'badref', serverName: '' }), signal: AbortSignal.timeout(5000) })).rejects.toThrow(/invalid image/);
+    const s2 = new ApptainerSpawner(ctx, { ...logged, binary: '/nonexistent/apptainer' }, { user: 'nobin', serverName: '' });
+    const err = await s2.start({ ...request({ user: 'nobin', serverName: '' }), signal: AbortSignal.timeout(5000) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpawnFailure);
+    expect((err as Error).message).toMatch(/could not start \/nonexistent\/apptainer.*ENOENT/);
+  });
+
+  it("runAs 'user' for an account that does not exist is refused before anything runs", async () => {
+    const s = new ApptainerSpawner(ctx, { ...logged, runAs: 'user' }, { user: 'no-such-account-xyz', serverName: '' }, undefined, true);
+    await expect(s.start({ ...request({ user: 'no-such-account-xyz', serverName: '' }), signal: AbortSignal.timeout(5000) })).rejects.toThrow(/no system account 'no-such-account-xyz'/);
+  });
+});

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// STAND-IN FOR APPTAINER — NOT APPTAINER. Apptainer/Singularity is not installable on the test machines
+// (not in Debian 12, not on npm), so the apptainer spawner's tests run this small program in its place.
+// It accepts the subset of `apptainer exec` the spawner uses, checks it the way apptainer would
+// (known options, bind sources exist, image reference well-formed / .sif present), builds the
+// environment with apptainer's documented rules (--cleanenv, APPTAINERENV_/SINGULARITYENV_ prefixes,
+// --env K=V[,K=V] comma-separated), then runs the command DIRECTLY on the host (no container, no
+// namespaces, binds are not mounted) and exits with its status.
+// FAKE_APPTAINER_LOG=<file>: appends one JSON line per invocation {argv, binds, envNames, image, cmd}.
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync } from 'node:fs';
+import { basename } from 'node:path';
+
+const argv = process.argv.slice(2);
+const die = (msg) => {
+  console.error(`FATAL:   ${msg}`);
+  process.exit(255);
+};
+if (argv[0] !== 'exec') die(`fake-apptainer only implements 'exec' (got '${argv[0] ?? ''}')`);
+const FLAGS = new Set(['--cleanenv', '-e', '--contain', '-c', '--nv', '--writable-tmpfs', '--no-home', '--containall', '-C', '--rocm']);
+const VALUED = new Set(['--bind', '-B', '--env', '--pwd', '--home', '-H', '--env-file', '--overlay', '-o']);
+const opts = { flags: new Set(), binds: [], env: {}, pwd: undefined, envFile: undefined };
+let i = 1;
+for (; i < argv.length && argv[i].startsWith('-'); i++) {
+  const a = argv[i];
+  if (FLAGS.has(a)) opts.flags.add(a);
+  else if (VALUED.has(a)) {
+    const v = argv[++i];
+    if (v === undefined) die(`flag needs an argument: ${a}`);
+    if (a === '--bind' || a === '-B') opts.binds.push(...v.split(','));
+    else if (a === '--env') {
+      for (const kv of v.split(',')) {
+        const eq = kv.indexOf('=');
+        if (eq < 1) die(`invalid --env value '${kv}'`);
+        opts.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      }
+    } else if (a === '--pwd') opts.pwd = v;
+    else if (a === '--env-file') opts.envFile = v;
+  } else die(`unknown flag: ${a}`);
+}
+const image = argv[i++];
+const cmd = argv.slice(i);
+if (!image) die('no image given');
+if (/^(docker|oras|library|shub|docker-archive|https?):\/\//.test(image)) {
+  /* a remote reference: real apptainer would pull and convert it to a SIF */
+} else if (!existsSync(image)) die(`could not open image ${image}: failed to retrieve path for ${image}: lstat ${image}: no such file or directory`);
+if (cmd.length === 0) die('no command given');
+for (const b of opts.binds) {
+  const src = b.split(':')[0];
+  if (!existsSync(src)) die(`container creation failed: mount ${src}->${b.split(':')[1] ?? src} error: while mounting ${src}: mount source ${src} doesn't exist`);
+}
+
+const prefix = basename(process.argv[1]).includes('singularity') || basename(process.env.FAKE_APPTAINER_NAME ?? '') === 'singularity' ? 'SINGULARITYENV_' : 'APPTAINERENV_';
+const env = opts.flags.has('--cleanenv') || opts.flags.has('-e') || opts.flags.has('--containall') || opts.flags.has('-C')
+  ? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: process.env.HOME ?? '/', USER: process.env.USER ?? '' }
+  : Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APPTAINERENV_') && !k.startsWith('SINGULARITYENV_')));
+for (const [k, v] of Object.entries(process.env)) if (k.startsWith(prefix)) env[k.slice(prefix.length)] = v;
+Object.assign(env, opts.env);
+env.APPTAINER_CONTAINER = image;
+env.APPTAINER_NAME = basename(image);
+
+if (process.env.FAKE_APPTAINER_LOG) {
+  appendFileSync(process.env.FAKE_APPTAINER_LOG, JSON.stringify({ pid: process.pid, argv, binds: opts.binds, flags: [...opts.flags], image, cmd, envNames: Object.keys(env).sort(), pwd: opts.pwd }) + '\n');
+}
+const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', env, cwd: opts.pwd && existsSync(opts.pwd) ? opts.pwd : process.cwd() });
+child.on('error', (err) => die(`exec ${cmd[0]} failed: ${err.message}`));
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
