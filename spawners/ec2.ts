@@ -538,8 +538,11 @@ export class Ec2Spawner implements Spawner {
       throw ec2Failure(e, 'count running instances (ec2:DescribeInstances)');
     });
     if (active.length >= p.maxRunning) {
+      const name = p.displayName ?? profileName;
       throw new SpawnFailure(
-        `All ${p.maxRunning} VM${p.maxRunning === 1 ? '' : 's'} of profile '${p.displayName ?? profileName}' are in use (limit ${p.maxRunning} running). Try again later or ask the course organisers to raise the limit.`,
+        p.maxRunning === 0
+          ? `Profile '${name}' is not available right now (its limit is 0 running VMs). Choose another profile or ask the course organisers.`
+          : `All ${p.maxRunning} VM${p.maxRunning === 1 ? '' : 's'} of profile '${name}' are in use (limit ${p.maxRunning} running). Try again later or ask the course organisers to raise the limit.`,
         'capacity',
       );
     }

@@ -74,7 +74,9 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
       homeDir: '/home/labhub',
       pollSeconds: 0.5,
       readyTimeoutSeconds: 90,
-      profiles: { course: { displayName: 'Bioinformatics course VM', imageId: 'ami-0123456789abcdef0', instanceType: 't3.large', subnetId: 'subnet-0abc', securityGroupIds: ['sg-0hub'], maxRunning: 30 } },
+      profiles: { course: { displayName: 'Bioinformatics course VM', imageId: 'ami-0123456789abcdef0', instanceType: 't3.large', subnetId: 'subnet-0abc', securityGroupIds: ['sg-0hub'], maxRunning: 30 },
+        closed: { displayName: 'GPU VM', imageId: 'ami-0123456789abcdef0', instanceType: 'g5.xlarge', maxRunning: 0 },
+      },
     };
     const file = (configFile = join(dir, 'labhub.yaml'));
     writeFileSync(file, JSON.stringify({ startTimeoutSeconds: 120, httpTimeoutSeconds: 60, slowSpawnTimeoutSeconds: 1, spawner: spawnerConfig }));
@@ -180,5 +182,18 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
     expect(inst.state).toBe('terminated');
     expect(existsSync(inst.root)).toBe(false);
     expect(await findOrphanInstances(opts, hubId, () => false)).toEqual([]);
+  });
+
+  it('the cost guard message reaches the API error and the progress stream', async () => {
+    const before = fake.callsOf('RunInstances').length;
+    const res = await api('POST', '/users/admin/server', { profile: 'closed' });
+    expect(res.status).toBe(500); // fails within slowSpawnTimeoutSeconds: answered with the spawn error
+    expect(((await res.json()) as { message: string }).message).toMatch(/Profile 'GPU VM' is not available right now/);
+    const sse = await fetch(`${hub.publicUrl}/hub/api/users/admin/server/progress`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(15_000) });
+    const events = (await sse.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { message: string; failed?: boolean });
+    const last = events[events.length - 1];
+    expect(last.failed).toBe(true);
+    expect(last.message).toMatch(/Spawn failed: Profile 'GPU VM' is not available right now \(its limit is 0 running VMs\)/);
+    expect(fake.callsOf('RunInstances').length).toBe(before);
   });
 });
