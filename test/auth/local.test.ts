@@ -118,3 +118,22 @@ describe('local accounts', () => {
     for (const pw of [ADMIN_PW, 'alice-password-1', 'bob-password-12', 'carol-password-2', 'dave-password-1', 'wrong-password-x']) expect(logs).not.toContain(pw);
   });
 });
+
+describe('login rate limit per client IP', () => {
+  let h: AuthTestHub;
+  beforeAll(async () => {
+    h = await startAuthHub({ auth: { kind: 'local', rateLimit: { windowSeconds: 60, maxRequests: 3 } } }, { adminPassword: ADMIN_PW });
+  });
+  afterAll(async () => h?.close());
+
+  it('answers 429 once the window is used up, before any password is checked', async () => {
+    const b = new Browser(h.url);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await b.login('admin', i === 3 ? ADMIN_PW : 'wrong-pw-123')).status);
+    expect(statuses).toEqual([403, 403, 403, 429]);
+    const last = await b.login('admin', ADMIN_PW);
+    expect(last.status).toBe(429);
+    expect(last.text).toContain('Too many login attempts from your address');
+    expect(last.headers.get('ratelimit-policy') ?? last.headers.get('ratelimit')).toBeTruthy();
+  });
+});
