@@ -23,15 +23,36 @@ export const TOKEN = 'secret';
  */
 export function ensureBuilt(): void {
   const srcDir = path.join(ROOT, 'proxy');
-  const newest = newestMtime(srcDir);
-  const built = fs.existsSync(LABHUB_BIN) ? fs.statSync(LABHUB_BIN).mtimeMs : 0;
   const errDist = path.join(ROOT, 'dist/proxy/error');
-  if (built >= newest && fs.existsSync(errDist)) return;
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'test/proxy/tsconfig.build-proxy.json')], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-  fs.cpSync(path.join(ROOT, 'proxy/error'), errDist, { recursive: true });
+  const fresh = () =>
+    fs.existsSync(LABHUB_BIN) && fs.statSync(LABHUB_BIN).mtimeMs >= newestMtime(srcDir) && fs.existsSync(errDist);
+  if (!fresh()) {
+    // test files run in parallel workers: one builds, the others wait for it
+    const lock = path.join(ROOT, 'dist/.proxy-build.lock');
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    let mine = false;
+    for (let i = 0; i < 1200 && !mine; i++) {
+      try {
+        fs.mkdirSync(lock);
+        mine = true;
+      } catch {
+        if (fs.existsSync(lock) && Date.now() - fs.statSync(lock).mtimeMs > 120_000) fs.rmSync(lock, { recursive: true, force: true });
+        execFileSync('sleep', ['0.1']);
+      }
+    }
+    try {
+      if (!fresh()) {
+        execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'test/proxy/tsconfig.build-proxy.json')], {
+          cwd: ROOT,
+          stdio: 'inherit',
+        });
+        fs.cpSync(path.join(ROOT, 'proxy/error'), errDist, { recursive: true });
+      }
+    } finally {
+      if (mine) fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  // JupyterHub execs the file directly; `tsc` writes it without the executable bit
   fs.chmodSync(LABHUB_BIN, 0o755);
 }
 
