@@ -290,6 +290,19 @@ describe.each<ImplName>(['labhub', 'chp'])('%s', (impl) => {
       expect(r.body).toBe(page('error.html'));
     });
 
+    it('an unusable target (not a URL, unknown scheme) → 500', async () => {
+      const a = api(proxy.apiUrl);
+      await a.add('/badtarget', { target: 'not a url' });
+      await a.add('/ftptarget', { target: 'ftp://127.0.0.1:21' });
+      for (const p of ['/badtarget/x', '/ftptarget/x']) {
+        const r = await rawGet(`${proxy.url}${p}`);
+        expect(r.status).toBe(500);
+        expect(r.body).toBe(page('error.html'));
+      }
+      await a.del('/badtarget');
+      await a.del('/ftptarget');
+    });
+
     it('@ and %40 reach the same route; matching is case-sensitive', async () => {
       const a = api(proxy.apiUrl);
       await a.add('/user/c@d', { target: backend.url });
