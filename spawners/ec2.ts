@@ -108,7 +108,7 @@ export function ec2Failure(err: unknown, what: string): SpawnFailure {
   return new SpawnFailure(`Could not ${what}: ${code}: ${msg}`, 'ec2');
 }
 
-/** Per-key async mutex (capacity check + launch must not interleave within one hub). */
+/** Per-hub async mutex: capacity check, seat choice and launch must not interleave within one hub (launches are serialised; each is one or two API calls). */
 const locks = new Map<string, Promise<unknown>>();
 async function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
   const prev = locks.get(key) ?? Promise.resolve();
@@ -437,7 +437,7 @@ export class Ec2Spawner implements Spawner {
     if (instance && instance.State?.Name === 'stopped') {
       instanceId = instance.InstanceId!;
       seat = Number(tagsOf(instance.Tags)[TAG.seat]) || undefined;
-      await withLock(`${this.ctx.hubId}/${profileName}`, async () => {
+      await withLock(this.ctx.hubId, async () => {
         await this.checkCapacity(client, profileName, profile, signal);
         progress(15, `Starting your VM ${instanceId} again`);
         try {
@@ -448,7 +448,7 @@ export class Ec2Spawner implements Spawner {
         }
       });
     } else {
-      const launched = await withLock(`${this.ctx.hubId}/${profileName}`, async () => {
+      const launched = await withLock(this.ctx.hubId, async () => {
         await this.checkCapacity(client, profileName, profile, signal);
         const seatNo = await this.freeSeat(client, signal);
         progress(10, `Requesting a ${profile.instanceType ?? 'new'} VM`);

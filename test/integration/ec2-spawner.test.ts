@@ -213,6 +213,28 @@ d('ec2 spawner against the fake EC2 API', () => {
     expect(s.getState()).toEqual({});
   });
 
+  it('a start aborted by the hub (start timeout/cancel) leaves state so that stop() cleans the VM up', async () => {
+    const opts = await ec2Options(fake, { cmd: ['sleep', '600'] });
+    const { s, id } = spawner(opts);
+    const err = await s.start({ ...request(boot, id), signal: AbortSignal.timeout(2500) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpawnFailure);
+    const { instanceId } = s.getState() as { instanceId: string };
+    expect(fake.instances.get(instanceId)!.state).toBe('running');
+    await s.stop({ now: true });
+    expect(fake.instances.get(instanceId)!.state).toBe('stopped');
+    expect(s.getState()).toEqual({});
+  });
+
+  it('concurrent starts of several users get distinct seats and one VM each', async () => {
+    const opts = await ec2Options(fake);
+    const group = [spawner(opts), spawner(opts), spawner(opts)];
+    await Promise.all(group.map(async (g) => (await startWithProgress(g.s, g.id)).p));
+    const seats = group.map((g) => (g.s.getState() as { seat: number }).seat);
+    expect(new Set(seats).size).toBe(3);
+    for (const g of group) expect([...fake.instances.values()].filter((i) => i.tags[TAG.user] === g.id.user)).toHaveLength(1);
+    await Promise.all(group.map((g) => g.s.stop()));
+  });
+
   it('lists this hub’s instances and reports orphans the hub does not know', async () => {
     const opts = await ec2Options(fake);
     const known = spawner(opts, 'known-user');
