@@ -15,6 +15,7 @@ const SECRET = 'refresh-secret-0123456789';
 /** Records what it was started with, then fails (the test is about what happens before start). */
 function recordingSpawner(seen: SpawnRequest[]): Spawner {
   return {
+    kind: 'recording',
     start: async (req) => {
       seen.push(req);
       throw new SpawnFailure('recording spawner: not really starting', 'test');
