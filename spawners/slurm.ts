@@ -287,6 +287,9 @@ export class SlurmSpawner implements Spawner {
       throw new SpawnFailure(`sbatch failed: ${msg}`, 'sbatch');
     }
     this.state = { jobId, logFile: logFile.replace('%j', jobId), envFile, timeLimit: formatSlurmTime(job.timeSeconds) };
+    // Listen for the address report from now on: a job that starts at once may report before squeue shows it RUNNING.
+    const reported = req.waitForAddressReport(req.signal);
+    reported.catch(() => undefined);
     this.ctx.log.info({ user: req.user, server: req.serverName, jobId, where: runner.where }, 'slurm job submitted');
     req.onProgress?.({ progress: 10, message: `Batch job ${jobId} submitted` });
 
@@ -306,8 +309,9 @@ export class SlurmSpawner implements Spawner {
       }
       await sleep(this.opts.queuePollSeconds * 1000, undefined, { signal: req.signal }).catch(() => undefined);
     }
-    Object.assign(this.state, { node: info.nodes, endTime: info.endTime, timeLimit: info.timeLimit || this.state.timeLimit });
-    req.onProgress?.({ progress: 50, message: `Job ${jobId} running on node ${info.nodes} (time limit ${info.timeLimit}, ends ${info.endTime})` });
+    const limit = parseSlurmTime(info.timeLimit);
+    Object.assign(this.state, { node: info.nodes, endTime: info.endTime, timeLimit: limit !== null ? formatSlurmTime(limit) : this.state.timeLimit });
+    req.onProgress?.({ progress: 50, message: `Job ${jobId} running on node ${info.nodes} (time limit ${this.state.timeLimit}, ends ${info.endTime})` });
     req.onProgress?.({ progress: 60, message: 'starting server' });
 
     // Wait for the wrapper's address report; fail early when the job ends first.
@@ -323,7 +327,7 @@ export class SlurmSpawner implements Spawner {
     ended.catch(() => undefined);
     let addr: { host: string; port: number };
     try {
-      addr = await Promise.race([req.waitForAddressReport(req.signal), ended as Promise<never>]);
+      addr = await Promise.race([reported, ended as Promise<never>]);
     } finally {
       stopWatch.abort();
     }

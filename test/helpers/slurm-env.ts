@@ -1,0 +1,59 @@
+/**
+ * The one-node Slurm cluster (and test sshd) that test/setup/slurm.sh starts: reads
+ * /tmp/labhub-ci/slurm.env and checks the controller answers. In CI (CI=true) a missing cluster is an
+ * error; elsewhere tests skip with the printed reason.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+
+export const SLURM_ENV_FILE = '/tmp/labhub-ci/slurm.env';
+
+export interface SlurmTestEnv {
+  SLURM_CONF: string;
+  sshHost: string;
+  sshPort: number;
+  sshUser: string;
+  sshKey: string;
+  sshKnownHosts: string;
+}
+
+export function loadSlurmEnv(): { env: SlurmTestEnv | null; reason: string } {
+  if (!existsSync(SLURM_ENV_FILE)) return { env: null, reason: `${SLURM_ENV_FILE} missing: run test/setup/slurm.sh (as root) first` };
+  const kv = Object.fromEntries(
+    readFileSync(SLURM_ENV_FILE, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const env: SlurmTestEnv = {
+    SLURM_CONF: kv.SLURM_CONF,
+    sshHost: kv.LABHUB_TEST_SSH_HOST,
+    sshPort: Number(kv.LABHUB_TEST_SSH_PORT),
+    sshUser: kv.LABHUB_TEST_SSH_USER,
+    sshKey: kv.LABHUB_TEST_SSH_KEY,
+    sshKnownHosts: kv.LABHUB_TEST_SSH_KNOWN_HOSTS,
+  };
+  try {
+    const state = execFileSync('sinfo', ['-h', '-o', '%t'], { env: { ...process.env, SLURM_CONF: env.SLURM_CONF }, encoding: 'utf8', timeout: 10_000 }).trim();
+    if (!/idle|mix|alloc/.test(state)) return { env: null, reason: `slurm node state is '${state}', not idle/mix/alloc (re-run test/setup/slurm.sh)` };
+  } catch (err) {
+    return { env: null, reason: `slurm controller does not answer (${(err as Error).message.split('\n')[0]}); run test/setup/slurm.sh` };
+  }
+  return { env, reason: '' };
+}
+
+/** Runs a Slurm command against the test cluster. */
+export function slurmCmd(env: SlurmTestEnv, argv: string[]): string {
+  return execFileSync(argv[0], argv.slice(1), { env: { ...process.env, SLURM_CONF: env.SLURM_CONF }, encoding: 'utf8', timeout: 20_000 });
+}
+
+/** squeue state of a job ('' when Slurm forgot it). */
+export function jobState(env: SlurmTestEnv, jobId: string): string {
+  try {
+    return slurmCmd(env, ['squeue', '-h', '-t', 'all', '-j', jobId, '-o', '%T']).trim();
+  } catch {
+    return '';
+  }
+}
+
+export const ACTIVE_STATES = ['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED'];
