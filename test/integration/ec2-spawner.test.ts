@@ -188,6 +188,18 @@ d('ec2 spawner against the fake EC2 API', () => {
     await s.stop();
   });
 
+  it("throttling with code 'Throttling' (HTTP 400) on DescribeInstances is retried too", async () => {
+    const opts = await ec2Options(fake);
+    const calls = fake.callsOf('DescribeInstances').length;
+    fake.failNext('DescribeInstances', 'Throttling', 2, 'Rate exceeded');
+    const { s, id } = spawner(opts);
+    await (await startWithProgress(s, id)).p; // the first DescribeInstances failed twice: start() only succeeds if it was retried
+    expect(fake.pendingFaults()).toBe(0);
+    const first = fake.calls.filter((c) => c.action === 'DescribeInstances').slice(calls, calls + 3);
+    expect(first.map((c) => JSON.stringify(c.params.Filter))).toEqual(Array(3).fill(JSON.stringify(first[0].params.Filter)));
+    await s.stop();
+  });
+
   it('throttling that outlasts the retries fails with a clear message', async () => {
     const opts = await ec2Options(fake, { maxAttempts: 2 });
     fake.failNext('RunInstances', 'RequestLimitExceeded', 2, 'Request limit exceeded.');

@@ -118,6 +118,11 @@ export class FakeEc2 {
     this.faults.push({ action, code, message, times });
   }
 
+  /** Injected failures not yet returned. */
+  pendingFaults(): number {
+    return this.faults.reduce((n, f) => n + f.times, 0);
+  }
+
   clearFaults(): void {
     this.faults.length = 0;
   }
