@@ -5,12 +5,11 @@
  * gets its own scopes intersected with its owner's (JupyterHub RBAC).
  */
 import type { Clock } from './clock.js';
-import { isoNow } from './clock.js';
 import type { RoleRepo } from './db/roles.js';
 import type { ServerRepo } from './db/servers.js';
 import type { ServiceRepo, ServiceRow } from './db/services.js';
 import type { ShareRepo } from './db/shares.js';
-import type { TokenRepo, TokenRow } from './db/tokens.js';
+import { hashToken, type TokenRepo, type TokenRow } from './db/tokens.js';
 import type { UserRepo, UserRow } from './db/users.js';
 import { expandScopes, intersectScopes } from './scopes.js';
 
@@ -39,9 +38,18 @@ export interface AccessRepos {
   shares: ShareRepo;
 }
 
+/**
+ * Token identities are cached briefly: API clients (cullers, dashboards) send many requests with one
+ * token, and resolving roles, groups and shares for each costs several queries. Every write request
+ * and every token deletion clears the cache, so revocations apply at once; the TTL bounds what a
+ * change made outside a request (e.g. groups synced at an OIDC login) can lag.
+ */
+const IDENTITY_TTL_MS = 2000;
+
 export class AccessService {
   /** Token last_activity is written at most this often per token, to keep the hot path read-only. */
   private readonly activityResolutionMs = 30_000;
+  private readonly cache = new Map<string, { identity: Identity; at: number }>();
 
   constructor(
     private readonly r: AccessRepos,
@@ -71,8 +79,26 @@ export class AccessService {
     return { kind: 'user', name: user.name, user, groups: this.r.users.groupNames(user.id), scopes: this.userScopes(user), sessionId, via: 'cookie' };
   }
 
+  /** Forget cached identities (after any change to users, roles, groups, shares or tokens). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
   forToken(value: string): Identity | undefined {
-    const now = isoNow(this.clock);
+    const nowMs = this.clock.now();
+    const key = hashToken(value);
+    const hit = this.cache.get(key);
+    if (hit && nowMs - hit.at < IDENTITY_TTL_MS && (!hit.identity.token?.expires_at || Date.parse(hit.identity.token.expires_at) > nowMs)) return hit.identity;
+    const identity = this.resolveToken(value, nowMs);
+    if (identity) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(key, { identity, at: nowMs });
+    } else this.cache.delete(key);
+    return identity;
+  }
+
+  private resolveToken(value: string, nowMs: number): Identity | undefined {
+    const now = new Date(nowMs).toISOString();
     const token = this.r.tokens.find(value, now);
     if (!token) return undefined;
     let base: Omit<Identity, 'scopes' | 'via'> & { ownerScopes: Set<string> };
@@ -92,7 +118,7 @@ export class AccessService {
     const raw = JSON.parse(token.scopes) as string[];
     const scopes = raw.includes('inherit') ? base.ownerScopes : intersectScopes(expandScopes(raw, ownerCtx), base.ownerScopes);
     const last = token.last_activity ? Date.parse(token.last_activity) : 0;
-    if (this.clock.now() - last > this.activityResolutionMs) this.r.tokens.touch(token.id, now);
+    if (nowMs - last > this.activityResolutionMs) this.r.tokens.touch(token.id, now);
     const { ownerScopes: _owner, ...identity } = base;
     return { ...identity, scopes, token, sessionId: token.session_id ?? undefined, via: 'token' };
   }

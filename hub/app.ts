@@ -91,6 +91,7 @@ export function createHub(input: CreateHubInput): Hub {
   const services = new ServiceRepo(db);
   const shares = new ShareRepo(db);
   const access = new AccessService({ users, tokens, servers, roles, services, shares }, clock);
+  tokens.onRevoke = () => access.invalidate();
   const hubApiUrl = input.hubApiUrl ?? `${config.hubConnectUrl ?? `http://${config.hubIp}:${config.hubPort}`}/hub/api`;
   const id = hubId(db);
   const metrics = new HubMetrics();
@@ -120,6 +121,8 @@ export function createHub(input: CreateHubInput): Hub {
   app.set('views', join(HERE, 'views'));
   app.set('view engine', 'ejs');
   app.use((req, res, next) => {
+    // any write may change who can do what: drop cached token identities when it completes
+    if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => access.invalidate());
     res.setHeader('X-JupyterHub-Version', JUPYTERHUB_API_VERSION);
     const end = metrics.requestDuration.startTimer({ method: req.method });
     res.once('finish', () => end({ code: String(res.statusCode), handler: req.route?.path ? String(req.route.path) : 'unmatched' }));
@@ -133,8 +136,7 @@ export function createHub(input: CreateHubInput): Hub {
     }),
   );
   const sessionStore = new SqliteSessionStore(db, clock, config.cookieMaxAgeDays * 86400_000);
-  app.use(
-    session({
+  const sessionMiddleware = session({
       name: LOGIN_COOKIE,
       secret: secrets.cookieSecret,
       store: sessionStore,
@@ -142,10 +144,13 @@ export function createHub(input: CreateHubInput): Hub {
       saveUninitialized: false,
       rolling: false,
       cookie: { path: '/hub/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: config.cookieMaxAgeDays * 86400_000 },
-    }),
-  );
+    });
+  // Token-authenticated calls never use the session or CSRF cookies: skip both on the API hot path.
+  const tokenAuth = (req: express.Request) => req.headers.authorization !== undefined && req.path.startsWith('/hub/api');
+  app.use((req, res, next) => (tokenAuth(req) ? next() : sessionMiddleware(req, res, next)));
   app.use(resolveIdentity(access, users));
-  app.use(csrf.issue());
+  const issueCsrf = csrf.issue();
+  app.use((req, res, next) => (tokenAuth(req) ? next() : issueCsrf(req, res, next)));
   registerRoutes(app, deps, join(HERE, 'static'));
   return { app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url) };
 }

@@ -43,3 +43,14 @@ export function openDb(file: string, opts: { migrate?: boolean } = {}): Db {
   if (opts.migrate !== false) migrate(db);
   return db;
 }
+
+const statementCache = new WeakMap<Db, Map<string, Database.Statement>>();
+
+/** Prepared statements are compiled once per database and reused (prepare() is costly on hot paths). */
+export function prep(db: Db, sql: string): Database.Statement {
+  let cache = statementCache.get(db);
+  if (!cache) statementCache.set(db, (cache = new Map()));
+  let stmt = cache.get(sql);
+  if (!stmt) cache.set(sql, (stmt = db.prepare(sql)));
+  return stmt;
+}

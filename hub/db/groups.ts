@@ -1,5 +1,5 @@
 /** Groups, their members and free-form properties (JupyterHub 4.0+ group properties). */
-import type { Db } from './db.js';
+import { prep, type Db } from './db.js';
 
 export interface GroupRow {
   id: number;
@@ -11,35 +11,35 @@ export class GroupRepo {
   constructor(private readonly db: Db) {}
 
   byName(name: string): GroupRow | undefined {
-    return this.db.prepare('SELECT * FROM groups WHERE name = ?').get(name) as GroupRow | undefined;
+    return prep(this.db, 'SELECT * FROM groups WHERE name = ?').get(name) as GroupRow | undefined;
   }
 
   list(): GroupRow[] {
-    return this.db.prepare('SELECT * FROM groups ORDER BY name').all() as GroupRow[];
+    return prep(this.db, 'SELECT * FROM groups ORDER BY name').all() as GroupRow[];
   }
 
   create(name: string, properties: Record<string, unknown> = {}): GroupRow {
-    this.db.prepare('INSERT INTO groups (name, properties) VALUES (?, ?)').run(name, JSON.stringify(properties));
+    prep(this.db, 'INSERT INTO groups (name, properties) VALUES (?, ?)').run(name, JSON.stringify(properties));
     return this.byName(name)!;
   }
 
   delete(id: number): void {
-    this.db.prepare('DELETE FROM groups WHERE id = ?').run(id);
+    prep(this.db, 'DELETE FROM groups WHERE id = ?').run(id);
   }
 
   setProperties(id: number, properties: Record<string, unknown>): void {
-    this.db.prepare('UPDATE groups SET properties = ? WHERE id = ?').run(JSON.stringify(properties), id);
+    prep(this.db, 'UPDATE groups SET properties = ? WHERE id = ?').run(JSON.stringify(properties), id);
   }
 
   members(id: number): string[] {
-    return (this.db.prepare('SELECT u.name FROM users u JOIN user_groups ug ON ug.user_id = u.id WHERE ug.group_id = ? ORDER BY u.name').all(id) as Array<{ name: string }>).map((r) => r.name);
+    return (prep(this.db, 'SELECT u.name FROM users u JOIN user_groups ug ON ug.user_id = u.id WHERE ug.group_id = ? ORDER BY u.name').all(id) as Array<{ name: string }>).map((r) => r.name);
   }
 
   addMember(groupId: number, userId: number): void {
-    this.db.prepare('INSERT OR IGNORE INTO user_groups (user_id, group_id) VALUES (?, ?)').run(userId, groupId);
+    prep(this.db, 'INSERT OR IGNORE INTO user_groups (user_id, group_id) VALUES (?, ?)').run(userId, groupId);
   }
 
   removeMember(groupId: number, userId: number): void {
-    this.db.prepare('DELETE FROM user_groups WHERE user_id = ? AND group_id = ?').run(userId, groupId);
+    prep(this.db, 'DELETE FROM user_groups WHERE user_id = ? AND group_id = ?').run(userId, groupId);
   }
 }

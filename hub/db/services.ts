@@ -1,5 +1,5 @@
 /** Services: externally managed (url + token) or hub-managed (command), from config or the API. */
-import type { Db } from './db.js';
+import { prep, type Db } from './db.js';
 
 export interface ServiceRow {
   id: number;
@@ -17,20 +17,19 @@ export class ServiceRepo {
   constructor(private readonly db: Db) {}
 
   byName(name: string): ServiceRow | undefined {
-    return this.db.prepare('SELECT * FROM services WHERE name = ?').get(name) as ServiceRow | undefined;
+    return prep(this.db, 'SELECT * FROM services WHERE name = ?').get(name) as ServiceRow | undefined;
   }
 
   byId(id: number): ServiceRow | undefined {
-    return this.db.prepare('SELECT * FROM services WHERE id = ?').get(id) as ServiceRow | undefined;
+    return prep(this.db, 'SELECT * FROM services WHERE id = ?').get(id) as ServiceRow | undefined;
   }
 
   list(): ServiceRow[] {
-    return this.db.prepare('SELECT * FROM services ORDER BY name').all() as ServiceRow[];
+    return prep(this.db, 'SELECT * FROM services ORDER BY name').all() as ServiceRow[];
   }
 
   upsert(s: { name: string; url: string | null; display: boolean; oauthClientId: string | null; oauthNoConfirm: boolean; fromConfig: boolean; info: Record<string, unknown>; now: string }): ServiceRow {
-    this.db
-      .prepare(
+    prep(this.db, 
         `INSERT INTO services (name, url, display, oauth_client_id, oauth_no_confirm, from_config, info, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET url = excluded.url, display = excluded.display, oauth_client_id = excluded.oauth_client_id,
            oauth_no_confirm = excluded.oauth_no_confirm, from_config = excluded.from_config, info = excluded.info`,
@@ -40,6 +39,6 @@ export class ServiceRepo {
   }
 
   delete(id: number): void {
-    this.db.prepare('DELETE FROM services WHERE id = ?').run(id);
+    prep(this.db, 'DELETE FROM services WHERE id = ?').run(id);
   }
 }

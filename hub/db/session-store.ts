@@ -1,6 +1,6 @@
 /** express-session Store over our SQLite database (the published sqlite stores are tiny projects). */
 import session from 'express-session';
-import type { Db } from './db.js';
+import { prep, type Db } from './db.js';
 import type { Clock } from '../clock.js';
 
 export class SqliteSessionStore extends session.Store {
@@ -19,7 +19,7 @@ export class SqliteSessionStore extends session.Store {
 
   override get(sid: string, cb: (err: unknown, session?: session.SessionData | null) => void): void {
     try {
-      const row = this.db.prepare('SELECT data, expires FROM sessions WHERE sid = ?').get(sid) as { data: string; expires: number } | undefined;
+      const row = prep(this.db, 'SELECT data, expires FROM sessions WHERE sid = ?').get(sid) as { data: string; expires: number } | undefined;
       if (!row || row.expires <= this.clock.now()) return cb(null, null);
       cb(null, JSON.parse(row.data) as session.SessionData);
     } catch (err) {
@@ -29,8 +29,7 @@ export class SqliteSessionStore extends session.Store {
 
   override set(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
     try {
-      this.db
-        .prepare('INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) ON CONFLICT (sid) DO UPDATE SET data = excluded.data, expires = excluded.expires')
+      prep(this.db, 'INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) ON CONFLICT (sid) DO UPDATE SET data = excluded.data, expires = excluded.expires')
         .run(sid, JSON.stringify(sess), this.expiry(sess));
       cb?.();
     } catch (err) {
@@ -40,7 +39,7 @@ export class SqliteSessionStore extends session.Store {
 
   override destroy(sid: string, cb?: (err?: unknown) => void): void {
     try {
-      this.db.prepare('DELETE FROM sessions WHERE sid = ?').run(sid);
+      prep(this.db, 'DELETE FROM sessions WHERE sid = ?').run(sid);
       cb?.();
     } catch (err) {
       cb?.(err);
@@ -49,7 +48,7 @@ export class SqliteSessionStore extends session.Store {
 
   override touch(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
     try {
-      this.db.prepare('UPDATE sessions SET expires = ? WHERE sid = ?').run(this.expiry(sess), sid);
+      prep(this.db, 'UPDATE sessions SET expires = ? WHERE sid = ?').run(this.expiry(sess), sid);
       cb?.();
     } catch (err) {
       cb?.(err);
@@ -57,6 +56,6 @@ export class SqliteSessionStore extends session.Store {
   }
 
   purgeExpired(): number {
-    return this.db.prepare('DELETE FROM sessions WHERE expires <= ?').run(this.clock.now()).changes;
+    return prep(this.db, 'DELETE FROM sessions WHERE expires <= ?').run(this.clock.now()).changes;
   }
 }

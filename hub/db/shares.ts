@@ -1,5 +1,5 @@
 /** Server shares (JupyterHub 5.x sharing): grants to users or groups, and exchangeable share codes. */
-import type { Db } from './db.js';
+import { prep, type Db } from './db.js';
 import { hashToken } from './tokens.js';
 
 export interface ShareRow {
@@ -29,29 +29,28 @@ export class ShareRepo {
 
   forServer(ownerId: number, serverName?: string): ShareRow[] {
     return serverName === undefined
-      ? (this.db.prepare('SELECT * FROM shares WHERE owner_id = ? ORDER BY id').all(ownerId) as ShareRow[])
-      : (this.db.prepare('SELECT * FROM shares WHERE owner_id = ? AND server_name = ? ORDER BY id').all(ownerId, serverName) as ShareRow[]);
+      ? (prep(this.db, 'SELECT * FROM shares WHERE owner_id = ? ORDER BY id').all(ownerId) as ShareRow[])
+      : (prep(this.db, 'SELECT * FROM shares WHERE owner_id = ? AND server_name = ? ORDER BY id').all(ownerId, serverName) as ShareRow[]);
   }
 
   withUser(userId: number): ShareRow[] {
-    return this.db.prepare('SELECT * FROM shares WHERE user_id = ? ORDER BY id').all(userId) as ShareRow[];
+    return prep(this.db, 'SELECT * FROM shares WHERE user_id = ? ORDER BY id').all(userId) as ShareRow[];
   }
 
   withGroup(groupId: number): ShareRow[] {
-    return this.db.prepare('SELECT * FROM shares WHERE group_id = ? ORDER BY id').all(groupId) as ShareRow[];
+    return prep(this.db, 'SELECT * FROM shares WHERE group_id = ? ORDER BY id').all(groupId) as ShareRow[];
   }
 
   /** Shares reaching a user directly or through any of their groups. */
   reaching(userId: number): ShareRow[] {
-    return this.db
-      .prepare('SELECT * FROM shares WHERE user_id = ? OR group_id IN (SELECT group_id FROM user_groups WHERE user_id = ?) ORDER BY id')
+    return prep(this.db, 'SELECT * FROM shares WHERE user_id = ? OR group_id IN (SELECT group_id FROM user_groups WHERE user_id = ?) ORDER BY id')
       .all(userId, userId) as ShareRow[];
   }
 
   find(ownerId: number, serverName: string, target: { userId?: number; groupId?: number }): ShareRow | undefined {
     return target.userId !== undefined
-      ? (this.db.prepare('SELECT * FROM shares WHERE owner_id = ? AND server_name = ? AND user_id = ?').get(ownerId, serverName, target.userId) as ShareRow | undefined)
-      : (this.db.prepare('SELECT * FROM shares WHERE owner_id = ? AND server_name = ? AND group_id = ?').get(ownerId, serverName, target.groupId) as ShareRow | undefined);
+      ? (prep(this.db, 'SELECT * FROM shares WHERE owner_id = ? AND server_name = ? AND user_id = ?').get(ownerId, serverName, target.userId) as ShareRow | undefined)
+      : (prep(this.db, 'SELECT * FROM shares WHERE owner_id = ? AND server_name = ? AND group_id = ?').get(ownerId, serverName, target.groupId) as ShareRow | undefined);
   }
 
   /** Grants scopes (merged with an existing share). */
@@ -59,10 +58,9 @@ export class ShareRepo {
     const existing = this.find(ownerId, serverName, target);
     if (existing) {
       const merged = [...new Set([...(JSON.parse(existing.scopes) as string[]), ...scopes])];
-      this.db.prepare('UPDATE shares SET scopes = ? WHERE id = ?').run(JSON.stringify(merged), existing.id);
+      prep(this.db, 'UPDATE shares SET scopes = ? WHERE id = ?').run(JSON.stringify(merged), existing.id);
     } else {
-      this.db
-        .prepare('INSERT INTO shares (owner_id, server_name, user_id, group_id, scopes, created) VALUES (?, ?, ?, ?, ?, ?)')
+      prep(this.db, 'INSERT INTO shares (owner_id, server_name, user_id, group_id, scopes, created) VALUES (?, ?, ?, ?, ?, ?)')
         .run(ownerId, serverName, target.userId ?? null, target.groupId ?? null, JSON.stringify(scopes), now);
     }
     return this.find(ownerId, serverName, target)!;
@@ -72,48 +70,47 @@ export class ShareRepo {
   revoke(share: ShareRow, scopes: string[] | 'all'): ShareRow | undefined {
     const left = scopes === 'all' ? [] : (JSON.parse(share.scopes) as string[]).filter((s) => !scopes.includes(s));
     if (left.length === 0) {
-      this.db.prepare('DELETE FROM shares WHERE id = ?').run(share.id);
+      prep(this.db, 'DELETE FROM shares WHERE id = ?').run(share.id);
       return undefined;
     }
-    this.db.prepare('UPDATE shares SET scopes = ? WHERE id = ?').run(JSON.stringify(left), share.id);
+    prep(this.db, 'UPDATE shares SET scopes = ? WHERE id = ?').run(JSON.stringify(left), share.id);
     return { ...share, scopes: JSON.stringify(left) };
   }
 
   deleteForServer(ownerId: number, serverName: string): void {
-    this.db.prepare('DELETE FROM shares WHERE owner_id = ? AND server_name = ?').run(ownerId, serverName);
+    prep(this.db, 'DELETE FROM shares WHERE owner_id = ? AND server_name = ?').run(ownerId, serverName);
   }
 
   createCode(code: string, c: { ownerId: number; serverName: string; scopes: string[]; expiresAt: string; now: string }): ShareCodeRow {
-    const info = this.db
-      .prepare('INSERT INTO share_codes (hashed, owner_id, server_name, scopes, created, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+    const info = prep(this.db, 'INSERT INTO share_codes (hashed, owner_id, server_name, scopes, created, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(hashToken(code), c.ownerId, c.serverName, JSON.stringify(c.scopes), c.now, c.expiresAt);
-    return this.db.prepare('SELECT * FROM share_codes WHERE id = ?').get(Number(info.lastInsertRowid)) as ShareCodeRow;
+    return prep(this.db, 'SELECT * FROM share_codes WHERE id = ?').get(Number(info.lastInsertRowid)) as ShareCodeRow;
   }
 
   codesFor(ownerId: number, serverName?: string): ShareCodeRow[] {
     return serverName === undefined
-      ? (this.db.prepare('SELECT * FROM share_codes WHERE owner_id = ? ORDER BY id').all(ownerId) as ShareCodeRow[])
-      : (this.db.prepare('SELECT * FROM share_codes WHERE owner_id = ? AND server_name = ? ORDER BY id').all(ownerId, serverName) as ShareCodeRow[]);
+      ? (prep(this.db, 'SELECT * FROM share_codes WHERE owner_id = ? ORDER BY id').all(ownerId) as ShareCodeRow[])
+      : (prep(this.db, 'SELECT * FROM share_codes WHERE owner_id = ? AND server_name = ? ORDER BY id').all(ownerId, serverName) as ShareCodeRow[]);
   }
 
   codeByValue(code: string, now: string): ShareCodeRow | undefined {
-    const row = this.db.prepare('SELECT * FROM share_codes WHERE hashed = ?').get(hashToken(code)) as ShareCodeRow | undefined;
+    const row = prep(this.db, 'SELECT * FROM share_codes WHERE hashed = ?').get(hashToken(code)) as ShareCodeRow | undefined;
     return row && row.expires_at > now ? row : undefined;
   }
 
   codeById(id: number): ShareCodeRow | undefined {
-    return this.db.prepare('SELECT * FROM share_codes WHERE id = ?').get(id) as ShareCodeRow | undefined;
+    return prep(this.db, 'SELECT * FROM share_codes WHERE id = ?').get(id) as ShareCodeRow | undefined;
   }
 
   markExchanged(id: number, now: string): void {
-    this.db.prepare('UPDATE share_codes SET exchange_count = exchange_count + 1, last_exchanged_at = ? WHERE id = ?').run(now, id);
+    prep(this.db, 'UPDATE share_codes SET exchange_count = exchange_count + 1, last_exchanged_at = ? WHERE id = ?').run(now, id);
   }
 
   deleteCode(id: number): void {
-    this.db.prepare('DELETE FROM share_codes WHERE id = ?').run(id);
+    prep(this.db, 'DELETE FROM share_codes WHERE id = ?').run(id);
   }
 
   deleteCodesFor(ownerId: number, serverName: string): number {
-    return this.db.prepare('DELETE FROM share_codes WHERE owner_id = ? AND server_name = ?').run(ownerId, serverName).changes;
+    return prep(this.db, 'DELETE FROM share_codes WHERE owner_id = ? AND server_name = ?').run(ownerId, serverName).changes;
   }
 }

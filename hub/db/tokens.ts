@@ -3,7 +3,7 @@
  * as a slow KDF here and keeps lookups cheap (JupyterHub PR #1258 made the same trade).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Db } from './db.js';
+import { prep, type Db } from './db.js';
 
 export type TokenKind = 'api' | 'server' | 'oauth';
 
@@ -51,12 +51,14 @@ export interface NewToken {
 }
 
 export class TokenRepo {
+  /** Called after tokens are deleted, so caches of token identities can drop them at once. */
+  onRevoke: () => void = () => undefined;
+
   constructor(private readonly db: Db) {}
 
   create(t: NewToken): { token: string; row: TokenRow } {
     const token = t.value ?? newTokenValue();
-    const info = this.db
-      .prepare(
+    const info = prep(this.db, 
         `INSERT INTO api_tokens (hashed, prefix, kind, user_id, service_id, server_id, client_id, session_id, note, scopes, roles, created, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -79,46 +81,51 @@ export class TokenRepo {
   }
 
   byId(id: number): TokenRow | undefined {
-    return this.db.prepare('SELECT * FROM api_tokens WHERE id = ?').get(id) as TokenRow | undefined;
+    return prep(this.db, 'SELECT * FROM api_tokens WHERE id = ?').get(id) as TokenRow | undefined;
   }
 
   /** Finds a live token; expired ones are treated as absent. */
   find(token: string, now: string): TokenRow | undefined {
-    const row = this.db.prepare('SELECT * FROM api_tokens WHERE hashed = ?').get(hashToken(token)) as TokenRow | undefined;
+    const row = prep(this.db, 'SELECT * FROM api_tokens WHERE hashed = ?').get(hashToken(token)) as TokenRow | undefined;
     if (!row) return undefined;
     if (row.expires_at && row.expires_at <= now) return undefined;
     return row;
   }
 
   forUser(userId: number): TokenRow[] {
-    return this.db.prepare('SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id').all(userId) as TokenRow[];
+    return prep(this.db, 'SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id').all(userId) as TokenRow[];
   }
 
   forService(serviceId: number): TokenRow[] {
-    return this.db.prepare('SELECT * FROM api_tokens WHERE service_id = ? ORDER BY id').all(serviceId) as TokenRow[];
+    return prep(this.db, 'SELECT * FROM api_tokens WHERE service_id = ? ORDER BY id').all(serviceId) as TokenRow[];
   }
 
   deleteForService(serviceId: number): void {
-    this.db.prepare('DELETE FROM api_tokens WHERE service_id = ?').run(serviceId);
+    prep(this.db, 'DELETE FROM api_tokens WHERE service_id = ?').run(serviceId);
+    this.onRevoke();
   }
 
   touch(id: number, when: string): void {
-    this.db.prepare('UPDATE api_tokens SET last_activity = ? WHERE id = ?').run(when, id);
+    prep(this.db, 'UPDATE api_tokens SET last_activity = ? WHERE id = ?').run(when, id);
   }
 
   delete(id: number): void {
-    this.db.prepare('DELETE FROM api_tokens WHERE id = ?').run(id);
+    prep(this.db, 'DELETE FROM api_tokens WHERE id = ?').run(id);
+    this.onRevoke();
   }
 
   deleteForServer(serverId: number): void {
-    this.db.prepare('DELETE FROM api_tokens WHERE server_id = ?').run(serverId);
+    prep(this.db, 'DELETE FROM api_tokens WHERE server_id = ?').run(serverId);
+    this.onRevoke();
   }
 
   deleteForSession(sessionId: string): number {
-    return this.db.prepare("DELETE FROM api_tokens WHERE session_id = ? AND kind = 'oauth'").run(sessionId).changes;
+    const n = prep(this.db, "DELETE FROM api_tokens WHERE session_id = ? AND kind = 'oauth'").run(sessionId).changes;
+    this.onRevoke();
+    return n;
   }
 
   purgeExpired(now: string): number {
-    return this.db.prepare('DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now).changes;
+    return prep(this.db, 'DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now).changes;
   }
 }

@@ -27,7 +27,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = normalize(err);
     if (error.status >= 500) log.error({ err: error.logMessage ?? error.message, cause: error.cause instanceof Error ? error.cause.stack : undefined, url: req.originalUrl, method: req.method }, 'request failed');
-    else log.info({ status: error.status, url: req.originalUrl, method: req.method, msg: error.message }, 'request rejected');
+    else log.info({ status: error.status, url: req.originalUrl, method: req.method, reason: error.message }, 'request rejected');
     if (res.headersSent) {
       res.end();
       return;

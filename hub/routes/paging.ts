@@ -1,7 +1,7 @@
 /**
  * JupyterHub pagination (apihandlers/base.py): `offset`/`limit`; clients that send
  * `Accept: application/jupyterhub-pagination+json` get {items, _pagination}, others a bare list
- * with the limit raised so old clients are never silently truncated.
+ * whose default limit is the maximum page (200), exactly as JupyterHub answers them.
  */
 import type { Request, Response } from 'express';
 import { HubError } from '../errors.js';
@@ -16,14 +16,15 @@ export interface Paging {
   paginated: boolean;
 }
 
-export function parsePaging(req: Request, total: number): Paging {
+export function parsePaging(req: Request, _total: number): Paging {
   const paginated = (req.headers.accept ?? '').includes(PAGINATION_TYPE);
   const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-  if (!Number.isInteger(offset) || offset < 0) throw new HubError(400, `Invalid offset: ${String(req.query.offset)}`);
-  const defaultLimit = paginated ? DEFAULT_LIMIT : Math.max(MAX_LIMIT, total);
-  const limit = req.query.limit === undefined ? defaultLimit : Number(req.query.limit);
-  if (!Number.isInteger(limit) || limit < 0) throw new HubError(400, `Invalid limit: ${String(req.query.limit)}`);
-  return { offset, limit: paginated ? Math.min(limit, MAX_LIMIT) : limit, paginated };
+  if (!Number.isInteger(offset) || offset < 0) throw new HubError(400, `Invalid offset: ${String(req.query.offset)}; offset and limit must be integers`);
+  // As JupyterHub: unpaginated clients get the max page by default; limits are clamped to 1..max.
+  const raw = req.query.limit === undefined ? (paginated ? DEFAULT_LIMIT : MAX_LIMIT) : Number(req.query.limit);
+  if (!Number.isInteger(raw)) throw new HubError(400, `Invalid limit: ${String(req.query.limit)}; offset and limit must be integers`);
+  const limit = Math.min(MAX_LIMIT, Math.max(1, Math.abs(raw)));
+  return { offset, limit, paginated };
 }
 
 /** Sends one page of `all`, mapping only the items on the page. */

@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// bench/api: LabHub vs Debian's real JupyterHub 3.0 on this machine, in one run (a script, not a test).
+// Measures: GET /hub/api/users/{name} throughput with 50 concurrent clients (wrk), bulk create of
+// 1,000 users in one POST, listing 1,000 users (p50), listing 10,000 users paginated (LabHub), and
+// hub RSS (JupyterHub at 1,000 users, LabHub at 10,000). JupyterHub runs with its best setting for
+// this (trust_user_provided_tokens, so the service token is hashed once).
+// Needs: `apt-get install -y wrk jupyterhub`, `npm run build`. Loopback only; every loop is bounded.
+// Usage: node bench/api/run.mjs [--seconds 5]
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
+const TOKEN = 'bench0123456789abcdef0123456789ab';
+
+const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function waitHttp(url, ms = 60_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try { const r = await fetch(url); await r.arrayBuffer(); if (r.status < 500) return; } catch {}
+    await sleep(200);
+  }
+  throw new Error(`not up: ${url}`);
+}
+
+function wrk(url, seconds) {
+  const out = execFileSync('wrk', ['-t2', '-c50', `-d${seconds}s`, '--latency', '-H', `Authorization: token ${TOKEN}`, url], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  const p99ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2]] : NaN;
+  if (non2xx) throw new Error(`${non2xx} non-2xx responses from ${url}`);
+  return { rps, p99ms };
+}
+
+async function api(base, method, path, body, headers = {}) {
+  const r = await fetch(`${base}/hub/api${path}`, { method, headers: { Authorization: `token ${TOKEN}`, 'Content-Type': 'application/json', ...headers }, body: body && JSON.stringify(body) });
+  const text = await r.text();
+  if (r.status >= 400) throw new Error(`${method} ${path}: ${r.status} ${text.slice(0, 200)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function timeIt(fn) { const t = performance.now(); await fn(); return performance.now() - t; }
+
+async function measure(name, base, pid, { bigList }) {
+  const names = (from, n) => Array.from({ length: n }, (_, i) => `user${String(from + i).padStart(5, '0')}`);
+  const createMs = await timeIt(() => api(base, 'POST', '/users', { usernames: names(0, 1000) }));
+  // all 1,000 users, as 5 pages of 200 (JupyterHub's maximum page) with the pagination header
+  const listAll = async (max) => {
+    let url = '/users?limit=200&offset=0';
+    let n = 0;
+    let total = -1;
+    for (let pages = 0; pages < max && url; pages++) {
+      const page = await api(base, 'GET', url, undefined, { Accept: 'application/jupyterhub-pagination+json' });
+      n += page.items.length;
+      total = page._pagination.total;
+      url = page._pagination.next ? `/users?limit=200&offset=${page._pagination.next.offset}` : null;
+    }
+    if (n !== total || n < 1000) throw new Error(`listing returned ${n} of ${total} users`);
+    return n;
+  };
+  const list1k = [];
+  for (let i = 0; i < 15; i++) list1k.push(await timeIt(async () => { await listAll(10); }));
+  const get = wrk(`${base}/hub/api/users/user00042`, SECONDS);
+  const result = { name, createMs, list1kP50: median(list1k), getRps: get.rps, getP99: get.p99ms, rss1k: rssMb(pid) };
+  if (bigList) {
+    for (let b = 1; b < 10; b++) await api(base, 'POST', '/users', { usernames: names(b * 1000, 1000) });
+    const pages = [];
+    for (let i = 0; i < 5; i++) pages.push(await timeIt(async () => { await listAll(60); }));
+    result.list10kPagedP50 = median(pages);
+    result.rss10k = rssMb(pid);
+  }
+  return result;
+}
+
+async function runJupyterHub() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-jh-'));
+  const [port, hubPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  writeFileSync(join(dir, 'jupyterhub_config.py'), `
+c.JupyterHub.ip = '127.0.0.1'
+c.JupyterHub.port = ${port}
+c.JupyterHub.hub_port = ${hubPort}
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:${apiPort}'
+c.JupyterHub.authenticator_class = 'dummy'
+c.JupyterHub.spawner_class = 'simple'
+c.JupyterHub.db_url = 'sqlite:///${dir}/jupyterhub.sqlite'
+c.JupyterHub.cookie_secret_file = '${dir}/cookie_secret'
+c.JupyterHub.pid_file = '${dir}/jupyterhub.pid'
+c.JupyterHub.trust_user_provided_tokens = True
+c.JupyterHub.services = [{'name': 'bench', 'api_token': '${TOKEN}'}]
+c.JupyterHub.load_roles = [{'name': 'bench', 'scopes': ['admin:users', 'admin:servers', 'list:users'], 'services': ['bench']}]
+c.JupyterHub.log_level = 'WARN'
+c.Authenticator.allow_all = True
+`);
+  const child = spawn('/usr/bin/jupyterhub', ['-f', join(dir, 'jupyterhub_config.py')], { cwd: dir, env: { ...process.env, NODE_PATH: '/usr/share/nodejs' }, stdio: 'ignore' });
+  const base = `http://127.0.0.1:${hubPort}`;
+  try {
+    await waitHttp(`${base}/hub/api`);
+    // the hub's own python process (not the proxy child)
+    return await measure('JupyterHub 3.0', base, child.pid, { bigList: false });
+  } finally {
+    child.kill('SIGTERM');
+    await sleep(1000);
+    try { process.kill(child.pid, 'SIGKILL'); } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runLabHub() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-lh-'));
+  const [port, hubPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [join(REPO, 'dist/hub/main.js'), '--port', String(port), '--hub-port', String(hubPort), '--data-dir', dir, '--log-level', 'warn'], { env: { ...process.env, LABHUB_ADMIN_PASSWORD: 'bench-password' }, stdio: 'ignore' });
+  const base = `http://127.0.0.1:${hubPort}`;
+  try {
+    await waitHttp(`${base}/hub/api`);
+    // an admin token with the same value JupyterHub gets, inserted the way `labhub token` does
+    execFileSync(process.execPath, ['-e', `
+      const { openDb } = await import(${JSON.stringify(join(REPO, 'dist/hub/db/db.js'))});
+      const { TokenRepo } = await import(${JSON.stringify(join(REPO, 'dist/hub/db/tokens.js'))});
+      const { UserRepo } = await import(${JSON.stringify(join(REPO, 'dist/hub/db/users.js'))});
+      const db = openDb(${JSON.stringify(join(dir, 'labhub.sqlite'))});
+      new TokenRepo(db).create({ kind: 'api', userId: new UserRepo(db).byName('admin').id, scopes: ['inherit'], now: new Date().toISOString(), value: ${JSON.stringify(TOKEN)} });
+      db.close();`], { input: '', stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env }, });
+    return await measure('LabHub', base, child.pid, { bigList: true });
+  } finally {
+    child.kill('SIGTERM');
+    await sleep(500);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const jh = await runJupyterHub();
+const lh = await runLabHub();
+const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+const rows = [
+  ['GET /hub/api/users/{name}, 50 clients (req/s)', f(jh.getRps), f(lh.getRps), `${f(lh.getRps / jh.getRps, 1)}× faster`],
+  ['  p99 latency (ms)', f(jh.getP99, 1), f(lh.getP99, 1), `${f(jh.getP99 / lh.getP99, 1)}× lower`],
+  ['POST /hub/api/users, 1,000 users (ms)', f(jh.createMs), f(lh.createMs), `${f(jh.createMs / lh.createMs, 1)}× faster`],
+  ['GET /hub/api/users, all 1,000 users in pages of 200, p50 (ms)', f(jh.list1kP50, 1), f(lh.list1kP50, 1), `${f(jh.list1kP50 / lh.list1kP50, 1)}× faster`],
+  ['GET /hub/api/users, 10,000 users in pages of 200, p50 (ms)', '—', f(lh.list10kPagedP50), ''],
+  ['hub RSS (MB): JupyterHub at 1,000 users, LabHub at 10,000', f(jh.rss1k), f(lh.rss10k), `${f(lh.rss10k / jh.rss1k, 2)}× of JupyterHub's`],
+  ['hub RSS (MB) at 1,000 users', f(jh.rss1k), f(lh.rss1k), ''],
+];
+console.log(`\nbench/api — ${new Date().toISOString()} — wrk -t2 -c50 -d${SECONDS}s, hub ports directly (no proxy)\n`);
+console.log('| measure | JupyterHub 3.0 | LabHub | ratio |\n|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.join(' | ')} |`);
