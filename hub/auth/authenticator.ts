@@ -53,6 +53,8 @@ export interface Authenticator {
   logoutUrl?(state: AuthState | null, req: Request): Promise<string | null>;
 }
 
+export type PostAuthHook = (result: LoginResult & { admin: boolean | undefined }) => Promise<LoginResult | void> | LoginResult | void;
+
 export interface PipelineDeps {
   db: Db;
   users: UserRepo;
@@ -60,8 +62,12 @@ export interface PipelineDeps {
   clock: Clock;
   log: Logger;
   config: AuthConfig;
-  /** Optional programmatic post-auth hook (JupyterHub post_auth_hook); may throw HubError to refuse. */
-  postAuthHook?: (user: UserRow, result: LoginResult) => Promise<void> | void;
+  /**
+   * Optional programmatic post-auth hook (JupyterHub post_auth_hook): runs after the admin stage and
+   * before anything is written, with the normalized username; may return a changed result (e.g.
+   * extra auth state) or throw HubError to refuse the login.
+   */
+  postAuthHook?: PostAuthHook;
 }
 
 export class LoginPipeline {
@@ -97,18 +103,20 @@ export class LoginPipeline {
     // 4. admin
     let admin: boolean | undefined = result.admin;
     if (config.adminUsers.map((u) => this.usernames.normalize(u)).includes(name)) admin = true;
-    // 5. create/update, then post-auth (auth state, groups, hook)
+    // 5. post-auth hook, then create/update with auth state and groups
+    let final: LoginResult = { ...result, username: name, admin };
+    if (this.d.postAuthHook) final = (await this.d.postAuthHook({ ...final, admin })) ?? final;
+    admin = final.admin;
     const user = this.d.db.transaction(() => {
       const u = existing ?? users.create(name, { admin: admin === true, now: isoNow(this.d.clock) });
       if (admin !== undefined && Boolean(u.admin) !== admin) {
         users.setAdmin(u.id, admin);
         log.info({ user: name, admin, method: result.method }, admin ? 'admin granted at login' : 'admin revoked at login');
       }
-      if (result.groups) syncUserGroups(this.d.db, u.id, result.groups);
-      if (result.authState !== undefined) this.d.authState.set(u.id, { ...result.authState, method: result.method });
+      if (final.groups) syncUserGroups(this.d.db, u.id, final.groups);
+      if (final.authState !== undefined) this.d.authState.set(u.id, { ...final.authState, method: result.method });
       return users.byId(u.id)!;
     })();
-    if (this.d.postAuthHook) await this.d.postAuthHook(user, result);
     return user;
   }
 

@@ -19,6 +19,8 @@ export interface OAuthRouteSpec {
   authOptions?(req: Request): Record<string, unknown>;
 }
 
+const PRE_LOGIN_SESSION_MS = 15 * 60_000;
+
 export function callbackPath(name: string): string {
   return `/hub/oauth/${name}/callback`;
 }
@@ -47,13 +49,13 @@ export function oauthRoutes(spec: OAuthRouteSpec, finisher: LoginFinisher): Rout
 
   const run = (req: Request, res: Response) =>
     new Promise<LoginResult | null>((resolve, reject) => {
+      // A redirect to the provider ends the response without calling back.
+      res.once('finish', () => resolve(null));
       pp.authenticate(spec.name, { session: false, ...(spec.authOptions?.(req) ?? {}) }, (err: unknown, user: unknown, info: unknown) => {
         if (err) return reject(err);
         if (!user) return reject(new HubError(403, `Login failed: ${describeInfo(info)}`));
         resolve(user as LoginResult);
       })(req, res, (err?: unknown) => (err ? reject(err) : resolve(null)));
-      // A redirect to the provider ends the response without calling back.
-      res.once('finish', () => resolve(null));
     });
 
   r.get(loginPath(spec.name), async (req, res) => {
@@ -61,6 +63,8 @@ export function oauthRoutes(spec: OAuthRouteSpec, finisher: LoginFinisher): Rout
       throw unreachable(spec, err);
     });
     req.session.loginNext = safeNext(req.query.next);
+    // A pre-login session only carries state/PKCE for one round trip; login replaces it (regenerate).
+    req.session.cookie.maxAge = PRE_LOGIN_SESSION_MS;
     await run(req, res);
   });
 

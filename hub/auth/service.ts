@@ -15,7 +15,7 @@ import type { UserRepo, UserRow } from '../db/users.js';
 import { HubError } from '../errors.js';
 import type { Csrf } from '../http/csrf.js';
 import type { Logger } from '../log.js';
-import { LoginPipeline, type Authenticator, type LoginFinisher, type LoginResult } from './authenticator.js';
+import { LoginPipeline, type Authenticator, type LoginFinisher, type LoginResult, type PostAuthHook } from './authenticator.js';
 import { GitHubAuthenticator } from './github.js';
 import { LocalAuthenticator } from './local.js';
 import { safeNext } from './next.js';
@@ -44,7 +44,7 @@ export interface AuthServiceDeps {
   secureCookies: boolean;
   /** Client secrets by method name (env LABHUB_<NAME>_CLIENT_SECRET), else clientSecretFile. */
   clientSecrets?: Record<string, string>;
-  postAuthHook?: (user: UserRow, result: LoginResult) => Promise<void> | void;
+  postAuthHook?: PostAuthHook;
 }
 
 export class AuthService implements LoginFinisher {
@@ -52,6 +52,7 @@ export class AuthService implements LoginFinisher {
   readonly methods: Authenticator[];
   readonly local: LocalAuthenticator | undefined;
   readonly signups: SignupRepo;
+  private readonly refreshing = new Map<number, Promise<AuthState | null>>();
 
   constructor(private readonly d: AuthServiceDeps) {
     this.pipeline = new LoginPipeline({ db: d.db, users: d.users, authState: d.authState, clock: d.clock, log: d.log, config: d.config, postAuthHook: d.postAuthHook });
@@ -125,6 +126,16 @@ export class AuthService implements LoginFinisher {
    * Throws HubError(403) when the provider refuses the refresh: the user must log in again.
    */
   async refreshAuthState(userId: number, opts: { force?: boolean } = {}): Promise<AuthState | null> {
+    // One refresh per user at a time: providers rotate refresh tokens, so a second concurrent
+    // refresh with the same token would fail.
+    const running = this.refreshing.get(userId);
+    if (running) return running;
+    const p = this.doRefresh(userId, opts).finally(() => this.refreshing.delete(userId));
+    this.refreshing.set(userId, p);
+    return p;
+  }
+
+  private async doRefresh(userId: number, opts: { force?: boolean }): Promise<AuthState | null> {
     const state = this.d.authState.get(userId);
     if (!state) return null;
     const method = this.method(typeof state.method === 'string' ? state.method : undefined);
