@@ -397,11 +397,18 @@ export class Ec2Spawner implements Spawner {
   }
 
   async start(req: SpawnRequest): Promise<StartResult> {
+    try {
+      return await this.launch(req);
+    } catch (err) {
+      throw ec2Failure(err, 'start the VM');
+    }
+  }
+
+  private async launch(req: SpawnRequest): Promise<StartResult> {
     const { signal } = req;
     const progress = (p: number, message: string) => req.onProgress?.({ progress: p, message });
     const deadline = Date.now() + this.opts.readyTimeoutSeconds * 1000;
-    const profileName = this.profileName(req.userOptions);
-    const profile = this.opts.profiles[profileName];
+    let profileName = this.profileName(req.userOptions);
     if (!req.bootstrapUrl) throw new SpawnFailure('The EC2 spawner needs the hub bootstrap URL (the token is never written into user-data)', 'config');
     const client = this.client();
     const region = (await client.config.region().catch(() => '')) || this.opts.region || '';
@@ -423,6 +430,16 @@ export class Ec2Spawner implements Spawner {
       progress(8, `Waiting for your VM ${instance.InstanceId} to finish stopping`);
       instance = (await this.waitForState(client, instance.InstanceId!, ['stopped'], Date.now() + this.opts.stopTimeoutSeconds * 1000, signal)) ?? instance;
     }
+    if (instance && instance.State?.Name !== 'stopped') {
+      throw new SpawnFailure(`Your VM ${instance.InstanceId} is still ${instance.State?.Name ?? 'busy'}; try again in a minute`, 'timeout');
+    }
+    // an existing VM keeps its profile (its disk was made from that profile's image)
+    const ownProfile = instance ? tagsOf(instance.Tags)[TAG.profile] : undefined;
+    if (ownProfile && ownProfile !== profileName && this.opts.profiles[ownProfile]) {
+      progress(9, `Using your existing VM (profile '${this.opts.profiles[ownProfile].displayName ?? ownProfile}'); ask an admin to reset it to change profile`);
+      profileName = ownProfile;
+    }
+    const profile = this.opts.profiles[profileName];
 
     let volumeAz: string | undefined;
     if (this.opts.persistence === 'terminate') {
@@ -466,27 +483,23 @@ export class Ec2Spawner implements Spawner {
     this.state = { instanceId, volumeId, region, profile: profileName, seat };
     this.ctx.log.info({ user: req.user, server: req.serverName, instanceId, seat, profile: profileName }, 'ec2 instance starting');
 
-    try {
-      progress(20, `VM ${instanceId}${seat ? ` (seat ${seat})` : ''} is booting`);
-      const running = await this.waitForState(client, instanceId, ['running'], deadline, signal, (s) => progress(25, `VM ${instanceId} is ${s}`));
-      if (!running) throw new SpawnFailure(`VM ${instanceId} did not reach 'running' within ${this.opts.readyTimeoutSeconds} s (${this.lastReason})`, 'timeout');
-      if (volumeId) await this.attachHomeVolume(client, running, volumeId, progress, signal);
-      const ip = this.opts.usePublicIp ? running.PublicIpAddress : running.PrivateIpAddress;
-      if (!ip) throw new SpawnFailure(`VM ${instanceId} has no ${this.opts.usePublicIp ? 'public' : 'private'} IP address`, 'ec2');
-      const url = `http://${ip}:${this.opts.port}`;
-      progress(50, `VM ${instanceId} is running at ${ip}; waiting for the Jupyter server`);
-      const ready = await this.waitReady(client, instanceId, `${url}${req.servicePrefix}api`, deadline, signal);
-      if (!ready) {
-        const verb = this.opts.persistence === 'stop' ? 'stopping' : 'terminating';
-        progress(60, `The server on VM ${instanceId} did not answer within ${this.opts.readyTimeoutSeconds} s (${this.lastReason}); ${verb} the VM`);
-        await this.stop({ now: true }).catch((e) => this.ctx.log.warn({ err: String(e), instanceId }, 'cleanup after timeout failed'));
-        throw new SpawnFailure(`The server on VM ${instanceId} did not answer within ${this.opts.readyTimeoutSeconds} s; the VM was ${verb === 'stopping' ? 'stopped' : 'terminated'}`, 'timeout');
-      }
-      progress(65, `Jupyter server on ${ip} answered`);
-      return { url };
-    } catch (err) {
-      throw ec2Failure(err, 'start the VM');
+    progress(20, `VM ${instanceId}${seat ? ` (seat ${seat})` : ''} is booting`);
+    const running = await this.waitForState(client, instanceId, ['running'], deadline, signal, (s) => progress(25, `VM ${instanceId} is ${s}`));
+    if (!running) throw new SpawnFailure(`VM ${instanceId} did not reach 'running' within ${this.opts.readyTimeoutSeconds} s (${this.lastReason})`, 'timeout');
+    if (volumeId) await this.attachHomeVolume(client, running, volumeId, progress, signal);
+    const ip = this.opts.usePublicIp ? running.PublicIpAddress : running.PrivateIpAddress;
+    if (!ip) throw new SpawnFailure(`VM ${instanceId} has no ${this.opts.usePublicIp ? 'public' : 'private'} IP address`, 'ec2');
+    const url = `http://${ip}:${this.opts.port}`;
+    progress(50, `VM ${instanceId} is running at ${ip}; waiting for the Jupyter server`);
+    const ready = await this.waitReady(client, instanceId, `${url}${req.servicePrefix}api`, deadline, signal);
+    if (!ready) {
+      const verb = this.opts.persistence === 'stop' ? 'stopping' : 'terminating';
+      progress(60, `The server on VM ${instanceId} did not answer within ${this.opts.readyTimeoutSeconds} s (${this.lastReason}); ${verb} the VM`);
+      await this.stop({ now: true }).catch((e) => this.ctx.log.warn({ err: String(e), instanceId }, 'cleanup after timeout failed'));
+      throw new SpawnFailure(`The server on VM ${instanceId} did not answer within ${this.opts.readyTimeoutSeconds} s; the VM was ${verb === 'stopping' ? 'stopped' : 'terminated'}`, 'timeout');
     }
+    progress(65, `Jupyter server on ${ip} answered`);
+    return { url };
   }
 
   private runInput(profileName: string, p: Ec2ProfileConfig, seat: number, userData: string, volumeAz?: string): RunInstancesCommandInput {

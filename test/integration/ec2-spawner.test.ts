@@ -75,7 +75,8 @@ d('ec2 spawner against the fake EC2 API', () => {
   });
 
   it("persistence 'stop': stop keeps the VM and its disk, the next start restarts the same VM with fresh user-data", async () => {
-    const opts = await ec2Options(fake);
+    const base = await ec2Options(fake);
+    const opts = { ...base, profiles: { ...base.profiles, big: { ...base.profiles.course, instanceType: 'm5.2xlarge', displayName: 'Big VM' } } };
     const { s, id } = spawner(opts);
     const first = await startWithProgress(s, id);
     const { url } = await first.p;
@@ -89,9 +90,11 @@ d('ec2 spawner against the fake EC2 API', () => {
 
     // next morning: a fresh spawner object (the hub keeps no state for stopped servers) finds it by tags
     const again = spawner(opts, id.user);
-    const second = await startWithProgress(again.s, id);
+    const second = await startWithProgress(again.s, id, { profile: 'big' });
     const { url: url2 } = await second.p;
     expect((again.s.getState() as { instanceId: string }).instanceId).toBe(instanceId);
+    expect(again.s.getState()).toMatchObject({ profile: 'course' }); // the existing VM keeps its profile
+    expect(second.events.some((e) => /Using your existing VM \(profile 'Course VM'\)/.test(e.message))).toBe(true);
     expect(fake.callsOf('StartInstances').some((c) => JSON.stringify(c).includes(instanceId))).toBe(true);
     expect(fake.instances.get(instanceId)!.userData).not.toBe(firstUserData); // new single-use code
     expect(fake.instances.get(instanceId)!.boots).toBe(2);
