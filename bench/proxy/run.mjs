@@ -16,6 +16,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
@@ -193,6 +194,7 @@ function rssMb(pid) {
 }
 
 async function main() {
+  const load0 = os.loadavg()[0];
   console.error(`proxy bench: wrk -t2 -c64 -d${DURATION}s, 100-byte body, best of ${ROUNDS} interleaved rounds; ${ROUTES} routes; ${WS_MESSAGES} ws round-trips over ${WS_CONNS} connections`);
   const upPort = await freePort();
   const upstream = start([path.join(HERE, 'upstream.mjs'), String(upPort)]);
@@ -282,6 +284,7 @@ async function main() {
   for (const b of Object.values(bare)) await stop(b.child);
   await stop(upstream);
 
+  console.log(`machine: ${os.cpus().length} CPUs, load average ${load0.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (node ${process.version})`);
   const f0 = (n) => n.toFixed(0);
   const f2 = (n) => n.toFixed(2);
   const f1 = (n) => n.toFixed(1);
