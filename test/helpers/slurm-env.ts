@@ -44,7 +44,7 @@ export function loadSlurmEnv(): { env: SlurmTestEnv | null; reason: string } {
 
 /** Runs a Slurm command against the test cluster. */
 export function slurmCmd(env: SlurmTestEnv, argv: string[]): string {
-  return execFileSync(argv[0], argv.slice(1), { env: { ...process.env, SLURM_CONF: env.SLURM_CONF }, encoding: 'utf8', timeout: 20_000 });
+  return execFileSync(argv[0], argv.slice(1), { env: { ...process.env, SLURM_CONF: env.SLURM_CONF }, encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** squeue state of a job ('' when Slurm forgot it). */

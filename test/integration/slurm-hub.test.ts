@@ -1,0 +1,272 @@
+/**
+ * Issue 9 end to end on a REAL one-node Slurm cluster (test/setup/slurm.sh): the `labhub` CLI with the
+ * slurm spawner runs Debian's unmodified /usr/bin/jupyterhub-singleuser (--allow-root) as a batch job;
+ * the job's wrapper reports host:port to the hub (POST /hub/api/batchspawner); the proxy routes to it;
+ * a browser logs in through OAuth. Also: stop → scancel, a job killed outside LabHub, a queued job
+ * cancelled from the spawn-pending page, and bad input reaching the progress stream and error page.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser } from '../helpers/browser.js';
+import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+import { jobState, loadSlurmEnv, slurmCmd, type SlurmTestEnv } from '../helpers/slurm-env.js';
+
+const ADMIN_PASSWORD = 'admin-test-password';
+const { env: slurm, reason } = loadSlurmEnv();
+
+interface Ev {
+  progress: number;
+  message: string;
+  ready?: boolean;
+  failed?: boolean;
+}
+
+async function api(hub: HubProcess, token: string, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${hub.publicUrl}/hub/api${path}`, {
+    method,
+    headers: { Authorization: `token ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** Reads the SSE progress stream until the terminal event (or until `until` matches), bounded in time. */
+async function progress(hub: HubProcess, token: string, until?: (e: Ev) => boolean, timeoutMs = 120_000): Promise<Ev[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const events: Ev[] = [];
+  try {
+    const res = await fetch(`${hub.publicUrl}/hub/api/users/admin/server/progress`, { headers: { Authorization: `token ${token}` }, signal: ac.signal });
+    if (res.status !== 200) throw new Error(`progress: ${res.status} ${await res.text()}`);
+    const reader = res.body!.getReader();
+    let buf = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += Buffer.from(value).toString();
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const chunk = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const data = chunk.split('\n').find((l) => l.startsWith('data: '));
+        if (!data) continue;
+        const e = JSON.parse(data.slice(6)) as Ev;
+        events.push(e);
+        if (e.ready || e.failed || until?.(e)) {
+          ac.abort();
+          return events;
+        }
+      }
+    }
+  } catch (err) {
+    if (!ac.signal.aborted) throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return events;
+}
+
+async function proxyRoutes(hub: HubProcess): Promise<Record<string, { target: string }>> {
+  const token = readFileSync(join(hub.dataDir, 'labhub_proxy_token'), 'utf8').trim();
+  const res = await fetch(`http://127.0.0.1:${hub.port + 1}/api/routes`, { headers: { Authorization: `token ${token}` } });
+  return (await res.json()) as Record<string, { target: string }>;
+}
+
+async function serverModel(hub: HubProcess, token: string): Promise<{ ready?: boolean; pending?: string | null; state?: { jobId?: string } } | undefined> {
+  const model = (await (await api(hub, token, 'GET', '/users/admin')).json()) as { servers: Record<string, { ready: boolean; pending: string | null; state: { jobId?: string } }> };
+  return model.servers[''];
+}
+
+async function until<T>(what: string, fn: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await fn();
+  while (!ok(v)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(v)})`);
+    await new Promise((r) => setTimeout(r, 250));
+    v = await fn();
+  }
+  return v;
+}
+
+function writeConfig(s: SlurmTestEnv, extra = ''): string {
+  const dir = mkdtempSync(join(tmpdir(), 'labhub-slurm-hub-'));
+  const file = join(dir, 'labhub.yaml');
+  writeFileSync(
+    file,
+    `startTimeoutSeconds: 150
+httpTimeoutSeconds: 90
+slowSpawnTimeoutSeconds: 2
+pollIntervalSeconds: 1
+spawner:
+  kind: slurm
+  workload:
+    kind: local
+    cmd: [/usr/bin/jupyterhub-singleuser, --allow-root]
+  runAs: hub
+  bindIp: 127.0.0.1
+  time: '00:20:00'
+  warnBeforeEndMinutes: 30
+  queuePollSeconds: 0.5
+  # keeps every job PENDING (reason BeginTime) for a moment, so the queue phase is always observable
+  extraDirectives: ['--begin=now+2']
+  partitions:
+    debug: { maxTime: '2:00:00' }
+    short: { maxTime: '00:30:00' }
+    ghost: { maxTime: '1:00:00', description: 'in LabHub config but not in Slurm' }
+  commandEnv:
+    SLURM_CONF: ${s.SLURM_CONF}
+${extra}`,
+  );
+  return file;
+}
+
+if (!slurm) {
+  if (process.env.CI === 'true') {
+    describe('slurm + hub', () => {
+      it('needs the Slurm test cluster (CI=true: not skipped)', () => {
+        throw new Error(`Slurm test cluster unavailable: ${reason}`);
+      });
+    });
+  } else {
+    console.warn(`[slurm-hub] SKIPPED: ${reason}`);
+    describe.skip(`slurm + hub (skipped: ${reason})`, () => it('needs slurm', () => undefined));
+  }
+} else {
+  const s = slurm;
+  describe('slurm spawner through LabHub with the real jupyterhub-singleuser', () => {
+    let hub: HubProcess;
+    let token: string;
+    const resv = `labhub-hub-test-${process.pid}`;
+
+    beforeAll(async () => {
+      hub = await startHubProcess({ adminPassword: ADMIN_PASSWORD, args: ['--config', writeConfig(s)] });
+      const r = await runLabhub(['token', 'admin', '--data-dir', hub.dataDir]);
+      expect(r.code, r.stderr).toBe(0);
+      token = r.stdout.trim();
+    });
+
+    afterAll(async () => {
+      if (token && hub && hub.child.exitCode === null) await api(hub, token, 'DELETE', '/users/admin/server').catch(() => undefined);
+      await hub?.stop();
+      try {
+        slurmCmd(s, ['scontrol', 'delete', `ReservationName=${resv}`]);
+      } catch {
+        /* not created or already deleted */
+      }
+      // nothing of ours may be left in the queue
+      try {
+        slurmCmd(s, ['scancel', '--name=labhub-admin']);
+      } catch {
+        /* none */
+      }
+    });
+
+    it('spawn → queued → running on the node → server reachable through the proxy with OAuth → stop → scancel → job gone', { timeout: 240_000 }, async () => {
+      const start = await api(hub, token, 'POST', '/users/admin/server', { time: '00:15:00' });
+      expect([201, 202]).toContain(start.status);
+      const events = await progress(hub, token);
+      const msgs = events.map((e) => e.message);
+      expect(events.at(-1), msgs.join('\n')).toMatchObject({ ready: true });
+      const iSubmitted = msgs.findIndex((m) => /Batch job \d+ submitted/.test(m));
+      const iQueued = msgs.findIndex((m) => /Job \d+ queued \(position \d+, reason BeginTime\)/.test(m));
+      const iRunning = msgs.findIndex((m) => /running on node \S+ \(time limit 00:15:00, ends /.test(m));
+      const iStarting = msgs.indexOf('starting server');
+      expect(iSubmitted).toBeGreaterThan(0);
+      expect(iQueued).toBeGreaterThan(iSubmitted);
+      expect(iRunning).toBeGreaterThan(iQueued);
+      expect(iStarting).toBeGreaterThan(iRunning);
+      const jobId = (await serverModel(hub, token))?.state?.jobId;
+      expect(jobId).toMatch(/^\d+$/);
+      expect(jobState(s, jobId!)).toBe('RUNNING');
+      expect(slurmCmd(s, ['squeue', '-h', '-j', jobId!, '-o', '%j'])).toContain('labhub-admin');
+
+      // the proxy routes to the address the job reported; a browser gets in through the OAuth dance
+      const routes = await proxyRoutes(hub);
+      expect(routes['/user/admin']?.target).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const browser = new Browser(hub.publicUrl);
+      const login = await browser.login('admin', ADMIN_PASSWORD, '/user/admin/');
+      expect(login.status).toBe(200);
+      expect(login.chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
+      expect(login.chain.some((u) => u.includes('/user/admin/oauth_callback?code='))).toBe(true);
+      const status = await browser.get('/user/admin/api/status');
+      expect(status.status).toBe(200);
+      expect(JSON.parse(status.text)).toHaveProperty('started');
+
+      // the wall-time warning reached the hub log (time 15 min < warnBeforeEndMinutes 30), once
+      await until('wall-time warning in the hub log', () => hub.output(), (o) => o.includes(`Slurm job ${jobId} reaches its time limit`));
+
+      const stop = await api(hub, token, 'DELETE', '/users/admin/server');
+      expect([202, 204]).toContain(stop.status);
+      await until('job to leave the queue', () => jobState(s, jobId!), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
+      await until('server stopped', () => serverModel(hub, token), (m) => m === undefined || (!m.ready && !m.pending));
+      expect((await proxyRoutes(hub))['/user/admin']).toBeUndefined();
+    });
+
+    it('a job killed outside LabHub (scancel) → the hub notices at the next poll and marks the server stopped', { timeout: 240_000 }, async () => {
+      const start = await api(hub, token, 'POST', '/users/admin/server');
+      expect([201, 202]).toContain(start.status);
+      const events = await progress(hub, token);
+      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      const jobId = (await serverModel(hub, token))?.state?.jobId;
+      expect(jobState(s, jobId!)).toBe('RUNNING');
+      expect((await proxyRoutes(hub))['/user/admin']).toBeDefined();
+      slurmCmd(s, ['scancel', jobId!]);
+      const t0 = Date.now();
+      await until('hub to mark the server stopped', () => serverModel(hub, token), (m) => m === undefined, 20_000);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      expect((await proxyRoutes(hub))['/user/admin']).toBeUndefined();
+      expect(hub.output()).toContain('server stopped unexpectedly');
+    });
+
+    it('a queued job (held by a future reservation) cancelled with the spawn-pending page\'s Cancel (DELETE) → scancel', { timeout: 120_000 }, async () => {
+      slurmCmd(s, ['scontrol', 'create', 'reservation', `ReservationName=${resv}`, 'StartTime=now+1day', 'Duration=60', 'Nodes=ALL', 'Users=root']);
+      const browser = new Browser(hub.publicUrl);
+      await browser.login('admin', ADMIN_PASSWORD);
+      const start = await api(hub, token, 'POST', '/users/admin/server', { reservation: resv });
+      expect(start.status).toBe(202);
+      const queued = await progress(hub, token, (e) => /queued \(position \d+, reason Reservation\)/.test(e.message), 30_000);
+      expect(queued.at(-1)?.message).toMatch(/Job \d+ queued \(position 1, reason Reservation\)/);
+      expect(queued.map((e) => e.message)).not.toContainEqual(expect.stringMatching(/running on node/));
+      const jobId = (await serverModel(hub, token))?.state?.jobId ?? /Job (\d+) queued/.exec(queued.at(-1)!.message)![1];
+      expect(jobState(s, jobId)).toBe('PENDING');
+      // what the page's Cancel button does: DELETE with the page's XSRF token and the login cookie
+      const page = await browser.get('/hub/spawn-pending/admin');
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('id="cancel"');
+      expect(page.text).toContain('reason Reservation');
+      const xsrf = /data-xsrf="([^"]+)"/.exec(page.text)![1];
+      const del = await browser.request('/hub/api/users/admin/server', { method: 'DELETE', headers: { 'X-XSRFToken': xsrf } }, false);
+      expect([202, 204]).toContain(del.status);
+      await until('queued job cancelled', () => jobState(s, jobId), (st) => st === 'CANCELLED' || st === '');
+      await until('server not pending', () => serverModel(hub, token), (m) => m === undefined || !m.pending);
+      const after = await progress(hub, token, undefined, 10_000);
+      expect(after.at(-1)).toMatchObject({ failed: true });
+      expect(after.at(-1)!.message).toMatch(/cancel/i);
+    });
+
+    it('bad input: unknown partition, time over the maximum, sbatch errors → message on the progress stream, API error and spawn-pending page', { timeout: 120_000 }, async () => {
+      const browser = new Browser(hub.publicUrl);
+      await browser.login('admin', ADMIN_PASSWORD);
+      const cases: Array<[Record<string, unknown>, RegExp]> = [
+        [{ partition: 'gpu-huge' }, /Unknown partition 'gpu-huge': choose one of debug, short, ghost/],
+        [{ partition: 'short', time: '2:00:00' }, /Time limit 02:00:00 is over the maximum 00:30:00 for partition short/],
+        // LabHub allows it, Slurm does not: the message is sbatch's own
+        [{ partition: 'ghost' }, /sbatch failed: .*Invalid partition name specified/],
+      ];
+      for (const [uo, re] of cases) {
+        const res = await api(hub, token, 'POST', '/users/admin/server', uo);
+        expect(res.status, JSON.stringify(uo)).toBe(500);
+        expect(((await res.json()) as { message: string }).message).toMatch(re);
+        const events = await progress(hub, token, undefined, 10_000);
+        expect(events.at(-1)).toMatchObject({ failed: true });
+        expect(events.at(-1)!.message).toMatch(re);
+        const page = await browser.get('/hub/spawn-pending/admin');
+        expect(page.status).toBe(500);
+        expect(page.text.replaceAll('&#39;', "'").replaceAll('&#34;', '"')).toMatch(re);
+      }
+      // nothing was queued for these
+      expect(slurmCmd(s, ['squeue', '-h', '-n', 'labhub-admin', '-t', 'PENDING,RUNNING', '-o', '%i']).trim()).toBe('');
+    });
+  });
+}
