@@ -136,6 +136,7 @@ export class FakeEc2 {
     await Promise.all([new Promise((r) => this.api?.close(r)), new Promise((r) => this.imds?.close(r))]);
     this.api?.closeAllConnections();
     this.imds?.closeAllConnections();
+    rmSync(this.o.dataDir, { recursive: true, force: true }); // instance roots and volumes (their mounts died with the namespaces)
   }
 
   // --------------------------------------------------------------------------------------------
