@@ -101,7 +101,10 @@ export const UsernameSchema = z.strictObject({
 const AuthObjectSchema = z.strictObject({
   methods: z.array(AuthMethodSchema).min(1).prefault([{ kind: 'local' }]).describe('Login methods offered, in the order of the login page.'),
   allowAll: z.boolean().default(false).describe('Anyone who authenticates with any method may log in.'),
-  allowExistingUsers: z.boolean().default(true).describe('Users already in the database (created by an admin or an earlier login) may log in.'),
+  allowExistingUsers: z
+    .boolean()
+    .default(false)
+    .describe('Users already in the database (created by an admin or an earlier login) may log in with any method. Off by default, so leaving an allowed group or organization locks the user out.'),
   allowedUsers: names('Users allowed to log in with any method.'),
   blockedUsers: names('Users never allowed to log in (checked before everything else).'),
   adminUsers: names('Users made admins at every login.'),
