@@ -256,7 +256,7 @@ export class SlurmSpawner implements Spawner {
     } else {
       const { args, hiddenEnv } = apptainerExecArgv({ run: { ...w, environment: {} }, username: req.user, home, env: {} });
       const prefix = envPrefixFor(w.binary);
-      for (const [k, v] of Object.entries({ ...env, ...w.environment })) hiddenEnv[`${prefix}${k}`] = v;
+      for (const [k, v] of Object.entries({ ...env, ...w.environment })) if (!k.startsWith('LABHUB_')) hiddenEnv[`${prefix}${k}`] = v;
       Object.assign(env, hiddenEnv, { LABHUB_ENV_PREFIX: prefix });
       serverArgv = [w.binary, ...args];
     }
@@ -382,7 +382,8 @@ export class SlurmSpawner implements Spawner {
     const deadline = Date.now() + this.opts.stopTimeoutSeconds * 1000;
     for (;;) {
       const info = await this.squeue(s.jobId);
-      if (!info || !ACTIVE.has(info.state)) break;
+      // COMPLETING: Slurm is still killing the job's processes; "stopped" means they are gone
+      if (!info || (!ACTIVE.has(info.state) && info.state !== 'COMPLETING')) break;
       if (Date.now() > deadline) throw new Error(`job ${s.jobId} still ${info.state} ${this.opts.stopTimeoutSeconds} s after scancel`);
       await sleep(250);
     }

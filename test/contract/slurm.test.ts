@@ -6,7 +6,7 @@
  * and test/fakes/fake-singleuser.mjs as the server.
  */
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import { runSpawnerContract } from './spawner.contract.js';
 import { jobState, loadSlurmEnv, slurmCmd } from '../helpers/slurm-env.js';
 
 const FAKE_SINGLEUSER = resolve(import.meta.dirname, '..', 'fakes', 'fake-singleuser.mjs');
+const FAKE_APPTAINER = resolve(import.meta.dirname, '..', 'fakes', 'fake-apptainer.mjs'); // STAND-IN, not Apptainer
 const { env: slurm, reason } = loadSlurmEnv();
 const dataDir = mkdtempSync(join(tmpdir(), 'labhub-slurm-contract-'));
 const logs: Array<{ level: string; obj: unknown; msg?: string }> = [];
@@ -247,6 +248,34 @@ if (!slurm) {
       if (err instanceof Error) expect(err.message).toMatch(/Batch job \d+ (completed|failed).*before the server started/i);
       else expect((await (async () => { for (let i = 0; i < 40; i++) { if ((await sp.poll()).status === 'stopped') return 'stopped'; await new Promise((r) => setTimeout(r, 250)); } return 'running'; })())).toBe('stopped');
       expect(sp.recentLogs().join('\n')).toContain('could not start /nonexistent/server');
+      await sp.stop();
+    });
+
+    it('apptainer workload in the job (fake-apptainer STAND-IN): exec argv built on the node side, contract env via APPTAINERENV_, token on no command line', async () => {
+      const id = { user: 'sifjob', serverName: '' };
+      const image = join(dataDir, 'lab.sif');
+      writeFileSync(image, 'stand-in image\n');
+      const fakeLog = join(dataDir, 'fake-apptainer-slurm.log');
+      const bin = join(dataDir, 'apptainer');
+      writeFileSync(bin, `#!/bin/sh\nFAKE_APPTAINER_LOG='${fakeLog}' exec '${FAKE_APPTAINER}' "$@"\n`, { mode: 0o755 });
+      const o = options({ workload: { kind: 'apptainer', binary: bin, image, cmd: [process.execPath, FAKE_SINGLEUSER], bind: [`${dataDir}:/data`] } });
+      const sp = track(new SlurmSpawner(ctx, o, id));
+      const req = request(id);
+      const { url } = await sp.start({ ...req, signal: AbortSignal.timeout(45_000) });
+      expect(await waitUp(`${url}${req.servicePrefix}api`)).toBe(200);
+      const who = (await (await fetch(`${url}${req.servicePrefix}whoami`)).json()) as Record<string, string>;
+      expect(who).toMatchObject({ user: 'sifjob', home: join(dataDir, 'homes', 'sifjob') });
+      const entry = readFileSync(fakeLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { pid: number; argv: string[]; envNames: string[]; binds: string[]; image: string }).at(-1)!;
+      expect(entry.image).toBe(image);
+      expect(entry.argv[0]).toBe('exec');
+      expect(entry.argv).toContain('--cleanenv');
+      expect(entry.binds).toEqual([join(dataDir, 'homes', 'sifjob'), `${dataDir}:/data`]);
+      // with --cleanenv only the APPTAINERENV_ copies reach the server, the service URL (picked on the node) included
+      expect(entry.envNames).toEqual(expect.arrayContaining(['JUPYTERHUB_API_TOKEN', 'JUPYTERHUB_SERVICE_URL', 'JUPYTERHUB_SERVICE_PREFIX']));
+      expect(entry.envNames).not.toContain('LABHUB_BIND_IP');
+      expect(readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8')).not.toContain(req.env.JUPYTERHUB_API_TOKEN);
+      const jobId = (sp.getState() as { jobId: string }).jobId;
+      expect(slurmCmd(s, ['scontrol', 'write', 'batch_script', jobId, '-'])).toContain(`${bin} exec --cleanenv`);
       await sp.stop();
     });
 
