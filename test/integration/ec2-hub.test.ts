@@ -5,7 +5,7 @@
  * the notebook contents API → StopInstances → StartInstances (new IP routed, file intact) →
  * TerminateInstances.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
   let token: string;
   let spawnerConfig: Record<string, unknown>;
   let configFile: string;
+  let dir: string;
   const browser = () => new Browser(hub.publicUrl);
 
   const api = (method: string, path: string, body?: unknown) =>
@@ -60,7 +61,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
 
   beforeAll(async () => {
     Object.assign(process.env, dummyCredentials()); // for the admin-side helpers called from this process
-    const dir = mkdtempSync(join(tmpdir(), 'labhub-ec2-e2e-'));
+    dir = mkdtempSync(join(tmpdir(), 'labhub-ec2-e2e-'));
     fake = await new FakeEc2({ dataDir: join(dir, 'ec2'), region: 'eu-west-2', newIpOnStart: true }).start();
     spawnerConfig = {
       kind: 'ec2',
@@ -90,6 +91,8 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
     if (hub && token && hub.child.exitCode === null) await api('DELETE', '/users/admin/server').catch(() => undefined);
     await hub?.stop();
     await fake?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (hub) rmSync(hub.dataDir, { recursive: true, force: true });
   });
 
   it('RunInstances → running → server up → proxy route → OAuth login; a file written through the contents API', async () => {
