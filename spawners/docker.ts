@@ -293,8 +293,12 @@ export class DockerSpawner implements Spawner {
       progress(60, `Restarting kept container ${name}`);
       container = docker.getContainer(existing.Id);
     } else if (existing) {
-      if (existing.Config.Labels?.['labhub.hub'] !== this.ctx.hubId && existing.Config.Labels?.['labhub.user'] === undefined) {
-        throw new SpawnFailure(`A container named ${name} that LabHub did not create exists on ${hostLabel(host)}`, 'conflict');
+      const owner = existing.Config.Labels?.['labhub.hub'];
+      if (owner !== this.ctx.hubId) {
+        throw new SpawnFailure(
+          `A container named ${name} that this hub did not create exists on ${hostLabel(host)}${owner ? ` (it belongs to LabHub ${owner}; give each hub its own namePrefix)` : ''}`,
+          'conflict',
+        );
       }
       progress(59, `Removing old container ${name}`);
       await docker.getContainer(existing.Id).remove({ force: true, v: true }).catch((err) => {
@@ -481,7 +485,9 @@ export class DockerSpawner implements Spawner {
       if (m.groups && !m.groups.some((g) => groups.includes(g))) continue;
       const readOnly = m.readOnly && !(m.readWriteGroups ?? []).some((g) => groups.includes(g));
       const source = expandTemplate(m.source, user, serverName);
-      if (m.type === 'volume') await this.ensureVolume(docker, source, { 'labhub.shared': 'true' }, false);
+      const created = m.type === 'volume' && (await this.ensureVolume(docker, source, { 'labhub.shared': 'true' }, false));
+      // a new shared volume: group-owned by gid, group-writable and setgid, so every user (same gid) can write
+      if (created && this.opts.uid !== undefined) await this.runHelper(docker, this.opts.helperImage ?? image, 'volume', source, `chgrp ${this.opts.gid ?? 100} /mnt/home && chmod 2775 /mnt/home`, signal);
       add(m.type, source, m.target, readOnly);
     }
     for (const m of this.opts.volumes) {
@@ -513,11 +519,17 @@ export class DockerSpawner implements Spawner {
   private async fixOwnership(docker: Docker, image: string, type: 'volume' | 'bind', source: string, signal: AbortSignal): Promise<void> {
     const uid = this.opts.uid!;
     const gid = this.opts.gid ?? 100;
+    await this.runHelper(docker, image, type, source, `chown ${uid}:${gid} /mnt/home && chmod 0750 /mnt/home`, signal, `Could not give the home ${source} to ${uid}:${gid}`);
+  }
+
+  /** Runs `script` as root in a short-lived container (no network) with `source` mounted at /mnt/home. */
+  private async runHelper(docker: Docker, image: string, type: 'volume' | 'bind', source: string, script: string, signal: AbortSignal, what = `Could not prepare ${source}`): Promise<void> {
+    signal.throwIfAborted();
     const helper = await docker.createContainer({
       Image: image,
       name: `${this.name}--home-init-${Date.now().toString(36)}`,
       User: '0:0',
-      Entrypoint: ['/bin/sh', '-c', `chown ${uid}:${gid} /mnt/home && chmod 0750 /mnt/home`],
+      Entrypoint: ['/bin/sh', '-c', script],
       Cmd: [],
       Labels: this.labels({ 'labhub.helper': 'home-init' }),
       NetworkDisabled: true,
@@ -531,7 +543,7 @@ export class DockerSpawner implements Spawner {
       const result = (await withTimeout(helper.wait(), 60_000, 'home ownership helper')) as { StatusCode: number };
       if (result.StatusCode !== 0) {
         const out = demuxLogs((await helper.logs({ stdout: true, stderr: true, tail: 5 })) as unknown as Buffer).trim();
-        throw new SpawnFailure(`Could not give the home ${source} to ${uid}:${gid} (helper exited ${result.StatusCode}${out ? `: ${out}` : ''})`, 'volume');
+        throw new SpawnFailure(`${what} (helper exited ${result.StatusCode}${out ? `: ${out}` : ''})`, 'volume');
       }
     } finally {
       await helper.remove({ force: true }).catch(() => undefined);
@@ -653,12 +665,12 @@ export class DockerSpawner implements Spawner {
 
   private async fetchLogs(container: Docker.Container): Promise<void> {
     try {
-      const buf = (await withTimeout(container.logs({ stdout: true, stderr: true, tail: 30 }) as unknown as Promise<Buffer>, 5000, 'logs')) as Buffer;
+      const buf = (await withTimeout(container.logs({ stdout: true, stderr: true, tail: 80 }) as unknown as Promise<Buffer>, 5000, 'logs')) as Buffer;
       this.logs = demuxLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)))
         .split('\n')
         .map((l) => l.trimEnd())
         .filter((l) => l.trim())
-        .slice(-20);
+        .slice(-60);
     } catch {
       /* keep what we had */
     }
@@ -706,6 +718,7 @@ export class DockerSpawner implements Spawner {
     const st = info.State;
     if (st.Running || st.Restarting || st.Status === 'created') return { status: 'running' };
     await this.fetchLogs(container);
+    this.ctx.log.warn({ user: this.identity.user, server: this.identity.serverName, container: s.containerName, exitCode: st.ExitCode, lastOutput: this.logs.slice(-60) }, 'container is not running');
     return { status: 'stopped', exitCode: st.ExitCode ?? null, reason: `container ${s.containerName} ${st.Status}${st.OOMKilled ? ' (out of memory)' : ''} with code ${st.ExitCode}` };
   }
 

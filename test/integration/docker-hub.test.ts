@@ -1,0 +1,305 @@
+/**
+ * Issue 7 end to end: the real `labhub` CLI with the Docker spawner (YAML config) on a real dockerd,
+ * Debian's jupyterhub-singleuser inside the container (image built by test/setup/docker.sh from
+ * images/jupyterlab/Dockerfile), reached through LabHub's proxy with the OAuth dance; homes that
+ * survive stop/start and container removal; /shared between two users; cgroup limits; the git
+ * credential flow against a local HTTP git server that requires the token; and a container that
+ * exits at start, whose last log lines reach the progress stream.
+ */
+import Database from 'better-sqlite3';
+import Docker from 'dockerode';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Crypter } from '../../hub/crypto.js';
+import { parseCryptKey } from '../../hub/secrets.js';
+import { freePort } from '../../spawners/ports.js';
+import { Browser } from '../helpers/browser.js';
+import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine } from '../helpers/docker-env.js';
+import { makeRepo, startGitHttpServer, type GitHttpServer } from '../helpers/git-http-server.js';
+import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+
+const env = readDockerEnv();
+let problem = await engineProblem(env?.DOCKER_SOCK);
+if (!problem && !env?.LABHUB_TEST_IMAGE_JUPYTER) problem = 'no jupyterhub test image (setup ran with SKIP_JUPYTER_IMAGE=1)';
+const run = requireEngine('docker spawner end to end', problem);
+const RUN = `e2e-${process.pid}`;
+const PASSWORD = 'admin-test-password';
+const GIT_TOKEN = `ghp_${'s3cr3t'.repeat(5)}${process.pid}`;
+
+async function exec(docker: Docker, id: string, cmd: string[]): Promise<{ code: number; out: string }> {
+  const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await e.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve) => {
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', resolve);
+    setTimeout(resolve, 60_000).unref();
+  });
+  const raw = Buffer.concat(chunks);
+  let out = '';
+  for (let i = 0; i + 8 <= raw.length; ) {
+    const n = raw.readUInt32BE(i + 4);
+    out += raw.subarray(i + 8, i + 8 + n).toString();
+    i += 8 + n;
+  }
+  return { code: (await e.inspect()).ExitCode ?? -1, out };
+}
+
+async function gatewayIp(docker: Docker): Promise<string> {
+  const net = await docker.getNetwork('bridge').inspect();
+  const cfg = net.IPAM!.Config![0] as { Gateway?: string; Subnet: string };
+  if (cfg.Gateway) return cfg.Gateway;
+  const [a, b, c, d] = cfg.Subnet.split('/')[0].split('.').map(Number); // dockerd 20.10 omits it: the first host address
+  return `${a}.${b}.${c}.${d + 1}`;
+}
+
+async function startHub(config: Record<string, unknown>, hubPort: number): Promise<{ hub: HubProcess; token: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'labhub-docker-e2e-'));
+  const file = join(dir, 'labhub.yaml');
+  writeFileSync(file, JSON.stringify(config, null, 2)); // JSON is YAML
+  let hub: HubProcess | undefined;
+  // free ports are picked before they are bound, and other suites run in parallel: retry a lost race
+  for (let attempt = 1; !hub; attempt++) {
+    try {
+      hub = await startHubProcess({ dataDir: dir, hubPort, adminPassword: PASSWORD, args: ['--config', file] });
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+  const r = await runLabhub(['token', 'admin', '--data-dir', dir]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return { hub, token: r.stdout.trim() };
+}
+
+function api(hub: HubProcess, token: string, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${hub.publicUrl}/hub/api${path}`, {
+    method,
+    headers: { Authorization: `token ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+type ServerModel = { ready: boolean; pending: string | null; state: Record<string, unknown> };
+async function serverModel(hub: HubProcess, token: string, user: string): Promise<ServerModel | undefined> {
+  const r = await api(hub, token, 'GET', `/users/${user}`);
+  const m = (await r.json()) as { servers: Record<string, ServerModel> };
+  return m.servers?.[''];
+}
+
+async function startServer(hub: HubProcess, token: string, user: string, timeoutMs = 150_000): Promise<ServerModel> {
+  const r = await api(hub, token, 'POST', `/users/${user}/server`);
+  expect([201, 202], await r.text()).toContain(r.status);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const s = await serverModel(hub, token, user);
+    if (s?.ready) return s;
+    if (!s) {
+      const progress = await api(hub, token, 'GET', `/users/${user}/server/progress`).then((x) => x.text());
+      throw new Error(`${user}'s server stopped while starting: ${progress.slice(-1500)}\n${hub.output().slice(-1500)}`);
+    }
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(`${user}'s server not ready within ${timeoutMs} ms:\n${hub.output().slice(-2000)}`);
+}
+
+async function stopServer(hub: HubProcess, token: string, user: string): Promise<void> {
+  const r = await api(hub, token, 'DELETE', `/users/${user}/server`);
+  expect([202, 204]).toContain(r.status);
+  for (let i = 0; i < 120 && (await serverModel(hub, token, user)); i++) await new Promise((res) => setTimeout(res, 250));
+  expect(await serverModel(hub, token, user)).toBeUndefined();
+}
+
+describe.runIf(run)('docker spawner end to end: labhub + dockerd + jupyterhub-singleuser', () => {
+  const docker = new Docker({ socketPath: env?.DOCKER_SOCK ?? '' });
+  let hub: HubProcess;
+  let token: string;
+  let git: GitHttpServer;
+  let gw: string;
+  const repoUrl = () => `${git.url}/lab.git`;
+
+  beforeAll(async () => {
+    gw = await gatewayIp(docker);
+    const root = mkdtempSync(join(tmpdir(), 'labhub-git-root-'));
+    makeRepo(root, 'lab.git', { 'README.md': 'lab repository\n', 'data/numbers.csv': '1,2,3\n' });
+    git = await startGitHttpServer({ host: gw, root, username: 'admin-git', password: GIT_TOKEN });
+    const hubPort = await freePort();
+    ({ hub, token } = await startHub(
+      {
+        hubIp: gw, // containers on the bridge reach the hub at the gateway address
+        hubConnectUrl: `http://${gw}:${hubPort}`,
+        startTimeoutSeconds: 120,
+        httpTimeoutSeconds: 90,
+        spawner: {
+          kind: 'docker',
+          hosts: [{ url: `unix://${env!.DOCKER_SOCK}`, name: 'ci-dockerd' }],
+          image: env!.LABHUB_TEST_IMAGE_JUPYTER,
+          pullPolicy: 'never',
+          uid: 1000,
+          gid: 100,
+          home: { type: 'volume', source: `labhub-home-{username}-${RUN}` },
+          sharedMounts: [{ source: `labhub-shared-${RUN}`, target: '/shared' }],
+          limits: { memory: '512M', cpus: 1 },
+          labels: { 'labhub.test': RUN },
+          namePrefix: `labhub-t${process.pid}`, // other runs of this file may share the engine
+          stopTimeoutSeconds: 3,
+          remove: !process.env.LABHUB_TEST_KEEP,
+          git: { userEmail: '{username}@lab.example', repos: [{ url: `${git.url}/lab.git` }] },
+        },
+      },
+      hubPort,
+    ));
+    // the login's auth state (what a GitHub/OIDC login stores), written encrypted like the hub does
+    const key = parseCryptKey(readFileSync(join(hub.dataDir, 'labhub_crypt_key'), 'utf8').split(';')[0]);
+    const db = new Database(join(hub.dataDir, 'labhub.sqlite'));
+    db.pragma('busy_timeout = 5000');
+    const blob = new Crypter([key]).encryptJson({ git_credentials: [{ host: `${gw}:${new URL(git.url).port}`, username: 'admin-git', password: GIT_TOKEN }] });
+    expect(db.prepare("UPDATE users SET auth_state = ? WHERE name = 'admin'").run(blob).changes).toBe(1);
+    db.close();
+    expect((await api(hub, token, 'POST', '/users/bob')).status).toBe(201);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (hub && token && hub.child.exitCode === null) {
+      for (const u of ['admin', 'bob']) await api(hub, token, 'DELETE', `/users/${u}/server`).catch(() => undefined);
+      for (let i = 0; i < 40; i++) {
+        const a = await serverModel(hub, token, 'admin').catch(() => undefined);
+        const b = await serverModel(hub, token, 'bob').catch(() => undefined);
+        if (!a && !b) break;
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    }
+    await hub?.stop();
+    await git?.close();
+    if (process.env.LABHUB_TEST_KEEP) return;
+    await cleanupTestObjects(docker, RUN);
+    expect(await leftovers(docker, RUN)).toEqual([]);
+  }, 60_000);
+
+  it('starts jupyterhub-singleuser in a container; a browser reaches it through the proxy with OAuth', async () => {
+    const server = await startServer(hub, token, 'admin');
+    expect(server.state).toMatchObject({ containerName: `labhub-t${process.pid}-admin`, host: `unix://${env!.DOCKER_SOCK}` });
+    const browser = new Browser(hub.publicUrl);
+    const login = await browser.login('admin', PASSWORD, '/user/admin/');
+    expect(login.status).toBe(200);
+    expect(login.chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
+    expect(login.chain.some((u) => u.includes('/user/admin/oauth_callback'))).toBe(true);
+    expect(new URL(login.url).pathname).toMatch(/^\/user\/admin\/(tree|lab)/);
+    const apiStatus = await browser.get('/user/admin/api/status');
+    expect(apiStatus.status).toBe(200);
+    expect(JSON.parse(apiStatus.text)).toHaveProperty('started');
+    // an anonymous client is sent to the hub's login
+    const anon = await fetch(`${hub.publicUrl}/user/admin/tree`, { redirect: 'manual' });
+    expect(anon.status).toBe(302);
+  }, 200_000);
+
+  it('git: repos cloned at start with a token fetched from the hub; git clone in the container works; no token in docker inspect', async () => {
+    const id = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+    expect(await exec(docker, id, ['cat', '/home/jovyan/lab/README.md'])).toEqual({ code: 0, out: 'lab repository\n' });
+    // as a terminal in Jupyter would: the server's environment, then plain git
+    const sh = `set -a; . /opt/labhub/env; set +a; cd /tmp && rm -rf c && git clone -q ${repoUrl()} c && cat c/data/numbers.csv && git -C c config user.email`;
+    expect(await exec(docker, id, ['sh', '-c', sh])).toEqual({ code: 0, out: '1,2,3\nadmin@lab.example\n' });
+    expect(git.stats.ok).toBeGreaterThan(0);
+    expect(git.stats.rejected).toBeGreaterThan(0); // the first request of each clone carries no credential
+    // without the hub's help (no server token), git has no credential: the server really requires it
+    const anon = await exec(docker, id, ['sh', '-c', `cd /tmp && GIT_TERMINAL_PROMPT=0 git clone -q ${repoUrl()} anon 2>&1; echo rc=$?`]);
+    expect(anon.out).toMatch(/rc=128/);
+    const inspect = JSON.stringify(await docker.getContainer(id).inspect());
+    const apiToken = /JUPYTERHUB_API_TOKEN='([^']+)'/.exec((await exec(docker, id, ['cat', '/opt/labhub/env'])).out)?.[1];
+    expect(apiToken).toMatch(/^\S{20,}$/);
+    expect(inspect).not.toContain(GIT_TOKEN);
+    expect(inspect).not.toContain(apiToken!);
+    // the credential endpoint answers only the server's own token
+    const cred = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=${gw}:${new URL(git.url).port}`, { headers: { Authorization: `token ${apiToken}` } });
+    expect(cred.status).toBe(200);
+    expect(await cred.json()).toEqual({ username: 'admin-git', password: GIT_TOKEN });
+    const byAdminToken = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=github.com`, { headers: { Authorization: `token ${token}` } });
+    expect(byAdminToken.status).toBe(403);
+    const otherHost = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=github.com`, { headers: { Authorization: `token ${apiToken}` } });
+    expect(otherHost.status).toBe(404);
+  }, 120_000);
+
+  it('limits are applied inside the container', async () => {
+    const id = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+    const mem = await exec(docker, id, ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
+    expect(mem.out.trim()).toBe(String(512 * 1024 * 1024));
+    const cpu = await exec(docker, id, ['sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max']);
+    expect(cpu.out.trim().split(' ')[0]).toBe('100000');
+  }, 60_000);
+
+  it('the home survives stop/start and container removal; /shared is visible to two users; homes are private', async () => {
+    const first = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+    expect(await exec(docker, first, ['sh', '-c', 'id -u; echo my-notes > ~/notes.txt; echo from-admin > /shared/hello.txt'])).toEqual({ code: 0, out: '1000\n' });
+    await stopServer(hub, token, 'admin');
+    await expect(docker.getContainer(first).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    const again = await startServer(hub, token, 'admin');
+    const second = String(again.state.containerId);
+    expect(second).not.toBe(first);
+    expect(await exec(docker, second, ['cat', '/home/jovyan/notes.txt'])).toEqual({ code: 0, out: 'my-notes\n' });
+    const bob = await startServer(hub, token, 'bob');
+    const bid = String(bob.state.containerId);
+    expect(await exec(docker, bid, ['cat', '/shared/hello.txt'])).toEqual({ code: 0, out: 'from-admin\n' });
+    expect((await exec(docker, bid, ['ls', '-A', '/home/jovyan'])).out).not.toContain('notes.txt');
+    const bobMounts = (await docker.getContainer(bid).inspect()).Mounts.map((m) => m.Name).sort();
+    expect(bobMounts).toEqual([`labhub-home-bob-${RUN}`, `labhub-shared-${RUN}`]);
+    expect((await exec(docker, bid, ['sh', '-c', 'ls /home; cat /proc/mounts | grep -c labhub-home-admin'])).out).toBe('jovyan\n0\n');
+  }, 300_000);
+});
+
+describe.runIf(run)('docker spawner end to end: a container that exits at start', () => {
+  const docker = new Docker({ socketPath: env?.DOCKER_SOCK ?? '' });
+  const runId = `${RUN}-fail`;
+  let hub: HubProcess;
+  let token: string;
+
+  beforeAll(async () => {
+    ({ hub, token } = await startHub(
+      {
+        startTimeoutSeconds: 60,
+        httpTimeoutSeconds: 30,
+        spawner: {
+          kind: 'docker',
+          hosts: [{ url: `unix://${env!.DOCKER_SOCK}` }],
+          image: env!.LABHUB_TEST_IMAGE_BB,
+          pullPolicy: 'never',
+          cmd: ['sh', '-c', 'echo "loading settings"; echo "fatal: cannot read /etc/jupyter/config.py" >&2; exit 7'],
+          home: { type: 'none' },
+          namePrefix: `labhub-f${process.pid}`,
+          labels: { 'labhub.test': runId },
+        },
+      },
+      await freePort(),
+    ));
+  }, 60_000);
+
+  afterAll(async () => {
+    await hub?.stop();
+    await cleanupTestObjects(docker, runId);
+    expect(await leftovers(docker, runId)).toEqual([]);
+  }, 60_000);
+
+  it('its last log lines reach the progress stream and the error; nothing is left behind', async () => {
+    const r = await api(hub, token, 'POST', '/users/admin/server');
+    expect([201, 202, 500]).toContain(r.status);
+    let failed: { message: string } | undefined;
+    for (let i = 0; i < 120 && !failed; i++) {
+      const res = await api(hub, token, 'GET', '/users/admin/server/progress');
+      if (res.status === 200) {
+        const text = await res.text();
+        const events = text
+          .split('\n\n')
+          .filter((b) => b.startsWith('data: '))
+          .map((b) => JSON.parse(b.slice(6)) as { failed?: boolean; message: string });
+        failed = events.find((e) => e.failed);
+        if (failed) expect(events.map((e) => e.message)).toContain('Limits: none');
+      } else await res.arrayBuffer();
+      if (!failed) await new Promise((res) => setTimeout(res, 250));
+    }
+    expect(failed?.message).toMatch(/^Spawn failed: /);
+    expect(failed?.message).toContain('fatal: cannot read /etc/jupyter/config.py');
+    expect(await serverModel(hub, token, 'admin')).toBeUndefined();
+    const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`labhub.test=${runId}`] }) } as object);
+    expect(left).toEqual([]);
+  }, 120_000);
+});
