@@ -10,6 +10,8 @@ import { DockerSpawnerSchema } from '../spawners/docker-options.js';
 import { ApptainerSpawnerSchema } from '../spawners/apptainer-options.js';
 import { SlurmSpawnerSchema } from '../spawners/slurm-options.js';
 import { AuthSchema } from './auth-schema.js';
+import { ProfileSchema } from './profiles-schema.js';
+import { deepMerge } from './merge.js';
 import { SchedulesSchema } from '../hub/schedules.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -111,9 +113,34 @@ export const ConfigSchema = z.strictObject({
     .describe('Custom scopes (custom:…) that roles may grant and services may check.'),
   services: z.array(ServiceSchema).default([]).describe('Services: externally managed (url + apiTokenEnv) or hub-managed (command).'),
   spawner: SpawnerSchema.prefault({ kind: 'local' }).describe('Which spawner starts servers, and its options.'),
+  profiles: z
+    .array(ProfileSchema)
+    .default([])
+    .refine((ps) => new Set(ps.map((p) => p.slug)).size === ps.length, 'profile slugs must be unique')
+    .describe('Environments offered on the spawn page (none: servers start with the top-level spawner).'),
   schedules: SchedulesSchema,
   auth: AuthSchema.prefault({}).describe('How users log in: methods (local, github, oidc) and who may log in (see config/auth-schema.ts).'),
   proxy: ProxySchema.prefault({}).describe('The configurable-http-proxy compatible proxy.'),
+}).superRefine((config, ctx) => {
+  // Every profile and choice must give valid spawner options once merged, so a bad profile
+  // fails at start (with its path), not when a user picks it.
+  const check = (over: Record<string, unknown>, base: Record<string, unknown>, path: (string | number)[]) => {
+    const from = over.kind !== undefined && over.kind !== base.kind ? {} : base;
+    const r = SpawnerSchema.safeParse(deepMerge(from, over));
+    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', path: [...path, ...i.path.map(String)], message: i.message });
+    return r.success ? (r.data as unknown as Record<string, unknown>) : base;
+  };
+  config.profiles.forEach((p, i) => {
+    const base = check(p.spawner, config.spawner as unknown as Record<string, unknown>, ['profiles', i, 'spawner']);
+    for (const [name, option] of Object.entries(p.options)) {
+      for (const [slug, choice] of Object.entries(option.choices)) check(choice.spawner, base, ['profiles', i, 'options', name, 'choices', slug, 'spawner']);
+      try {
+        if (option.unlistedChoice) new RegExp(option.unlistedChoice.validationRegex);
+      } catch {
+        ctx.addIssue({ code: 'custom', path: ['profiles', i, 'options', name, 'unlistedChoice', 'validationRegex'], message: 'not a valid regular expression' });
+      }
+    }
+  });
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -26,6 +26,7 @@ import { RoleRepo } from './db/roles.js';
 import { ServiceRepo } from './db/services.js';
 import { ShareRepo } from './db/shares.js';
 import { HubMetrics } from './metrics.js';
+import { resolveSpawn } from './profiles.js';
 import { applyRbacConfig } from './rbac-sync.js';
 import { ServiceManager } from './services.js';
 import { ServerRepo } from './db/servers.js';
@@ -96,12 +97,12 @@ export function createHub(input: CreateHubInput): Hub {
   const id = hubId(db);
   const metrics = new HubMetrics();
   const buildSpawner: SpawnerBuilder =
-    input.buildSpawner ?? ((identity, state) => createSpawner({ dataDir: config.dataDir, log: log.child({ component: 'spawner' }), hubId: id }, config.spawner, identity, state));
+    input.buildSpawner ?? ((identity, state, spawnerConfig) => createSpawner({ dataDir: config.dataDir, log: log.child({ component: 'spawner' }), hubId: id }, spawnerConfig ?? config.spawner, identity, state));
   const serviceManager = new ServiceManager({ config, services, tokens, oauth, clock, log, hubApiUrl, serviceTokens: input.serviceTokens ?? {} });
   // services first: roles may be assigned to them
   serviceManager.applyConfig();
   applyRbacConfig(config, { roles, groups, users, services }, isoNow(clock));
-  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, hubApiUrl, metrics, extraRoutes: () => serviceManager.routes(), preSpawn: (u) => deps.auth.refreshAuthState(u.id) });
+  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => serviceManager.routes(), preSpawn: (u) => deps.auth.refreshAuthState(u.id) });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
   const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, clientSecrets: input.clientSecrets });

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { ProxyClient } from '../proxy/client.js';
-import type { Spawner, SpawnerState } from '../spawners/spawner.js';
+import type { ResourceLimits, Spawner, SpawnerState } from '../spawners/spawner.js';
 import type { Clock } from './clock.js';
 import { isoNow } from './clock.js';
 import type { OAuthRepo } from './db/oauth.js';
@@ -21,7 +21,10 @@ import { waitForHttpServer } from './wait-up.js';
 import type { HubMetrics } from './metrics.js';
 import { SpawnFailure } from '../spawners/spawn-failure.js';
 
-export type SpawnerBuilder = (identity: { user: string; serverName: string }, state?: SpawnerState) => Spawner;
+export type SpawnerBuilder = (identity: { user: string; serverName: string }, state?: SpawnerState, spawnerConfig?: Config['spawner']) => Spawner;
+
+/** What a spawn needs from the profile choice (see profiles.ts); identity when no profiles exist. */
+export type SpawnResolver = (user: UserRow, userOptions: Record<string, unknown>) => { spawner: Config['spawner']; limits?: ResourceLimits; userOptions: Record<string, unknown> };
 
 export interface ServerManagerDeps {
   config: Config;
@@ -33,6 +36,7 @@ export interface ServerManagerDeps {
   tokens: TokenRepo;
   oauth: OAuthRepo;
   buildSpawner: SpawnerBuilder;
+  resolveSpawn?: SpawnResolver;
   /** Internal hub API URL handed to servers, e.g. http://127.0.0.1:8081/hub/api */
   hubApiUrl: string;
   metrics?: HubMetrics;
@@ -120,7 +124,8 @@ export class ServerManager {
     const progress = new ProgressLog();
     progress.push({ progress: 0, message: 'Server requested' });
     const abort = new AbortController();
-    const done = this.runSpawn(user, serverName, userOptions, progress, abort.signal).finally(() => this.pending.delete(k));
+    const resolved = this.resolve(user, userOptions);
+    const done = this.runSpawn(user, serverName, resolved, progress, abort.signal).finally(() => this.pending.delete(k));
     this.pending.set(k, { kind: 'spawn', progress, done, abort });
     return this.waitBriefly(done);
   }
@@ -137,10 +142,25 @@ export class ServerManager {
     }
   }
 
-  private async runSpawn(user: UserRow, serverName: string, userOptions: Record<string, unknown>, progress: ProgressLog, signal: AbortSignal): Promise<void> {
+  /** Profile choice → spawner options, limits and normalized user_options (400 on a bad choice). */
+  private resolve(user: UserRow, userOptions: Record<string, unknown>): ReturnType<SpawnResolver> {
+    return this.d.resolveSpawn ? this.d.resolveSpawn(user, userOptions) : { spawner: this.d.config.spawner, userOptions };
+  }
+
+  /** The spawner options a running server was started with (re-resolved from its saved choice). */
+  private spawnerConfigFor(user: UserRow, row: ServerRow): Config['spawner'] {
+    try {
+      return this.resolve(user, JSON.parse(row.user_options) as Record<string, unknown>).spawner;
+    } catch {
+      return this.d.config.spawner;
+    }
+  }
+
+  private async runSpawn(user: UserRow, serverName: string, resolved: ReturnType<SpawnResolver>, progress: ProgressLog, signal: AbortSignal): Promise<void> {
+    const userOptions = resolved.userOptions;
     const { config, clock, log } = this.d;
     const k = key(user.name, serverName);
-    const row = this.d.servers.ensure(user.id, serverName, config.spawner.kind);
+    const row = this.d.servers.ensure(user.id, serverName, resolved.spawner.kind);
     this.d.servers.setUserOptions(row.id, userOptions);
     const prefix = serverPrefix(user.name, serverName);
     let spawner: Spawner | null = null;
@@ -152,7 +172,7 @@ export class ServerManager {
       const clientId = clientIdFor(user.name, serverName);
       this.d.oauth.upsertClient({ identifier: clientId, secret: token, redirectUri: `${prefix}oauth_callback`, description: `Server at ${prefix}`, allowedScopes: accessScopesFor(user.name, serverName), now: isoNow(clock) });
       const env = buildSingleUserEnv({ user: user.name, serverName, apiToken: token, hubApiUrl: this.d.hubApiUrl });
-      spawner = this.d.buildSpawner({ user: user.name, serverName });
+      spawner = this.d.buildSpawner({ user: user.name, serverName }, undefined, resolved.spawner);
       const startAbort = AbortSignal.any([signal, AbortSignal.timeout(config.startTimeoutSeconds * 1000)]);
       const startPromise = spawner.start({
         user: user.name,
@@ -160,6 +180,7 @@ export class ServerManager {
         env,
         servicePrefix: prefix,
         userOptions,
+        limits: resolved.limits,
         signal: startAbort,
         onProgress: (e) => progress.push({ ...e, progress: Math.min(95, Math.max(1, e.progress)) }),
         waitForAddressReport: (sig) => this.waitForAddress(k, sig),
@@ -188,7 +209,7 @@ export class ServerManager {
       this.running.set(k, spawner);
       progress.push({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
       log.info({ user: user.name, server: serverName, url, ms: clock.now() - started }, 'server ready');
-      this.d.metrics?.spawnDuration.observe({ status: 'success', spawner: config.spawner.kind }, (clock.now() - started) / 1000);
+      this.d.metrics?.spawnDuration.observe({ status: 'success', spawner: resolved.spawner.kind }, (clock.now() - started) / 1000);
     } catch (err) {
       const error = toSpawnError(err);
       log.warn({ user: user.name, server: serverName, reason: error instanceof SpawnError ? error.reason : 'error', err: error.logMessage ?? error.message }, 'spawn failed');
@@ -197,7 +218,7 @@ export class ServerManager {
       this.d.tokens.deleteForServer(row.id);
       this.d.servers.markStopped(row.id);
       progress.push({ progress: 100, failed: true, message: `Spawn failed: ${error.message}` });
-      this.d.metrics?.spawnDuration.observe({ status: 'failure', spawner: config.spawner.kind }, (clock.now() - started) / 1000);
+      this.d.metrics?.spawnDuration.observe({ status: 'failure', spawner: resolved.spawner.kind }, (clock.now() - started) / 1000);
       this.failures.set(k, { message: error.message, progress });
     }
   }
@@ -270,7 +291,7 @@ export class ServerManager {
 
   private async runStop(user: UserRow, serverName: string, row: ServerRow | undefined, spawner: Spawner | undefined): Promise<void> {
     const prefix = serverPrefix(user.name, serverName);
-    const s = spawner ?? (row ? this.d.buildSpawner({ user: user.name, serverName }, JSON.parse(row.state)) : undefined);
+    const s = spawner ?? (row ? this.d.buildSpawner({ user: user.name, serverName }, JSON.parse(row.state), this.spawnerConfigFor(user, row)) : undefined);
     await this.d.proxy.deleteRoute(prefix).catch((err) => this.d.log.warn({ err: String(err) }, 'route delete failed; reconciliation will retry'));
     try {
       await s?.stop();
@@ -295,7 +316,7 @@ export class ServerManager {
     for (const row of this.d.servers.active()) {
       const user = this.d.users.byId(row.user_id);
       if (!user) continue;
-      const spawner = this.d.buildSpawner({ user: user.name, serverName: row.name }, JSON.parse(row.state));
+      const spawner = this.d.buildSpawner({ user: user.name, serverName: row.name }, JSON.parse(row.state), this.spawnerConfigFor(user, row));
       const prefix = serverPrefix(user.name, row.name);
       const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const }));
       if (row.started && row.url && poll.status === 'running') {

@@ -6,12 +6,11 @@
 import { json, Router } from 'express';
 import type { HubDeps } from '../../deps.js';
 import type { UserRow } from '../../db/users.js';
-import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
 import { requireScope } from '../../http/auth.js';
 import { userModel, type UserModelInput } from '../../models.js';
 import { hasScope } from '../../scopes.js';
-import { normalizeUsername, validateUsername } from '../../auth/usernames.js';
+import { createUsers, deleteUser, updateUser, validatedNames } from '../../user-ops.js';
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
 import { sendPage } from '../paging.js';
 
@@ -22,24 +21,6 @@ export function buildUserModelInput(d: HubDeps, user: UserRow): UserModelInput {
     roles: d.access.userRoles(user),
     servers: d.servers.forUser(user.id).map((row) => ({ row, status: d.serverManager.status(user.name, row.name) })),
   };
-}
-
-function validatedNames(raw: unknown): string[] {
-  if (!Array.isArray(raw) || raw.length === 0) throw new HubError(400, 'Must specify at least one user to create');
-  const names: string[] = [];
-  const problems: string[] = [];
-  for (const r of raw) {
-    if (typeof r !== 'string') {
-      problems.push('usernames must be strings');
-      continue;
-    }
-    const name = normalizeUsername(r);
-    const p = validateUsername(name);
-    if (p) problems.push(p);
-    else if (!names.includes(name)) names.push(name);
-  }
-  if (problems.length) throw new HubError(400, problems.join('; '));
-  return names;
 }
 
 export function usersRouter(d: HubDeps): Router {
@@ -77,11 +58,7 @@ export function usersRouter(d: HubDeps): Router {
     const b = jsonBody(req);
     const names = validatedNames(b.usernames);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
-    const toCreate = names.filter((n) => !d.users.byName(n));
-    if (toCreate.length === 0) throw new HubError(409, `All ${names.length} users already exist`);
-    const now = isoNow(d.clock);
-    const created = d.db.transaction(() => toCreate.map((n) => d.users.create(n, { admin: b.admin === true, now })))();
-    d.log.info({ users: toCreate, by: req.identity!.name }, 'users created');
+    const created = createUsers(d, names, { admin: b.admin === true, by: req.identity!.name });
     res.status(201).json(created.map((u) => userModel(buildUserModelInput(d, u), req.identity!.scopes)));
   });
 
@@ -91,12 +68,10 @@ export function usersRouter(d: HubDeps): Router {
   });
 
   r.post('/hub/api/users/:name', requireScope('admin:users', target), body, (req, res) => {
-    const [name] = validatedNames([param(req, 'name')]);
-    if (d.users.byName(name)) throw new HubError(409, `User ${name} already exists`);
+    const names = validatedNames([param(req, 'name')]);
     const b = jsonBody(req);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
-    const user = d.users.create(name, { admin: b.admin === true, now: isoNow(d.clock) });
-    d.log.info({ user: name, by: req.identity!.name }, 'user created');
+    const [user] = createUsers(d, names, { admin: b.admin === true, by: req.identity!.name });
     res.status(201).json(userModel(buildUserModelInput(d, user), req.identity!.scopes));
   });
 
@@ -105,32 +80,12 @@ export function usersRouter(d: HubDeps): Router {
     const b = jsonBody(req);
     const unknown = Object.keys(b).filter((k) => !['name', 'admin'].includes(k));
     if (unknown.length) throw new HubError(400, `Unknown fields: ${unknown.join(', ')}`);
-    if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
-    let renamed: string | undefined;
-    if (b.name !== undefined && b.name !== user.name) {
-      [renamed] = validatedNames([b.name]);
-      if (d.users.byName(renamed)) throw new HubError(400, `User ${renamed} already exists, username must be unique`);
-      const active = d.servers.forUser(user.id).filter((s) => d.serverManager.status(user.name, s.name) !== 'stopped');
-      if (active.length) throw new HubError(400, `Stop ${user.name}'s servers before renaming (their URLs contain the name)`);
-    }
-    d.db.transaction(() => {
-      if (renamed) d.users.rename(user.id, renamed);
-      if (typeof b.admin === 'boolean') d.users.setAdmin(user.id, b.admin);
-    })();
-    d.log.info({ user: user.name, renamed, admin: b.admin, by: req.identity!.name }, 'user updated');
-    res.json(userModel(buildUserModelInput(d, d.users.byId(user.id)!), req.identity!.scopes));
+    const updated = updateUser(d, user, b, req.identity!.name);
+    res.json(userModel(buildUserModelInput(d, updated), req.identity!.scopes));
   });
 
   r.delete('/hub/api/users/:name', requireScope('delete:users', target), async (req, res) => {
-    const user = loadUser(d, param(req, 'name'));
-    if (user.id === req.identity!.user?.id) throw new HubError(400, "You can't delete yourself");
-    for (const s of d.servers.forUser(user.id)) {
-      if (d.serverManager.status(user.name, s.name) !== 'stopped') await d.serverManager.stop(user, s.name);
-      const pending = d.serverManager.pendingOf(user.name, s.name);
-      if (pending) await pending.done;
-    }
-    d.users.delete(user.id);
-    d.log.info({ user: user.name, by: req.identity!.name }, 'user deleted');
+    await deleteUser(d, loadUser(d, param(req, 'name')), { id: req.identity!.user?.id, name: req.identity!.name });
     res.status(204).end();
   });
 
