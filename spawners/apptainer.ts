@@ -162,7 +162,7 @@ export class ApptainerSpawner implements Spawner {
     return { url };
   }
 
-  async stop(): Promise<void> {
+  async stop(_opts?: { now?: boolean }): Promise<void> {
     const s = this.state;
     if (!s) return;
     if (isAlive(s.pid, s.startTime)) {

@@ -373,7 +373,7 @@ export class SlurmSpawner implements Spawner {
     return lines;
   }
 
-  async stop(): Promise<void> {
+  async stop(_opts?: { now?: boolean }): Promise<void> {
     const s = this.state;
     if (!s) return;
     const runner = this.getRunner();

@@ -8,13 +8,15 @@
  * lifecycle (process group, state, restart re-attach, stop). Nothing here proves real Apptainer accepts
  * the argv; see docs/hpc.md.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApptainerSpawnerSchema } from '../../spawners/apptainer-options.js';
 import { ApptainerSpawner, apptainerExecArgv, envPrefixFor } from '../../spawners/apptainer.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
+import { lookupSystemUser } from '../../spawners/system-user.js';
 import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
 import { runSpawnerContract } from './spawner.contract.js';
 
@@ -135,5 +137,45 @@ describe('apptainer spawner with the stand-in', () => {
   it("runAs 'user' for an account that does not exist is refused before anything runs", async () => {
     const s = new ApptainerSpawner(ctx, { ...logged, runAs: 'user' }, { user: 'no-such-account-xyz', serverName: '' }, undefined, true);
     await expect(s.start({ ...request({ user: 'no-such-account-xyz', serverName: '' }), signal: AbortSignal.timeout(5000) })).rejects.toThrow(/no system account 'no-such-account-xyz'/);
+  });
+});
+
+describe("apptainer spawner: runAs 'user' (runuser, real system account from test/setup/slurm.sh)", () => {
+  const su = lookupSystemUser('labhubhpc');
+  const missing = su ? '' : "system account 'labhubhpc' missing: run test/setup/slurm.sh as root";
+  if (missing && process.env.CI !== 'true') console.warn(`[apptainer runAs user] SKIPPED: ${missing}`);
+  const maybe = missing && process.env.CI !== 'true' ? it.skip : it;
+  maybe('the runtime and the server run as the account, in its home (owned by it), with the token hidden', async () => {
+    if (!su) throw new Error(missing);
+    // everything the account must reach lives in a world-traversable directory
+    const base = mkdtempSync(join('/tmp/labhub-ci', 'apptainer-runas-'));
+    chmodSync(base, 0o755);
+    const img = join(base, 'lab.sif');
+    writeFileSync(img, 'stand-in image\n', { mode: 0o644 });
+    const bin = join(base, 'apptainer');
+    writeFileSync(bin, `#!/bin/sh\nexec '${FAKE_APPTAINER}' "$@"\n`, { mode: 0o755 });
+    const o = { ...options, binary: bin, image: img, bind: [], homeTemplate: `${base}/homes/{username}`, runAs: 'user' as const };
+    mkdirSync(join(base, 'homes'), { mode: 0o755 });
+    const id = { user: 'labhubhpc', serverName: '' };
+    const s = new ApptainerSpawner(ctx, o, id, undefined, true);
+    const { url } = await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
+    try {
+      let body: Record<string, string> | undefined;
+      for (let i = 0; i < 50 && !body; i++) {
+        body = await fetch(`${url}/user/labhubhpc/whoami`).then((r) => r.json() as Promise<Record<string, string>>).catch(() => undefined);
+        if (!body) await new Promise((r) => setTimeout(r, 100));
+      }
+      const home = join(base, 'homes', 'labhubhpc');
+      expect(body).toMatchObject({ user: 'labhubhpc', home, cwd: home });
+      expect(statSync(home).uid).toBe(su.uid);
+      const pids = execFileSync('pgrep', ['-u', 'labhubhpc', '-f', 'fake-singleuser'], { encoding: 'utf8' }).trim().split('\n').map(Number);
+      expect(pids.length).toBeGreaterThan(0);
+      for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(TOKEN);
+      // the process the hub started is runuser (root), its child runs as the account
+      expect(readFileSync(`/proc/${s.getState().pid as number}/cmdline`, 'utf8').split('\0').slice(0, 4)).toEqual(['runuser', '-u', 'labhubhpc', '--']);
+    } finally {
+      await s.stop();
+    }
+    expect(spawnSync('pgrep', ['-u', 'labhubhpc', '-f', 'fake-singleuser', '-c'], { encoding: 'utf8' }).stdout.trim()).toBe('0'); // all gone after stop
   });
 });

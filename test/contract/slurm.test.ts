@@ -6,7 +6,8 @@
  * and test/fakes/fake-singleuser.mjs as the server.
  */
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { resolveJobRequest, SlurmSpawner, sbatchDirectives } from '../../spawner
 import { sshArgv } from '../../spawners/slurm-commands.js';
 import type { ProgressEvent, SpawnRequest } from '../../spawners/spawner.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
+import { lookupSystemUser } from '../../spawners/system-user.js';
 import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
 import { runSpawnerContract } from './spawner.contract.js';
 import { jobState, loadSlurmEnv, slurmCmd } from '../helpers/slurm-env.js';
@@ -277,6 +279,30 @@ if (!slurm) {
       const jobId = (sp.getState() as { jobId: string }).jobId;
       expect(slurmCmd(s, ['scontrol', 'write', 'batch_script', jobId, '-'])).toContain(`${bin} exec --cleanenv`);
       await sp.stop();
+    });
+
+    it("runAs 'user': sbatch through runuser; env file 0600 owned by the account; job and server run as it (not root)", async () => {
+      const su = lookupSystemUser(s.systemUser);
+      expect(su, `system account ${s.systemUser} (created by test/setup/slurm.sh)`).not.toBeNull();
+      const id = { user: s.systemUser, serverName: '' };
+      const sp = track(new SlurmSpawner(ctx, options({ runAs: 'user', homeTemplate: `${s.homes}/{username}`, extraDirectives: ['--begin=now+3'] }), id));
+      const req = request(id);
+      const p = sp.start({ ...req, signal: AbortSignal.timeout(45_000) });
+      p.catch(() => undefined);
+      for (let i = 0; i < 100 && !(sp.getState() as { jobId?: string }).jobId; i++) await new Promise((r) => setTimeout(r, 50));
+      const state = sp.getState() as { jobId: string; envFile: string };
+      // while the job waits (BeginTime), the env file exists: the account's, mode 0600
+      const st = statSync(state.envFile);
+      expect(st.uid).toBe(su!.uid);
+      expect(st.mode & 0o777).toBe(0o600);
+      expect(slurmCmd(s, ['squeue', '-h', '-j', state.jobId, '-o', '%u']).trim()).toBe(s.systemUser);
+      const { url } = await p;
+      expect(await waitUp(`${url}${req.servicePrefix}api`)).toBe(200);
+      expect(existsSync(state.envFile)).toBe(false);
+      const pids = execFileSync('pgrep', ['-u', s.systemUser, '-f', 'fake-singleuser'], { encoding: 'utf8' }).trim().split('\n');
+      expect(pids.length).toBeGreaterThan(0);
+      await sp.stop();
+      expect(['CANCELLED', 'COMPLETED', '']).toContain(jobState(s, state.jobId));
     });
 
     it('SSH mode: the same lifecycle with sbatch/squeue/scancel run through ssh to 127.0.0.1 (real sshd, key auth)', async () => {

@@ -15,6 +15,9 @@ export interface SlurmTestEnv {
   sshUser: string;
   sshKey: string;
   sshKnownHosts: string;
+  /** A system account (not root) and a world-traversable homes directory, for runAs 'user'. */
+  systemUser: string;
+  homes: string;
 }
 
 export function loadSlurmEnv(): { env: SlurmTestEnv | null; reason: string } {
@@ -32,6 +35,8 @@ export function loadSlurmEnv(): { env: SlurmTestEnv | null; reason: string } {
     sshUser: kv.LABHUB_TEST_SSH_USER,
     sshKey: kv.LABHUB_TEST_SSH_KEY,
     sshKnownHosts: kv.LABHUB_TEST_SSH_KNOWN_HOSTS,
+    systemUser: kv.LABHUB_TEST_SYSTEM_USER,
+    homes: kv.LABHUB_TEST_HOMES,
   };
   try {
     const state = execFileSync('sinfo', ['-h', '-o', '%t'], { env: { ...process.env, SLURM_CONF: env.SLURM_CONF }, encoding: 'utf8', timeout: 10_000 }).trim();

@@ -121,6 +121,11 @@ for i in $(seq 50); do
   sleep 0.1
 done
 
+# ---------- a system account, so "run as the user" (runuser) is tested for real ----------
+mkdir -p "$BASE/homes"; chmod 755 "$BASE/homes"
+id labhubhpc >/dev/null 2>&1 || useradd --system --home-dir "$BASE/homes/labhubhpc" --create-home --shell /usr/sbin/nologin labhubhpc
+mkdir -p "$BASE/homes/labhubhpc"; chown labhubhpc: "$BASE/homes/labhubhpc"; chmod 700 "$BASE/homes/labhubhpc"
+
 cat >"$BASE/slurm.env" <<EOF
 SLURM_CONF=$SLURM_CONF
 LABHUB_TEST_SSH_HOST=127.0.0.1
@@ -128,5 +133,7 @@ LABHUB_TEST_SSH_PORT=$SSH_PORT
 LABHUB_TEST_SSH_USER=root
 LABHUB_TEST_SSH_KEY=$S/client_key
 LABHUB_TEST_SSH_KNOWN_HOSTS=$S/known_hosts
+LABHUB_TEST_SYSTEM_USER=labhubhpc
+LABHUB_TEST_HOMES=$BASE/homes
 EOF
 echo "slurm: node $HOST $state; SLURM_CONF=$SLURM_CONF; sshd on 127.0.0.1:$SSH_PORT"
