@@ -4,6 +4,8 @@
  * created on first use (like hub_meta), so no shared migration is needed.
  */
 import type { Db } from '../db/db.js';
+import type { UserRepo, UserRow } from '../db/users.js';
+import { HubError } from '../errors.js';
 
 export interface SignupRow {
   name: string;
@@ -31,4 +33,19 @@ export class SignupRepo {
   remove(name: string): boolean {
     return this.db.prepare('DELETE FROM signup_requests WHERE name = ?').run(name).changes === 1;
   }
+}
+
+/** Approve: creates the user with the requested password and drops the request (one transaction). */
+export function approveSignup(db: Db, users: UserRepo, signups: SignupRepo, name: string, now: string): UserRow {
+  const request = signups.get(name);
+  if (!request) throw new HubError(404, `No sign-up request for ${name}`);
+  if (users.byName(name)) {
+    signups.remove(name);
+    throw new HubError(409, `User ${name} already exists`);
+  }
+  return db.transaction(() => {
+    const u = users.create(name, { admin: false, passwordHash: request.password_hash, now });
+    signups.remove(name);
+    return u;
+  })();
 }

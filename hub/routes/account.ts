@@ -1,7 +1,8 @@
 /**
  * Account pages for local accounts: /hub/account/password (change your own password; needs the
  * current one) and /hub/signup (request an account that an admin approves; only with
- * allowSignup). Both are cookie-authenticated form posts, so both check _xsrf.
+ * allowSignup), and for admins (admin:users) /hub/signups: approve or reject sign-up requests and
+ * unlock usernames locked after failed logins. All are cookie-authenticated form posts with _xsrf.
  */
 import { Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
@@ -9,6 +10,8 @@ import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
 import { isoNow } from '../clock.js';
 import { hashPassword, verifyPassword } from '../auth/password.js';
+import { approveSignup } from '../auth/signup.js';
+import { hasScope } from '../scopes.js';
 
 function requireLogin(req: Request, res: Response, next: NextFunction): void {
   if (req.identity?.user) return next();
@@ -53,6 +56,33 @@ export function accountRouter(d: HubDeps): Router {
     }
     d.log.info({ user: me.name, event: 'password-changed' }, 'password changed');
     render(200, null);
+  });
+
+  const requireAdmin = (req: Request, res: Response, next: NextFunction) =>
+    requireLogin(req, res, () => (hasScope(req.identity!.scopes, 'admin:users') ? next() : next(new HubError(403, 'Only admins manage accounts'))));
+  r.get('/hub/signups', requireAdmin, (req, res) => {
+    const notice = typeof req.query.done === 'string' ? req.query.done.slice(0, 200) : null;
+    res.render('signups', { identity: req.identity, xsrf: req.xsrfToken, requests: d.auth.signups.list(), allowSignup: local.cfg.allowSignup, notice });
+  });
+  r.post('/hub/signups/unlock', requireAdmin, form, d.csrf.check(), (req, res) => {
+    const name = d.auth.pipeline.usernames.normalize(String((req.body as Record<string, unknown>)?.username ?? '').slice(0, 256));
+    const was = local.throttle.unlock(name);
+    d.log.info({ user: name, by: req.identity!.user!.name, event: 'unlock', wasLocked: was }, 'login lockout cleared');
+    res.redirect(303, `/hub/signups?done=${encodeURIComponent(was ? `Unlocked ${name}` : `${name} was not locked`)}`);
+  });
+  r.post('/hub/signups/:name/:action', requireAdmin, form, d.csrf.check(), (req, res) => {
+    const name = String(req.params.name);
+    if (req.params.action === 'approve') {
+      approveSignup(d.db, d.users, d.auth.signups, name, isoNow(d.clock));
+      d.log.info({ user: name, by: req.identity!.user!.name, event: 'signup-approved' }, 'sign-up approved');
+      return void res.redirect(303, `/hub/signups?done=${encodeURIComponent(`Approved ${name}`)}`);
+    }
+    if (req.params.action === 'reject') {
+      if (!d.auth.signups.remove(name)) throw new HubError(404, `No sign-up request for ${name}`);
+      d.log.info({ user: name, by: req.identity!.user!.name, event: 'signup-rejected' }, 'sign-up rejected');
+      return void res.redirect(303, `/hub/signups?done=${encodeURIComponent(`Rejected ${name}`)}`);
+    }
+    throw new HubError(404, 'Unknown action');
   });
 
   if (local.cfg.allowSignup) {

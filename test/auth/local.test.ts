@@ -103,6 +103,37 @@ describe('local accounts', () => {
     expect(JSON.parse(login.text)).toMatchObject({ name: 'dave', admin: false });
   });
 
+  it('admins approve or reject requests and unlock usernames on /hub/signups (forms with _xsrf)', async () => {
+    for (const who of ['erin', 'frank']) {
+      const b = new Browser(h.url);
+      const page = await b.get('/hub/signup');
+      expect((await b.request('/hub/signup', form({ _xsrf: xsrfOf(page.text), username: who, password: `${who}-password-1`, confirm: `${who}-password-1` }))).status).toBe(202);
+    }
+    const alice = new Browser(h.url);
+    expect((await alice.login('alice', 'alice-password-1')).status).toBe(200);
+    expect((await alice.get('/hub/signups')).status).toBe(403);
+    const admin = new Browser(h.url);
+    expect((await admin.login('admin', ADMIN_PW)).status).toBe(200);
+    const page = await admin.get('/hub/signups');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('data-request="erin"');
+    const xsrf = xsrfOf(page.text);
+    expect((await admin.request('/hub/signups/erin/approve', form({}), false)).status).toBe(403); // no token
+    const approved = await admin.request('/hub/signups/erin/approve', form({ _xsrf: xsrf }));
+    expect(approved.status).toBe(200);
+    expect(approved.text).toContain('Approved erin');
+    expect((await admin.request('/hub/signups/frank/reject', form({ _xsrf: xsrf }))).text).toContain('Rejected frank');
+    expect(h.hub.deps.users.byName('erin')).toBeDefined();
+    expect(h.hub.deps.users.byName('frank')).toBeUndefined();
+    expect(h.hub.deps.auth.signups.list()).toEqual([]);
+    // lock erin, then unlock from the page
+    const e = new Browser(h.url);
+    for (let i = 0; i < 3; i++) await e.login('erin', `bad-${i}-password`);
+    expect((await e.login('erin', 'erin-password-1')).status).toBe(429);
+    expect((await admin.request('/hub/signups/unlock', form({ _xsrf: xsrf, username: 'Erin' }))).text).toContain('Unlocked erin');
+    expect((await e.login('erin', 'erin-password-1', '/hub/api/user')).status).toBe(200);
+  });
+
   it('locks a client IP after failures across many usernames', async () => {
     const b = new Browser(h.url);
     let last = 0;

@@ -12,6 +12,7 @@ import { HubError } from '../../errors.js';
 import { isoNow } from '../../clock.js';
 import { requireScope } from '../../http/auth.js';
 import { param, userTarget } from '../params.js';
+import { approveSignup } from '../../auth/signup.js';
 
 export function passwordsRouter(d: HubDeps): Router {
   const r = Router();
@@ -47,17 +48,7 @@ export function passwordsRouter(d: HubDeps): Router {
   r.post('/hub/api/signups/:name', requireScope('admin:users'), (req, res) => {
     local();
     const name = param(req, 'name');
-    const request = d.auth.signups.get(name);
-    if (!request) throw new HubError(404, `No sign-up request for ${name}`);
-    if (d.users.byName(name)) {
-      d.auth.signups.remove(name);
-      throw new HubError(409, `User ${name} already exists`);
-    }
-    const user = d.db.transaction(() => {
-      const u = d.users.create(name, { admin: false, passwordHash: request.password_hash, now: isoNow(d.clock) });
-      d.auth.signups.remove(name);
-      return u;
-    })();
+    const user = approveSignup(d.db, d.users, d.auth.signups, name, isoNow(d.clock));
     d.log.info({ user: name, by: req.identity?.user?.name, event: 'signup-approved' }, 'sign-up approved');
     res.status(201).json({ name: user.name, admin: false, created: user.created });
   });
