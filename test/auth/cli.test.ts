@@ -4,7 +4,7 @@
  * login through LabHub's proxy on the public URL. Also: a missing client secret stops the hub at
  * start with a message that names the variable, and `labhub config check` rejects a bad auth block.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,6 +40,7 @@ describe('labhub CLI with local + OIDC login methods', () => {
   let op: TestOp;
   let hub: HubProcess;
   let file: string;
+  const dirs: string[] = [];
 
   beforeAll(async () => {
     op = await startTestOp();
@@ -48,13 +49,16 @@ describe('labhub CLI with local + OIDC login methods', () => {
     op.configure({ clientId: 'labhub', clientSecret: SECRET, redirectUri: `${publicUrl}/hub/oauth/oidc/callback`, postLogoutRedirectUri: `${publicUrl}/hub/login`, accessTokenTtl: 600 });
     op.accounts.set('alice', { name: 'alice', email: 'alice@lab.example', groups: ['staff', 'hub-admins'] });
     const dir = mkdtempSync(join(tmpdir(), 'labhub-auth-cli-'));
+    dirs.push(dir);
     file = join(dir, 'hub.yaml');
     writeFileSync(file, yaml(op, publicUrl));
     hub = await startHubProcess({ port, adminPassword: ADMIN_PW, args: ['--config', file, '--log-level', 'debug'], env: { LABHUB_OIDC_CLIENT_SECRET: SECRET } });
+    dirs.push(hub.dataDir);
   });
   afterAll(async () => {
     await hub?.stop();
     await op?.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
   it('offers both methods and logs in with each through the proxy', async () => {
@@ -81,6 +85,7 @@ describe('labhub CLI with local + OIDC login methods', () => {
     const other = await startHubProcess({ args: ['--config', file], env: { LABHUB_OIDC_CLIENT_SECRET: '' } }).then(
       async (h) => {
         await h.stop();
+        dirs.push(h.dataDir);
         return null;
       },
       (err: Error) => err,
@@ -90,7 +95,9 @@ describe('labhub CLI with local + OIDC login methods', () => {
   });
 
   it('config check rejects an unknown auth kind and a missing issuer', async () => {
-    const bad = join(mkdtempSync(join(tmpdir(), 'labhub-auth-cfg-')), 'bad.yaml');
+    const badDir = mkdtempSync(join(tmpdir(), 'labhub-auth-cfg-'));
+    dirs.push(badDir);
+    const bad = join(badDir, 'bad.yaml');
     writeFileSync(bad, 'auth:\n  methods:\n    - kind: saml\n    - kind: oidc\n      clientId: x\n');
     const r = await runLabhub(['config', 'check', bad]);
     expect(r.code).toBe(2);
