@@ -82,10 +82,11 @@ describe('labhub CLI with local + OIDC login methods', () => {
   });
 
   it('refuses to start without the client secret, naming the variable', async () => {
-    const other = await startHubProcess({ args: ['--config', file], env: { LABHUB_OIDC_CLIENT_SECRET: '' } }).then(
+    const dataDir = mkdtempSync(join(tmpdir(), 'labhub-auth-nosecret-'));
+    dirs.push(dataDir);
+    const other = await startHubProcess({ dataDir, args: ['--config', file], env: { LABHUB_OIDC_CLIENT_SECRET: '' } }).then(
       async (h) => {
         await h.stop();
-        dirs.push(h.dataDir);
         return null;
       },
       (err: Error) => err,
