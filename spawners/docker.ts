@@ -40,6 +40,18 @@ type DockerError = Error & { statusCode?: number; json?: { message?: string }; c
 
 const PING_TIMEOUT_MS = 3000;
 
+/**
+ * Poll batching: one `GET /containers/json?filters=label=labhub.hub=<id>` per host answers every
+ * server's poll for SNAPSHOT_TTL_MS (JupyterHub's DockerSpawner inspects each container on every
+ * poll). Only "running" is trusted from the list; anything else is confirmed with an inspect.
+ */
+const SNAPSHOT_TTL_MS = 2000;
+const snapshots = new Map<string, { at: number; states: Promise<Map<string, string> | null> }>();
+
+function snapshotKey(host: string, hubId: string): string {
+  return `${host}\0${hubId}`;
+}
+
 function parseState(state?: SpawnerState): DockerState | null {
   if (!state || typeof state.containerId !== 'string' || typeof state.host !== 'string') return null;
   return { containerId: state.containerId, containerName: typeof state.containerName === 'string' ? state.containerName : '', host: state.host };
@@ -326,6 +338,7 @@ export class DockerSpawner implements Spawner {
     } catch (err) {
       throw new SpawnFailure(`Could not start container ${name}: ${errMessage(err)}`, 'start');
     }
+    this.invalidate(host.url);
     const info = await container.inspect();
     const url = this.urlOf(info, host);
     if (!url) {
@@ -679,6 +692,7 @@ export class DockerSpawner implements Spawner {
   async stop(opts?: { now?: boolean }): Promise<void> {
     const s = this.state;
     if (!s) return;
+    this.invalidate(s.host);
     const container = this.client(s.host).getContainer(s.containerId);
     try {
       await container.stop({ t: opts?.now ? 1 : this.opts.stopTimeoutSeconds });
@@ -700,13 +714,33 @@ export class DockerSpawner implements Spawner {
         if (code !== 404 && code !== 409) throw new Error(`Could not remove container ${s.containerName} on ${s.host}: ${errMessage(err)}`);
       }
     }
+    this.invalidate(s.host);
     this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, container: s.containerName, removed: this.opts.remove }, 'docker server stopped');
     this.state = null;
+  }
+
+  private snapshot(host: string): Promise<Map<string, string> | null> {
+    const key = snapshotKey(host, this.ctx.hubId);
+    let e = snapshots.get(key);
+    if (!e || Date.now() - e.at > SNAPSHOT_TTL_MS) {
+      const states = this.client(host)
+        .listContainers({ all: true, filters: JSON.stringify({ label: [`labhub.hub=${this.ctx.hubId}`] }) } as object)
+        .then((list) => new Map(list.map((c) => [c.Id, c.State])))
+        .catch(() => null);
+      e = { at: Date.now(), states };
+      snapshots.set(key, e);
+    }
+    return e.states;
+  }
+
+  private invalidate(host: string): void {
+    snapshots.delete(snapshotKey(host, this.ctx.hubId));
   }
 
   async poll(): Promise<PollResult> {
     const s = this.state;
     if (!s) return { status: 'stopped', exitCode: null, reason: 'not started' };
+    if ((await this.snapshot(s.host))?.get(s.containerId) === 'running') return { status: 'running' };
     const container = this.client(s.host).getContainer(s.containerId);
     let info: Docker.ContainerInspectInfo;
     try {
