@@ -32,12 +32,12 @@ async function api(hub: HubProcess, token: string, method: string, path: string,
 }
 
 /** Reads the SSE progress stream until the terminal event (or until `until` matches), bounded in time. */
-async function progress(hub: HubProcess, token: string, until?: (e: Ev) => boolean, timeoutMs = 120_000): Promise<Ev[]> {
+async function progress(hub: HubProcess, token: string, until?: (e: Ev) => boolean, timeoutMs = 120_000, user = 'admin'): Promise<Ev[]> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   const events: Ev[] = [];
   try {
-    const res = await fetch(`${hub.publicUrl}/hub/api/users/admin/server/progress`, { headers: { Authorization: `token ${token}` }, signal: ac.signal });
+    const res = await fetch(`${hub.publicUrl}/hub/api/users/${user}/server/progress`, { headers: { Authorization: `token ${token}` }, signal: ac.signal });
     if (res.status !== 200) throw new Error(`progress: ${res.status} ${await res.text()}`);
     const reader = res.body!.getReader();
     let buf = '';
@@ -103,7 +103,9 @@ spawner:
   workload:
     kind: local
     cmd: [/usr/bin/jupyterhub-singleuser, --allow-root]
-  runAs: hub
+  # auto: users with a system account (labhubhpc, made by test/setup/slurm.sh) get jobs as themselves; admin runs as root
+  runAs: auto
+  homeTemplate: ${s.homes}/{username}
   bindIp: 127.0.0.1
   time: '00:20:00'
   warnBeforeEndMinutes: 30
@@ -201,6 +203,25 @@ if (!slurm) {
       await until('job to leave the queue', () => jobState(s, jobId!), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
       await until('server stopped', () => serverModel(hub, token), (m) => m === undefined || (!m.ready && !m.pending));
       expect((await proxyRoutes(hub))['/user/admin']).toBeUndefined();
+    });
+
+    it('a user with a system account: sbatch via runuser, the job and the real jupyterhub-singleuser run as that account, routed through the proxy', { timeout: 240_000 }, async () => {
+      const user = s.systemUser;
+      expect([201, 409]).toContain((await api(hub, token, 'POST', `/users/${user}`)).status);
+      const start = await api(hub, token, 'POST', `/users/${user}/server`);
+      expect([201, 202]).toContain(start.status);
+      const events = await progress(hub, token, undefined, 120_000, user);
+      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      const model = (await (await api(hub, token, 'GET', `/users/${user}`)).json()) as { servers: Record<string, { state: { jobId: string } }> };
+      const jobId = model.servers[''].state.jobId;
+      expect(slurmCmd(s, ['squeue', '-h', '-j', jobId, '-o', '%u %T']).trim()).toBe(`${user} RUNNING`);
+      const res = await fetch(`${hub.publicUrl}/user/${user}/api`); // jupyter_server's unauthenticated version endpoint, through the proxy
+      expect(res.status).toBe(200);
+      expect(await res.json()).toHaveProperty('version');
+      const pids = slurmCmd(s, ['pgrep', '-u', user, '-f', 'jupyterhub-singleuser']).trim();
+      expect(pids).toMatch(/^\d+/);
+      expect((await api(hub, token, 'DELETE', `/users/${user}/server`)).status).toBeLessThan(300);
+      await until('job gone', () => jobState(s, jobId), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
     });
 
     it('a job killed outside LabHub (scancel) → the hub notices at the next poll and marks the server stopped', { timeout: 240_000 }, async () => {
