@@ -139,10 +139,12 @@ if (!slurm) {
   describe('slurm spawner through LabHub with the real jupyterhub-singleuser', () => {
     let hub: HubProcess;
     let token: string;
+    let configFile: string;
     const resv = `labhub-hub-test-${process.pid}`;
 
     beforeAll(async () => {
-      hub = await startHubProcess({ adminPassword: ADMIN_PASSWORD, args: ['--config', writeConfig(s)] });
+      configFile = writeConfig(s);
+      hub = await startHubProcess({ adminPassword: ADMIN_PASSWORD, args: ['--config', configFile] });
       const r = await runLabhub(['token', 'admin', '--data-dir', hub.dataDir]);
       expect(r.code, r.stderr).toBe(0);
       token = r.stdout.trim();
@@ -222,6 +224,26 @@ if (!slurm) {
       expect(pids).toMatch(/^\d+/);
       expect((await api(hub, token, 'DELETE', `/users/${user}/server`)).status).toBeLessThan(300);
       await until('job gone', () => jobState(s, jobId), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
+    });
+
+    it('the job and its route survive a hub restart (kill -9): state {jobId, host, port} re-attached via squeue', { timeout: 240_000 }, async () => {
+      const start = await api(hub, token, 'POST', '/users/admin/server');
+      expect([201, 202]).toContain(start.status);
+      const events = await progress(hub, token);
+      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      const jobId = (await serverModel(hub, token))?.state?.jobId;
+      const target = (await proxyRoutes(hub))['/user/admin']?.target;
+      expect(target).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      await hub.stop('SIGKILL');
+      expect(jobState(s, jobId!)).toBe('RUNNING');
+      hub = await startHubProcess({ dataDir: hub.dataDir, port: hub.port, hubPort: hub.hubPort, adminPassword: ADMIN_PASSWORD, args: ['--config', configFile] });
+      expect((await serverModel(hub, token))?.state?.jobId).toBe(jobId);
+      expect((await proxyRoutes(hub))['/user/admin']?.target).toBe(target);
+      const browser = new Browser(hub.publicUrl);
+      await browser.login('admin', ADMIN_PASSWORD, '/user/admin/');
+      expect((await browser.get('/user/admin/api/status')).status).toBe(200);
+      expect((await api(hub, token, 'DELETE', '/users/admin/server')).status).toBeLessThan(300);
+      await until('job gone', () => jobState(s, jobId!), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
     });
 
     it('a job killed outside LabHub (scancel) → the hub notices at the next poll and marks the server stopped', { timeout: 240_000 }, async () => {
