@@ -7,6 +7,7 @@
 import { Strategy as GitHubStrategy, type GitHubProfile } from 'passport-github2';
 import type { Router } from 'express';
 import type { GitHubAuthConfig } from '../../config/auth-schema.js';
+import { HubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Authenticator, LoginFinisher, LoginResult } from './authenticator.js';
 import { callbackPath, errMessage, loginPath, oauthRoutes, publicUrl } from './oauth-routes.js';
@@ -93,7 +94,7 @@ export class GitHubAuthenticator implements Authenticator {
   async verify(accessToken: string, params: Record<string, unknown>, profile: GitHubProfile): Promise<LoginResult> {
     const cfg = this.cfg;
     const login = String(profile._json.login ?? profile.username ?? '');
-    if (!login) throw new Error('GitHub returned no login');
+    if (!login) throw new HubError(403, 'Login failed: GitHub returned no login name');
     const wantsOrgs = cfg.allowedOrganizations.length > 0 || cfg.populateTeamsInAuthState;
     let orgs: string[] = [];
     let teams: string[] = [];

@@ -12,6 +12,7 @@ import type { Request, Router } from 'express';
 import type { OidcAuthConfig } from '../../config/auth-schema.js';
 import type { AuthState } from '../auth-state.js';
 import type { Clock } from '../clock.js';
+import { HubError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Authenticator, LoginFinisher, LoginResult } from './authenticator.js';
 import { callbackPath, loginPath, oauthRoutes, publicUrl } from './oauth-routes.js';
@@ -96,7 +97,7 @@ export class OidcAuthenticator implements Authenticator {
       claims = { ...claims, ...info };
     }
     const username = claimAt(claims, cfg.usernameClaim);
-    if (typeof username !== 'string' || !username) throw new Error(`the ${cfg.usernameClaim} claim is missing`);
+    if (typeof username !== 'string' || !username) throw new HubError(403, `Login failed: the identity provider sent no '${cfg.usernameClaim}' claim (auth usernameClaim)`);
     const rawGroups = claimAt(claims, cfg.groupsClaim);
     const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string').map((g) => g.replace(/^\//, '')) : [];
     const lower = username.toLowerCase();
