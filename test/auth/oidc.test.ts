@@ -200,3 +200,18 @@ describe('OIDC login against a real OpenID Provider', () => {
     expect(op.loginPrompts).toBe(prompts + 1);
   });
 });
+
+describe('OIDC provider down', () => {
+  it('the hub still starts and serves the login page; the OIDC button answers 503, not a crash', async () => {
+    const h = await startAuthHub({ auth: { methods: [{ kind: 'local' }, { kind: 'oidc', issuer: 'http://127.0.0.1:9/realms/x', clientId: 'labhub', allowInsecureHttp: true }] } }, { clientSecrets: { oidc: SECRET } });
+    try {
+      const page = await new Browser(h.url).get('/hub/login');
+      expect(page.status).toBe(200);
+      const res = await new Browser(h.url).get('/hub/oauth/oidc/login');
+      expect(res.status).toBe(503);
+      expect(res.text).toContain('not reachable');
+    } finally {
+      await h.close();
+    }
+  });
+});
