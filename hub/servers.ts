@@ -64,7 +64,7 @@ export class ServerManager {
   private readonly pending = new Map<string, Pending>();
   private readonly running = new Map<string, Spawner>();
   /** Last failure per server, kept for the progress stream and the spawn-pending page. */
-  private readonly failures = new Map<string, { message: string; progress: ProgressLog }>();
+  private readonly failures = new Map<string, { message: string; status: number; headers?: Record<string, string>; progress: ProgressLog }>();
   private pollTimer: NodeJS.Timeout | null = null;
   /** Address reports from servers that pick their own port on a remote node (Slurm, EC2). */
   /** One-time bootstrap codes → env, for spawners that must not put the token in launch data. */
@@ -84,7 +84,7 @@ export class ServerManager {
     return this.pending.get(key(user, serverName));
   }
 
-  failureOf(user: string, serverName: string): { message: string; progress: ProgressLog } | undefined {
+  failureOf(user: string, serverName: string): { message: string; status: number; headers?: Record<string, string>; progress: ProgressLog } | undefined {
     return this.failures.get(key(user, serverName));
   }
 
@@ -219,7 +219,7 @@ export class ServerManager {
       this.d.servers.markStopped(row.id);
       progress.push({ progress: 100, failed: true, message: `Spawn failed: ${error.message}` });
       this.d.metrics?.spawnDuration.observe({ status: 'failure', spawner: resolved.spawner.kind }, (clock.now() - started) / 1000);
-      this.failures.set(k, { message: error.message, progress });
+      this.failures.set(k, { message: error.message, status: error.status, headers: error.headers, progress });
     }
   }
 
@@ -433,7 +433,8 @@ export class ServerManager {
 
 function toSpawnError(err: unknown): HubError {
   if (err instanceof HubError) return err;
-  if (err instanceof SpawnFailure) return new SpawnError(err.message, err.reason);
+  // out of capacity (cost guard, cloud capacity) is "try again later", as JupyterHub's spawn limits
+  if (err instanceof SpawnFailure) return new SpawnError(err.message, err.reason, err.reason === 'capacity' ? { status: 429, headers: { 'Retry-After': '60' } } : {});
   return new SpawnError((err as Error)?.message ?? String(err), 'error', { logMessage: (err as Error)?.stack });
 }
 

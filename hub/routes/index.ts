@@ -19,6 +19,8 @@ import { loginRouter } from './login.js';
 import { accountRouter } from './account.js';
 import { passwordsRouter } from './api/passwords.js';
 import { pagesRouter } from './pages.js';
+import { adminRouter } from './admin.js';
+import { tokenPageRouter } from './token-page.js';
 
 export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
   app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
@@ -42,6 +44,8 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   });
   app.use(loginRouter(d));
   app.use(accountRouter(d));
+  app.use(tokenPageRouter(d));
+  app.use(adminRouter(d));
   app.use(pagesRouter(d));
   app.use(() => {
     throw new HubError(404, 'Page not found');

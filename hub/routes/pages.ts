@@ -12,6 +12,7 @@ import { hasScope } from '../scopes.js';
 import { startServer } from './api/servers.js';
 import { param } from './params.js';
 import { userOf } from '../http/auth.js';
+import { defaultProfile, describeLimits, visibleProfiles } from '../profiles.js';
 import type { UserRow } from '../db/users.js';
 
 function requireLogin(req: Request, res: Response, next: NextFunction): void {
@@ -52,23 +53,68 @@ export function pagesRouter(d: HubDeps): Router {
     res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers });
   });
 
-  const spawn = async (req: Request, res: Response) => {
+  /** Options form fields → user_options (only the chosen profile's fields count). */
+  const optionsFromForm = (body: Record<string, unknown>): Record<string, unknown> => {
+    const profile = typeof body.profile === 'string' ? body.profile : undefined;
+    if (!profile) return {};
+    const out: Record<string, unknown> = { profile };
+    const prefix = `profile-option-${profile}--`;
+    for (const [k, v] of Object.entries(body)) if (k.startsWith(prefix) && typeof v === 'string') out[k.slice(prefix.length)] = v;
+    return out;
+  };
+
+  const renderSpawnForm = (req: Request, res: Response, user: UserRow, serverName: string, selected: Record<string, unknown>, error: string | null, status = 200) => {
+    const profiles = visibleProfiles(d.config, d.users.groupNames(user.id)).map((p) => ({ ...p, limitsText: describeLimits(p.limits) }));
+    const chosen = typeof selected.profile === 'string' && profiles.some((p) => p.slug === selected.profile) ? selected : { profile: defaultProfile(profiles)?.slug };
+    const action = `/hub/spawn/${encodeURIComponent(user.name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}${req.query.next ? `?next=${encodeURIComponent(String(req.query.next))}` : ''}`;
+    res.status(status).render('spawn', { identity: req.identity, xsrf: req.xsrfToken, profiles, selected: chosen, error, action, forUser: user.name, serverName });
+  };
+
+  const spawnTarget = (req: Request) => {
     const user = subject(req, 'servers');
     const serverName = param(req, 'server');
     if (serverName && !d.config.allowNamedServers) throw new HubError(400, 'Named servers are not enabled.');
     const prefix = serverPrefix(user.name, serverName);
     const next = typeof req.query.next === 'string' && req.query.next.startsWith('/') && !req.query.next.startsWith('//') ? req.query.next : prefix;
     const pendingUrl = `/hub/spawn-pending/${encodeURIComponent(user.name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(next)}`;
-    const status = d.serverManager.status(user.name, serverName);
+    return { user, serverName, next, pendingUrl, status: d.serverManager.status(user.name, serverName) };
+  };
+
+  const spawnPage = async (req: Request, res: Response) => {
+    const { user, serverName, next, pendingUrl, status } = spawnTarget(req);
     if (status === 'running') return void res.redirect(302, next);
     if (status === 'spawn' || status === 'stop') return void res.redirect(302, pendingUrl);
     const row = d.servers.get(user.id, serverName);
+    const last = row ? (JSON.parse(row.user_options) as Record<string, unknown>) : {};
+    // Query arguments other than `next` are options (JupyterHub options_from_query): spawn at once.
+    const query = Object.fromEntries(Object.entries(req.query).filter(([k, v]) => k !== 'next' && typeof v === 'string'));
+    if (Object.keys(query).length) {
+      await startServer(d, user, serverName, query);
+      return void res.redirect(302, pendingUrl);
+    }
+    if (d.config.profiles.length > 0) return renderSpawnForm(req, res, user, serverName, last, null);
     // JupyterHub re-uses the last user_options when none are given
-    const options = row ? (JSON.parse(row.user_options) as Record<string, unknown>) : {};
-    await startServer(d, user, serverName, options);
+    await startServer(d, user, serverName, last);
     res.redirect(302, pendingUrl);
   };
-  r.get(['/hub/spawn', '/hub/spawn/:user', '/hub/spawn/:user/:server'], requireLogin, spawn);
+
+  const spawnSubmit = async (req: Request, res: Response) => {
+    const { user, serverName, next, pendingUrl, status } = spawnTarget(req);
+    if (status === 'running') return void res.redirect(302, next);
+    if (status === 'spawn' || status === 'stop') return void res.redirect(302, pendingUrl);
+    const options = optionsFromForm((req.body ?? {}) as Record<string, unknown>);
+    try {
+      await startServer(d, user, serverName, options);
+    } catch (err) {
+      // a bad choice re-renders the form with the message and the user's choices kept
+      if (err instanceof HubError && err.status < 500) return renderSpawnForm(req, res, user, serverName, options, err.message, err.status);
+      throw err;
+    }
+    res.redirect(302, pendingUrl);
+  };
+  const spawnPaths = ['/hub/spawn', '/hub/spawn/:user', '/hub/spawn/:user/:server'];
+  r.get(spawnPaths, requireLogin, spawnPage);
+  r.post(spawnPaths, requireLogin, urlencoded({ extended: false, limit: '64kb' }), d.csrf.check(), spawnSubmit);
 
   r.get(['/hub/spawn-pending/:user', '/hub/spawn-pending/:user/:server'], requireLogin, (req, res) => {
     const user = subject(req, 'read:servers');

@@ -41,7 +41,7 @@ export function serversRouter(d: HubDeps): Router {
     const { pending } = await startServer(d, user, serverName, options);
     if (!pending && d.serverManager.status(user.name, serverName) !== 'running') {
       const failure = d.serverManager.failureOf(user.name, serverName);
-      throw new HubError(500, failure?.message ?? 'Spawn failed');
+      throw new HubError(failure?.status ?? 500, failure?.message ?? 'Spawn failed', { headers: failure?.headers });
     }
     res.status(pending ? 202 : 201).end();
   };
