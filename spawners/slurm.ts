@@ -288,9 +288,22 @@ export class SlurmSpawner implements Spawner {
     }
     this.state = { jobId, logFile: logFile.replace('%j', jobId), envFile, timeLimit: formatSlurmTime(job.timeSeconds) };
     // Listen for the address report from now on: a job that starts at once may report before squeue shows it RUNNING.
-    const reported = req.waitForAddressReport(req.signal);
+    // Our own abort, so the hub drops this waiter as soon as start() ends either way (a later retry's
+    // waiter must not be removed by this spawn's timeout).
+    const reportAbort = new AbortController();
+    const reported = req.waitForAddressReport(AbortSignal.any([req.signal, reportAbort.signal]));
     reported.catch(() => undefined);
-    this.ctx.log.info({ user: req.user, server: req.serverName, jobId, where: runner.where }, 'slurm job submitted');
+    try {
+      return await this.awaitServer(req, jobId, reported);
+    } finally {
+      reportAbort.abort();
+    }
+  }
+
+  /** Queue phase → running → address report. */
+  private async awaitServer(req: SpawnRequest, jobId: string, reported: Promise<{ host: string; port: number }>): Promise<StartResult> {
+    const state = this.state!;
+    this.ctx.log.info({ user: req.user, server: req.serverName, jobId, where: this.getRunner().where }, 'slurm job submitted');
     req.onProgress?.({ progress: 10, message: `Batch job ${jobId} submitted` });
 
     // Wait for the job to run.
@@ -310,8 +323,8 @@ export class SlurmSpawner implements Spawner {
       await sleep(this.opts.queuePollSeconds * 1000, undefined, { signal: req.signal }).catch(() => undefined);
     }
     const limit = parseSlurmTime(info.timeLimit);
-    Object.assign(this.state, { node: info.nodes, endTime: info.endTime, timeLimit: limit !== null ? formatSlurmTime(limit) : this.state.timeLimit });
-    req.onProgress?.({ progress: 50, message: `Job ${jobId} running on node ${info.nodes} (time limit ${this.state.timeLimit}, ends ${info.endTime})` });
+    Object.assign(state, { node: info.nodes, endTime: info.endTime, timeLimit: limit !== null ? formatSlurmTime(limit) : state.timeLimit });
+    req.onProgress?.({ progress: 50, message: `Job ${jobId} running on node ${info.nodes} (time limit ${state.timeLimit}, ends ${info.endTime})` });
     req.onProgress?.({ progress: 60, message: 'starting server' });
 
     // Wait for the wrapper's address report; fail early when the job ends first.
@@ -331,7 +344,7 @@ export class SlurmSpawner implements Spawner {
     } finally {
       stopWatch.abort();
     }
-    Object.assign(this.state, { host: addr.host, port: addr.port });
+    Object.assign(state, { host: addr.host, port: addr.port });
     const url = `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
     req.onProgress?.({ progress: 65, message: `Server of job ${jobId} listens on ${addr.host}:${addr.port}` });
     this.ctx.log.info({ user: req.user, server: req.serverName, jobId, node: info.nodes, url }, 'slurm server reported its address');
