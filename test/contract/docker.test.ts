@@ -2,29 +2,29 @@
  * The Docker spawner against the shared spawner contract, on a real dockerd AND on Podman's
  * Docker-compatible API (both started by test/setup/docker.sh), with a busybox image serving HTTP.
  */
-import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
 import { DockerSpawnerSchema } from '../../spawners/docker-options.js';
 import { DockerSpawner } from '../../spawners/docker.js';
-import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine } from '../helpers/docker-env.js';
+import { cleanupTestObjects, engineClient, engineProblem, leftovers, readDockerEnv, requireEngine } from '../helpers/docker-env.js';
 import { runSpawnerContract } from './spawner.contract.js';
 
 const env = readDockerEnv();
 const log = { info() {}, warn() {}, error() {}, debug() {} };
 
-for (const engine of ['dockerd', 'podman'] as const) {
-  const sock = engine === 'dockerd' ? env?.DOCKER_SOCK : env?.PODMAN_SOCK;
+for (const engine of ['dockerd', 'podman', 'podman over tcp'] as const) {
+  const sock = engine === 'dockerd' ? env?.DOCKER_SOCK : engine === 'podman' ? env?.PODMAN_SOCK : env?.PODMAN_TCP;
+  const url = sock?.startsWith('tcp://') ? sock : `unix://${sock}`;
   const problem = await engineProblem(sock);
   if (!requireEngine(`docker spawner contract on ${engine}`, problem)) {
     describe.skip(`spawner contract: docker (${engine}) — skipped: ${problem}`, () => it('needs an engine', () => undefined));
     continue;
   }
-  const runId = `contract-${engine}-${process.pid}`;
+  const runId = `contract-${engine.replaceAll(' ', '-')}-${process.pid}`;
   const ctx = { dataDir: '/nonexistent', log, hubId: runId };
   const options = DockerSpawnerSchema.parse({
     kind: 'docker',
-    hosts: [{ url: `unix://${sock}` }],
+    hosts: [{ url }],
     image: env!.LABHUB_TEST_IMAGE_BB,
     pullPolicy: 'never',
     cmd: ['httpd', '-f', '-p', '8888', '-h', '/www'],
@@ -42,12 +42,12 @@ for (const engine of ['dockerd', 'podman'] as const) {
 
   describe(`docker (${engine}) contract cleanup`, () => {
     afterAll(async () => {
-      const docker = new Docker({ socketPath: sock });
+      const docker = engineClient(sock!);
       await cleanupTestObjects(docker, runId);
       expect(await leftovers(docker, runId)).toEqual([]);
     });
     it('labels every container it creates with the hub id and the user', async () => {
-      const docker = new Docker({ socketPath: sock });
+      const docker = engineClient(sock!);
       const id = { user: `Label.${process.pid}`, serverName: 'nb' };
       const s = new DockerSpawner(ctx, options, id);
       await s.start({ ...request(id), signal: AbortSignal.timeout(30_000) });

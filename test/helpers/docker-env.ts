@@ -10,6 +10,8 @@ export const DOCKER_ENV_FILE = process.env.LABHUB_DOCKER_ENV ?? '/tmp/labhub-ci/
 export interface DockerTestEnv {
   DOCKER_SOCK: string;
   PODMAN_SOCK: string;
+  /** tcp://127.0.0.1:port — Podman's API over plain TCP on loopback */
+  PODMAN_TCP: string;
   REGISTRY: string;
   LABHUB_TEST_IMAGE_BB: string;
   LABHUB_TEST_IMAGE_JUPYTER: string;
@@ -25,12 +27,21 @@ export function readDockerEnv(): DockerTestEnv | null {
   return env as unknown as DockerTestEnv;
 }
 
-/** Pings the engine on a unix socket; null when it answers, else why not. */
+/** A client for a unix socket path or a tcp://host:port URL. */
+export function engineClient(sockOrUrl: string): Docker {
+  if (sockOrUrl.startsWith('tcp://')) {
+    const u = new URL(sockOrUrl.replace(/^tcp:/, 'http:'));
+    return new Docker({ host: u.hostname, port: Number(u.port), protocol: 'http' });
+  }
+  return new Docker({ socketPath: sockOrUrl });
+}
+
+/** Pings the engine (unix socket path or tcp:// URL); null when it answers, else why not. */
 export async function engineProblem(sock: string | undefined): Promise<string | null> {
   if (!sock) return 'no socket configured';
-  if (!existsSync(sock)) return `socket ${sock} does not exist`;
+  if (!sock.startsWith('tcp://') && !existsSync(sock)) return `socket ${sock} does not exist`;
   try {
-    await new Docker({ socketPath: sock }).ping();
+    await engineClient(sock).ping();
     return null;
   } catch (err) {
     return `engine at ${sock} does not answer: ${(err as Error).message}`;

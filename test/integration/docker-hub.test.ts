@@ -245,6 +245,29 @@ describe.runIf(run)('docker spawner end to end: labhub + dockerd + jupyterhub-si
     expect(bobMounts).toEqual([`labhub-home-bob-${RUN}`, `labhub-shared-${RUN}`]);
     expect((await exec(docker, bid, ['sh', '-c', 'ls /home; cat /proc/mounts | grep -c labhub-home-admin'])).out).toBe('jovyan\n0\n');
   }, 300_000);
+
+  it('after a hub crash (SIGKILL) the restarted hub re-attaches to the running containers', async () => {
+    const before = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+    const { dataDir, port, hubPort } = hub;
+    await hub.stop('SIGKILL');
+    expect((await docker.getContainer(before).inspect()).State.Running).toBe(true); // servers outlive the hub
+    let restarted: HubProcess | undefined;
+    for (let attempt = 1; !restarted; attempt++) {
+      try {
+        restarted = await startHubProcess({ dataDir, port, hubPort, adminPassword: PASSWORD, args: ['--config', join(dataDir, 'labhub.yaml')] });
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    }
+    hub = restarted;
+    const after = await serverModel(hub, token, 'admin');
+    expect(after).toMatchObject({ ready: true, state: { containerId: before } });
+    const browser = new Browser(hub.publicUrl);
+    await browser.login('admin', PASSWORD, '/user/admin/');
+    const status = await browser.get('/user/admin/api/status');
+    expect(status.status).toBe(200);
+  }, 120_000);
 });
 
 describe.runIf(run)('docker spawner end to end: a container that exits at start', () => {

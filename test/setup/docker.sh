@@ -73,6 +73,16 @@ if ! alive "$D/podman.pid" || ! curl -sf --unix-socket "$PODMAN_SOCK" http://d/_
   curl -sf --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null || { tail -20 "$D/podman-service.log"; exit 1; }
 fi
 
+# the same Podman storage over plain TCP on loopback (exercises the spawner's tcp:// endpoints)
+PODMAN_TCP_PORT=${PODMAN_TCP_PORT:-23750}
+if ! alive "$D/podman-tcp.pid" || ! curl -sf "http://127.0.0.1:$PODMAN_TCP_PORT/_ping" >/dev/null; then
+  log "starting podman system service on tcp://127.0.0.1:$PODMAN_TCP_PORT"
+  setsid nohup podman system service --time=0 "tcp://127.0.0.1:$PODMAN_TCP_PORT" >"$D/podman-tcp.log" 2>&1 </dev/null &
+  echo $! >"$D/podman-tcp.pid"
+  for i in $(seq 100); do curl -sf "http://127.0.0.1:$PODMAN_TCP_PORT/_ping" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$PODMAN_TCP_PORT/_ping" >/dev/null || { tail -20 "$D/podman-tcp.log"; exit 1; }
+fi
+
 # ---------- local registry (distribution v2) on 127.0.0.1, no auth ----------
 cat >"$D/registry.yml" <<EOF
 version: 0.1
@@ -130,6 +140,7 @@ fi
 cat >"$ROOT/docker.env" <<EOF
 DOCKER_SOCK=$DOCKER_SOCK
 PODMAN_SOCK=$PODMAN_SOCK
+PODMAN_TCP=tcp://127.0.0.1:$PODMAN_TCP_PORT
 REGISTRY=$REGISTRY
 LABHUB_TEST_IMAGE_BB=$BB
 LABHUB_TEST_IMAGE_JUPYTER=$JUPYTER
