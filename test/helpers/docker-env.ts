@@ -3,6 +3,7 @@
  * In CI (CI=true) a missing engine fails loudly; elsewhere the suite is skipped with a printed reason.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 
 export const DOCKER_ENV_FILE = process.env.LABHUB_DOCKER_ENV ?? '/tmp/labhub-ci/docker.env';
@@ -12,6 +13,9 @@ export interface DockerTestEnv {
   PODMAN_SOCK: string;
   /** tcp://127.0.0.1:port — Podman's API over plain TCP on loopback */
   PODMAN_TCP: string;
+  /** tcp://127.0.0.1:port — the same dockerd over TCP with TLS client certificates (DOCKER_TLS_DIR: ca.pem, cert.pem, key.pem) */
+  DOCKER_TLS_URL: string;
+  DOCKER_TLS_DIR: string;
   REGISTRY: string;
   LABHUB_TEST_IMAGE_BB: string;
   LABHUB_TEST_IMAGE_JUPYTER: string;
@@ -27,21 +31,30 @@ export function readDockerEnv(): DockerTestEnv | null {
   return env as unknown as DockerTestEnv;
 }
 
-/** A client for a unix socket path or a tcp://host:port URL. */
-export function engineClient(sockOrUrl: string): Docker {
+/** TLS client files for DOCKER_TLS_URL, as the spawner's `tls` option takes them. */
+export function tlsFiles(dir: string): { ca: string; cert: string; key: string } {
+  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+}
+
+/** A client for a unix socket path or a tcp://host:port URL (TLS when tlsDir is given). */
+export function engineClient(sockOrUrl: string, tlsDir?: string): Docker {
   if (sockOrUrl.startsWith('tcp://')) {
     const u = new URL(sockOrUrl.replace(/^tcp:/, 'http:'));
+    if (tlsDir) {
+      const f = tlsFiles(tlsDir);
+      return new Docker({ host: u.hostname, port: Number(u.port), protocol: 'https', ca: readFileSync(f.ca), cert: readFileSync(f.cert), key: readFileSync(f.key) });
+    }
     return new Docker({ host: u.hostname, port: Number(u.port), protocol: 'http' });
   }
   return new Docker({ socketPath: sockOrUrl });
 }
 
 /** Pings the engine (unix socket path or tcp:// URL); null when it answers, else why not. */
-export async function engineProblem(sock: string | undefined): Promise<string | null> {
+export async function engineProblem(sock: string | undefined, tlsDir?: string): Promise<string | null> {
   if (!sock) return 'no socket configured';
   if (!sock.startsWith('tcp://') && !existsSync(sock)) return `socket ${sock} does not exist`;
   try {
-    await engineClient(sock).ping();
+    await engineClient(sock, tlsDir).ping();
     return null;
   } catch (err) {
     return `engine at ${sock} does not answer: ${(err as Error).message}`;

@@ -3,7 +3,8 @@
 # registry (distribution v2) and locally built test images. Idempotent: re-runs reuse running daemons,
 # the cached Debian base tarball and existing images. Root, Debian 12.
 #
-# Writes /tmp/labhub-ci/docker.env with DOCKER_SOCK, PODMAN_SOCK, REGISTRY, LABHUB_TEST_IMAGE_BB,
+# Writes /tmp/labhub-ci/docker.env with DOCKER_SOCK, DOCKER_TLS_URL + DOCKER_TLS_DIR (dockerd over TCP+TLS),
+# PODMAN_SOCK, PODMAN_TCP, REGISTRY, LABHUB_TEST_IMAGE_BB,
 # LABHUB_TEST_IMAGE_JUPYTER (empty when SKIP_JUPYTER_IMAGE=1).
 #
 # Env: SKIP_JUPYTER_IMAGE=1 skips the debootstrap base + jupyterhub image (fast contract runs only).
@@ -15,7 +16,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$D" "$CACHE"
 export DEBIAN_FRONTEND=noninteractive
 APT="apt-get -o DPkg::Lock::Timeout=900"
-PKGS="docker.io podman runc catatonit busybox-static debootstrap docker-registry iptables git curl"
+PKGS="docker.io podman runc catatonit busybox-static debootstrap docker-registry iptables git curl openssl"
 log() { echo "[docker-setup $(date +%T)] $*"; }
 
 missing=""
@@ -27,15 +28,39 @@ fi
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# ---------- dockerd on a private socket, data root under $D ----------
+# ---------- TLS material for dockerd's tcp listener (docker --tlsverify style: CA, server, client) ----------
+TLS=$D/tls
+if [ ! -s "$TLS/key.pem" ]; then
+  log "creating TLS certificates in $TLS"
+  mkdir -p "$TLS"
+  ( cd "$TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=labhub-test-ca -keyout ca-key.pem -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server-key.pem -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -days 3650 -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -extfile server.ext -out server-cert.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=labhub-client -keyout key.pem -out client.csr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -days 3650 -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -extfile client.ext -out cert.pem 2>/dev/null
+    chmod 600 ./*key.pem )
+fi
+
+# ---------- dockerd on a private socket (+ TLS on loopback tcp), data root under $D ----------
 DOCKER_SOCK=$D/docker.sock
+DOCKER_TLS_PORT=${DOCKER_TLS_PORT:-23760}
+tls_ok() { curl -sf --cacert "$TLS/ca.pem" --cert "$TLS/cert.pem" --key "$TLS/key.pem" "https://127.0.0.1:$DOCKER_TLS_PORT/_ping" >/dev/null; }
+if alive "$D/dockerd.pid" && ! tls_ok; then
+  log "restarting dockerd (no TLS listener yet)"
+  kill "$(cat "$D/dockerd.pid")"; for i in $(seq 100); do alive "$D/dockerd.pid" || break; sleep 0.2; done
+fi
 if ! alive "$D/dockerd.pid" || ! curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping >/dev/null; then
   log "starting dockerd"
   rm -f "$D/dockerd.pid" "$DOCKER_SOCK"
   setsid nohup dockerd --data-root "$D/docker-data" --exec-root "$D/docker-exec" -H "unix://$DOCKER_SOCK" \
+    -H "tcp://127.0.0.1:$DOCKER_TLS_PORT" --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server-cert.pem" --tlskey "$TLS/server-key.pem" \
     --pidfile "$D/dockerd.pid" >"$D/dockerd.log" 2>&1 </dev/null &
   for i in $(seq 150); do curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping >/dev/null && break; sleep 0.2; done
   curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping >/dev/null || { tail -20 "$D/dockerd.log"; exit 1; }
+  tls_ok || { echo "dockerd TLS listener not answering"; tail -20 "$D/dockerd.log"; exit 1; }
 fi
 dk() { DOCKER_HOST="unix://$DOCKER_SOCK" docker "$@"; }
 
@@ -141,6 +166,8 @@ cat >"$ROOT/docker.env" <<EOF
 DOCKER_SOCK=$DOCKER_SOCK
 PODMAN_SOCK=$PODMAN_SOCK
 PODMAN_TCP=tcp://127.0.0.1:$PODMAN_TCP_PORT
+DOCKER_TLS_URL=tcp://127.0.0.1:$DOCKER_TLS_PORT
+DOCKER_TLS_DIR=$TLS
 REGISTRY=$REGISTRY
 LABHUB_TEST_IMAGE_BB=$BB
 LABHUB_TEST_IMAGE_JUPYTER=$JUPYTER
