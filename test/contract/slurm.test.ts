@@ -11,8 +11,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlurmSpawnerSchema, type SlurmSpawnerConfig } from '../../spawners/slurm-options.js';
-import { resolveJobRequest, SlurmSpawner, sbatchDirectives } from '../../spawners/slurm.js';
+import { formatSlurmTime, parseSlurmTime, SlurmSpawnerSchema, type SlurmSpawnerConfig } from '../../spawners/slurm-options.js';
+import { ConfigSchema } from '../../config/schema.js';
+import { envFileContent, renderBatchScript, resolveJobRequest, SlurmSpawner, sbatchDirectives } from '../../spawners/slurm.js';
 import { sshArgv } from '../../spawners/slurm-commands.js';
 import type { ProgressEvent, SpawnRequest } from '../../spawners/spawner.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
@@ -147,6 +148,16 @@ if (!slurm) {
       expect(script).toContain('labhub-batch-singleuser');
       expect(script).not.toContain(token);
       expect(existsSync(state.envFile)).toBe(false);
+      // no process on this machine shows the token on its command line (what `ps` shows)
+      for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        let cmdline = '';
+        try {
+          cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          continue;
+        }
+        expect(cmdline, `pid ${pid}`).not.toContain(token);
+      }
       expect(readdirSync(join(dataDir, 'homes', 'progress', '.labhub')).filter((f) => f.endsWith('.env'))).toEqual([]);
       expect(readFileSync(state.logFile, 'utf8')).toContain('reported port');
       await sp.stop();
@@ -305,6 +316,18 @@ if (!slurm) {
       expect(['CANCELLED', 'COMPLETED', '']).toContain(jobState(s, state.jobId));
     });
 
+    it('the hub refuses the address report → the job ends and start fails with the wrapper\'s message', async () => {
+      const id = { user: 'refused', serverName: '' };
+      const sp = track(new SlurmSpawner(ctx, options(), id));
+      const req = request(id);
+      // a token the stand-in hub does not know: it answers 409 like LabHub does for a server not waiting
+      const bad = { ...req, env: { ...req.env, JUPYTERHUB_API_TOKEN: 'not-a-known-token' } };
+      const err = await sp.start({ ...bad, signal: AbortSignal.timeout(45_000) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SpawnFailure);
+      expect((err as Error).message).toMatch(/Batch job \d+ failed.*could not report the address to the hub: hub answered 409/);
+      await sp.stop();
+    });
+
     it('SSH mode: the same lifecycle with sbatch/squeue/scancel run through ssh to 127.0.0.1 (real sshd, key auth)', async () => {
       const id = { user: 'viassh', serverName: '' };
       const viaSsh = options({ ssh: { host: s.sshHost, port: s.sshPort, user: s.sshUser, keyFile: s.sshKey, knownHostsFile: s.sshKnownHosts } });
@@ -344,6 +367,29 @@ describe('slurm command construction (pure)', () => {
       '#SBATCH --gres=gpu:a100:2',
       '#SBATCH --constraint=ib',
     ]);
+  });
+
+  it('parses and formats Slurm times; validates the whole spawner config through the hub config schema', () => {
+    expect(parseSlurmTime('90')).toBe(5400);
+    expect(parseSlurmTime('1:30')).toBe(90);
+    expect(parseSlurmTime('2:00:00')).toBe(7200);
+    expect(parseSlurmTime('1-12')).toBe(129600);
+    expect(parseSlurmTime('1-00:00:30')).toBe(86430);
+    expect(parseSlurmTime('soon')).toBeNull();
+    expect(formatSlurmTime(86430)).toBe('1-00:00:30');
+    expect(formatSlurmTime(5400)).toBe('01:30:00');
+    const bad = ConfigSchema.safeParse({ spawner: { kind: 'slurm', time: 'soon', partition: 'a b', workload: { kind: 'apptainer' } } });
+    expect(bad.success).toBe(false);
+    const paths = bad.error!.issues.map((i) => i.path.join('.'));
+    expect(paths).toEqual(expect.arrayContaining(['spawner.time', 'spawner.partition', 'spawner.workload.image']));
+    const good = ConfigSchema.parse({ spawner: { kind: 'slurm', workload: { kind: 'apptainer', image: 'docker://x/y:1' } } });
+    expect(good.spawner).toMatchObject({ kind: 'slurm', time: '8:00:00', runAs: 'auto', workload: { kind: 'apptainer', binary: 'apptainer', cleanenv: true } });
+  });
+
+  it('renders a custom batch script template; unknown placeholders stay as they are', () => {
+    const out = renderBatchScript('#!/bin/sh\n{{directives}}\n. {{envFile}}\n{{prologue}}\n{{command}}\n{{nope}}\n', { directives: '#SBATCH --time=01:00:00', envFile: "'/h/x.env'", prologue: 'module load py', command: 'python3 w jupyterhub-singleuser', epilogue: '', user: 'alice' });
+    expect(out).toBe("#!/bin/sh\n#SBATCH --time=01:00:00\n. '/h/x.env'\nmodule load py\npython3 w jupyterhub-singleuser\n{{nope}}\n");
+    expect(envFileContent({ A: "it's", B: 'x y' })).toBe("A='it'\\''s'\nB='x y'\n");
   });
 
   it('builds the ssh argv: key, known_hosts, strict checking, quoted remote words, env via env(1)', () => {
