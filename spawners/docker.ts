@@ -396,7 +396,11 @@ export class DockerSpawner implements Spawner {
   }
 
   private async pull(docker: Docker, image: string, host: DockerHostConfig, req: SpawnRequest): Promise<void> {
-    const emit = (e: ProgressEvent) => req.onProgress?.(e);
+    let shown = 0; // the bar never goes back (layer counts and byte counts may alternate)
+    const emit = (e: ProgressEvent) => {
+      shown = Math.max(shown, e.progress);
+      req.onProgress?.({ ...e, progress: shown });
+    };
     emit({ progress: 10, message: `Pulling image ${image} on ${hostLabel(host)}` });
     let stream: NodeJS.ReadableStream;
     try {
@@ -448,7 +452,15 @@ export class DockerSpawner implements Spawner {
           const known = [...layers.values()].filter((l) => l.total > 0);
           const total = known.reduce((s, l) => s + l.total, 0);
           const current = known.reduce((s, l) => s + l.current, 0);
-          if (total > 0) {
+          if (total === 0 && layers.size > 0) {
+            // engines that report no byte counts (Podman's compat API): count finished layers
+            const done = [...layers.values()].filter((l) => l.done).length;
+            const pct = Math.floor((done / layers.size) * 100);
+            if (pct !== lastPct) {
+              lastPct = pct;
+              emit({ progress: 10 + Math.round(pct * 0.4), message: `Pulling ${image}: ${done} of ${layers.size} layers` });
+            }
+          } else if (total > 0) {
             const pct = Math.floor((current / total) * 100);
             const now = Date.now();
             if (pct !== lastPct && (pct === 100 || now - lastAt > 250 || pct - lastPct >= 10)) {

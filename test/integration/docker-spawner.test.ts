@@ -306,6 +306,55 @@ describe.runIf(run)('docker spawner on dockerd', () => {
   });
 });
 
+describe.runIf(run && runPodman)('docker spawner pulls on podman', () => {
+  const runId = `podpull-${process.pid}`;
+  const docker = new Docker({ socketPath: env?.DOCKER_SOCK ?? '' });
+  const podman = new Docker({ socketPath: env?.PODMAN_SOCK ?? '' });
+  const ref = `${env?.REGISTRY}/labhub-test/podpull:${runId}`;
+  afterAll(async () => {
+    await podman.getImage(ref).remove({ force: true }).catch(() => undefined);
+    await docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+    await cleanupTestObjects(podman, runId);
+    await cleanupTestObjects(docker, runId);
+    expect(await leftovers(podman, runId)).toEqual([]);
+  });
+
+  it('pull progress is reported by layers when the engine gives no byte counts', async () => {
+    const maker = await docker.createContainer({ Image: env!.LABHUB_TEST_IMAGE_BB, Cmd: ['sh', '-c', 'head -c 1000000 /dev/urandom > /blob'], Labels: { 'labhub.test': runId } });
+    await maker.start();
+    await maker.wait();
+    await maker.commit({ repo: `${env!.REGISTRY}/labhub-test/podpull`, tag: runId });
+    await maker.remove();
+    const push = await docker.getImage(ref).push({ authconfig: { serveraddress: env!.REGISTRY } });
+    await new Promise((resolve, reject) => docker.modem.followProgress(push, (err) => (err ? reject(err) : resolve(null))));
+    const opts = DockerSpawnerSchema.parse({
+      kind: 'docker',
+      hosts: [{ url: `unix://${env!.PODMAN_SOCK}` }],
+      image: ref,
+      cmd: ['httpd', '-f', '-p', '8888', '-h', '/www'],
+      labels: { 'labhub.test': runId },
+      home: { type: 'none' },
+      stopTimeoutSeconds: 1,
+    });
+    const events: ProgressEvent[] = [];
+    const user = `pp${process.pid}`;
+    const s = new DockerSpawner({ dataDir: '/nonexistent', log, hubId: runId }, opts, { user, serverName: '' });
+    await s.start({
+      user,
+      serverName: '',
+      servicePrefix: serverPrefix(user, ''),
+      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
+      userOptions: {},
+      signal: AbortSignal.timeout(60_000),
+      onProgress: (e) => events.push(e),
+    });
+    const msgs = events.map((e) => e.message);
+    expect(msgs.some((m) => /^Pulling .*: (\d+ of \d+ layers|\d+% \()/.test(m)), msgs.join('\n')).toBe(true);
+    expect(msgs).toContain(`Pulled ${ref}`);
+    await s.stop();
+  });
+});
+
 describe.runIf(run && runPodman)('docker spawner placement over dockerd + podman', () => {
   const runId = `place-${process.pid}`;
   const docker = new Docker({ socketPath: env?.DOCKER_SOCK ?? '' });
