@@ -9,7 +9,7 @@
  * the argv; see docs/hpc.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -175,6 +175,7 @@ describe("apptainer spawner: runAs 'user' (runuser, real system account from tes
       expect(readFileSync(`/proc/${s.getState().pid as number}/cmdline`, 'utf8').split('\0').slice(0, 4)).toEqual(['runuser', '-u', 'labhubhpc', '--']);
     } finally {
       await s.stop();
+      rmSync(base, { recursive: true, force: true });
     }
     expect(spawnSync('pgrep', ['-u', 'labhubhpc', '-f', 'fake-singleuser', '-c'], { encoding: 'utf8' }).stdout.trim()).toBe('0'); // all gone after stop
   });

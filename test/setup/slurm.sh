@@ -41,7 +41,7 @@ chown -R slurm:slurm "$D/state" "$D/log"
 cat >"$D/slurm.conf.new" <<EOF
 # LabHub CI: one-node cluster (written by test/setup/slurm.sh)
 ClusterName=labhubci
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 AuthType=auth/munge
 SlurmUser=slurm
 StateSaveLocation=$D/state
