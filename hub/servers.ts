@@ -181,6 +181,7 @@ export class ServerManager {
         servicePrefix: prefix,
         userOptions,
         limits: resolved.limits,
+        groups: this.d.users.groupNames(user.id),
         signal: startAbort,
         onProgress: (e) => progress.push({ ...e, progress: Math.min(95, Math.max(1, e.progress)) }),
         waitForAddressReport: (sig) => this.waitForAddress(k, sig),

@@ -34,6 +34,8 @@ export interface SpawnRequest {
   limits?: ResourceLimits;
   /** Validated user options (profile choice etc.). */
   userOptions: Record<string, unknown>;
+  /** The user's groups, from the hub's database (never from user input): per-group mounts and limits. */
+  groups?: string[];
   /** Aborted by the hub on start timeout or cancel. */
   signal: AbortSignal;
   /** Report progress; shown on the spawn-pending page. */

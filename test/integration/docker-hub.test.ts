@@ -88,8 +88,8 @@ async function serverModel(hub: HubProcess, token: string, user: string): Promis
   return m.servers?.[''];
 }
 
-async function startServer(hub: HubProcess, token: string, user: string, timeoutMs = 150_000): Promise<ServerModel> {
-  const r = await api(hub, token, 'POST', `/users/${user}/server`);
+async function startServer(hub: HubProcess, token: string, user: string, timeoutMs = 150_000, options?: Record<string, unknown>): Promise<ServerModel> {
+  const r = await api(hub, token, 'POST', `/users/${user}/server`, options);
   expect([201, 202], await r.text()).toContain(r.status);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -139,7 +139,8 @@ describe.runIf(run)('docker spawner end to end: labhub + dockerd + jupyterhub-si
           uid: 1000,
           gid: 100,
           home: { type: 'volume', source: `labhub-home-{username}-${RUN}` },
-          sharedMounts: [{ source: `labhub-shared-${RUN}`, target: '/shared' }],
+          // read-only except for the hub group 'teachers' (groups come from the hub's database)
+          sharedMounts: [{ source: `labhub-shared-${RUN}`, target: '/shared', readOnly: true, readWriteGroups: ['teachers'] }],
           limits: { memory: '512M', cpus: 1 },
           labels: { 'labhub.test': RUN },
           namePrefix: `labhub-t${process.pid}`, // other runs of this file may share the engine
@@ -158,6 +159,7 @@ describe.runIf(run)('docker spawner end to end: labhub + dockerd + jupyterhub-si
     expect(db.prepare("UPDATE users SET auth_state = ? WHERE name = 'admin'").run(blob).changes).toBe(1);
     db.close();
     expect((await api(hub, token, 'POST', '/users/bob')).status).toBe(201);
+    expect((await api(hub, token, 'POST', '/groups/teachers', { users: ['admin'] })).status).toBe(201);
   }, 60_000);
 
   afterAll(async () => {
@@ -228,7 +230,7 @@ describe.runIf(run)('docker spawner end to end: labhub + dockerd + jupyterhub-si
     expect(cpu.out.trim().split(' ')[0]).toBe('100000');
   }, 60_000);
 
-  it('the home survives stop/start and container removal; /shared is visible to two users; homes are private', async () => {
+  it('the home survives stop/start and container removal; /shared is visible to two users (rw only for the group teachers); homes are private', async () => {
     const first = String((await serverModel(hub, token, 'admin'))!.state.containerId);
     expect(await exec(docker, first, ['sh', '-c', 'id -u; echo my-notes > ~/notes.txt; echo from-admin > /shared/hello.txt'])).toEqual({ code: 0, out: '1000\n' });
     await stopServer(hub, token, 'admin');
@@ -237,9 +239,12 @@ describe.runIf(run)('docker spawner end to end: labhub + dockerd + jupyterhub-si
     const second = String(again.state.containerId);
     expect(second).not.toBe(first);
     expect(await exec(docker, second, ['cat', '/home/jovyan/notes.txt'])).toEqual({ code: 0, out: 'my-notes\n' });
-    const bob = await startServer(hub, token, 'bob');
+    const bob = await startServer(hub, token, 'bob', 150_000, { groups: ['teachers'] });
     const bid = String(bob.state.containerId);
     expect(await exec(docker, bid, ['cat', '/shared/hello.txt'])).toEqual({ code: 0, out: 'from-admin\n' });
+    const bobWrites = await exec(docker, bid, ['sh', '-c', 'echo x > /shared/bob.txt']);
+    expect(bobWrites.code).not.toBe(0); // bob is not in 'teachers': read-only, even if he asks for it in user options
+    expect(bobWrites.out).toMatch(/Read-only file system/);
     expect((await exec(docker, bid, ['ls', '-A', '/home/jovyan'])).out).not.toContain('notes.txt');
     const bobMounts = (await docker.getContainer(bid).inspect()).Mounts.map((m) => m.Name).sort();
     expect(bobMounts).toEqual([`labhub-home-bob-${RUN}`, `labhub-shared-${RUN}`]);

@@ -184,7 +184,7 @@ describe.runIf(run)('docker spawner on dockerd', () => {
     await s.stop();
   });
 
-  it('shared folders: read-only for students, read-write for a group, absent for others', async () => {
+  it('shared folders: read-only for students, read-write for a group, absent for others; groups claimed in userOptions count for nothing', async () => {
     const opts = base({
       uid: 0,
       gid: 0,
@@ -196,9 +196,9 @@ describe.runIf(run)('docker spawner on dockerd', () => {
     const teacher = spawner(opts);
     const student = spawner(opts);
     const outsider = spawner(opts);
-    await teacher.s.start(request(teacher.user, [], { userOptions: { groups: ['teachers'] } }));
-    await student.s.start(request(student.user, [], { userOptions: { groups: ['students'] } }));
-    await outsider.s.start(request(outsider.user, [], { userOptions: { groups: [] } }));
+    await teacher.s.start(request(teacher.user, [], { groups: ['teachers'] }));
+    await student.s.start(request(student.user, [], { groups: ['students'], userOptions: { groups: ['teachers'] } }));
+    await outsider.s.start(request(outsider.user, [], { groups: [] }));
     const tid = String(teacher.s.getState().containerId);
     const sid = String(student.s.getState().containerId);
     const xid = String(outsider.s.getState().containerId);
@@ -214,7 +214,7 @@ describe.runIf(run)('docker spawner on dockerd', () => {
   it('memory, CPU and PID limits are applied (read from the cgroup inside) and reported in progress', async () => {
     const events: ProgressEvent[] = [];
     const { s, user } = spawner(base({ limits: { memory: '96M', cpus: 0.5, pids: 64 }, groupLimits: { big: { memory: '128M' } } }));
-    await s.start(request(user, events, { userOptions: { groups: ['big'] } }));
+    await s.start(request(user, events, { groups: ['big'] }));
     expect(events.map((e) => e.message)).toContain('Limits: memory 128 MiB, 0.5 CPUs, 64 processes');
     const id = String(s.getState().containerId);
     const read = async (v1: string, v2: string) => (await exec(docker, id, ['sh', '-c', `cat ${v1} 2>/dev/null || cat ${v2}`])).out.trim();
