@@ -36,6 +36,11 @@ export type ApptainerRun = z.infer<typeof ApptainerRunSchema>;
 export const ApptainerSpawnerSchema = z.strictObject({
   kind: z.literal('apptainer'),
   ...ApptainerRunSchema.shape,
+  mode: z
+    .enum(['exec', 'instance'])
+    .default('exec')
+    .describe("'exec': `apptainer exec IMAGE CMD`; 'instance': `apptainer instance start IMAGE NAME` (binds, --contain, --nv apply there), then `apptainer exec instance://NAME CMD`; stop also runs `instance stop NAME`."),
+  instanceStartTimeoutSeconds: z.number().positive().default(300).describe("instance mode: time allowed for `instance start` (pulling a docker:// image can take minutes)."),
   runAs: z
     .enum(['auto', 'hub', 'user'])
     .default('auto')

@@ -22,7 +22,7 @@ import { freePort } from './ports.js';
 import { isAlive, processStartTime } from './process-info.js';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
-import { resolveRunAs, runAsPrefix } from './system-user.js';
+import { lookupSystemUser, resolveRunAs, runAsPrefix } from './system-user.js';
 
 const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|(^|_)KEY($|_)/i;
 const IMAGE_RE = /^(docker|docker-archive|oras|library|shub|https?):\/\/\S+$|^\/\S+$|^\.{0,2}[^:\s]*\.(sif|simg|img)$/;
@@ -55,16 +55,29 @@ export interface ExecArgv {
 }
 
 /** Builds `apptainer exec …`; see the module comment for how the environment is split. */
-export function apptainerExecArgv(i: ExecArgvInput): ExecArgv {
+/** Options that shape the container itself (given to `exec IMAGE` or to `instance start`). */
+export function containerFlags(run: ApptainerRun, username: string, home: string): string[] {
+  const args: string[] = [];
+  if (run.contain) args.push('--contain');
+  if (run.nv) args.push('--nv');
+  if (run.writableTmpfs) args.push('--writable-tmpfs');
+  const binds = [...(run.bindHome ? [home] : []), ...run.bind.map((b) => b.replaceAll('{username}', username))];
+  for (const b of binds) args.push('--bind', b);
+  return args;
+}
+
+/** `apptainer instance start [container flags] IMAGE NAME` (argv after the binary). */
+export function apptainerInstanceStartArgv(run: ApptainerRun, username: string, home: string, name: string): string[] {
+  return ['instance', 'start', ...containerFlags(run, username, home), ...run.extraArgs, run.image, name];
+}
+
+export function apptainerExecArgv(i: ExecArgvInput & { instance?: string }): ExecArgv {
   const { run } = i;
   const prefix = envPrefixFor(run.binary);
   const args = ['exec'];
   if (run.cleanenv) args.push('--cleanenv');
-  if (run.contain) args.push('--contain');
-  if (run.nv) args.push('--nv');
-  if (run.writableTmpfs) args.push('--writable-tmpfs');
-  const binds = [...(run.bindHome ? [i.home] : []), ...run.bind.map((b) => b.replaceAll('{username}', i.username))];
-  for (const b of binds) args.push('--bind', b);
+  // exec into a running instance: the container (binds, --contain, --nv) was fixed by `instance start`
+  if (!i.instance) args.push(...containerFlags(run, i.username, i.home));
   if (run.bindHome) args.push('--pwd', i.home);
   const hiddenEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...i.env, ...run.environment })) {
@@ -72,7 +85,9 @@ export function apptainerExecArgv(i: ExecArgvInput): ExecArgv {
     if (SECRET_NAME.test(k) || /[,\n\r]/.test(v)) hiddenEnv[`${prefix}${k}`] = v;
     else args.push('--env', `${k}=${v}`);
   }
-  args.push(...run.extraArgs, run.image, ...run.cmd, ...run.args, ...(i.extraCmdArgs ?? []));
+  if (i.instance) args.push(`instance://${i.instance}`);
+  else args.push(...run.extraArgs, run.image);
+  args.push(...run.cmd, ...run.args, ...(i.extraCmdArgs ?? []));
   return { args, hiddenEnv };
 }
 
@@ -82,6 +97,10 @@ interface ApptainerState {
   startTime: number | null;
   ip: string;
   logFile: string;
+  /** instance mode: the instance to stop after the server process. */
+  instance?: string;
+  /** instance mode: the account that owns the instance (instances are per user). */
+  runAs?: string;
 }
 
 function parseState(state?: SpawnerState): ApptainerState | null {
@@ -92,6 +111,8 @@ function parseState(state?: SpawnerState): ApptainerState | null {
     startTime: typeof state.startTime === 'number' ? state.startTime : null,
     ip: typeof state.ip === 'string' ? state.ip : '127.0.0.1',
     logFile: typeof state.logFile === 'string' ? state.logFile : '',
+    instance: typeof state.instance === 'string' ? state.instance : undefined,
+    runAs: typeof state.runAs === 'string' ? state.runAs : undefined,
   };
 }
 
@@ -112,6 +133,12 @@ export class ApptainerSpawner implements Spawner {
 
   private homeDir(): string {
     return this.opts.homeTemplate.replaceAll('{dataDir}', this.ctx.dataDir).replaceAll('{username}', safePathPart(this.identity.user));
+  }
+
+  /** Instance names are per account; letters, digits, '.', '_' and '-' only. */
+  private instanceName(): string {
+    const clean = (x: string) => x.replace(/[^A-Za-z0-9_.-]/g, '_');
+    return `labhub-${clean(this.identity.user)}${this.identity.serverName ? `-${clean(this.identity.serverName)}` : ''}`;
   }
 
   private logFile(): string {
@@ -136,28 +163,41 @@ export class ApptainerSpawner implements Spawner {
     const url = `http://${ip}:${port}`;
     const asRoot = runAs ? false : this.isRoot;
     const wantsAllowRoot = asRoot && this.opts.allowRoot && this.opts.cmd.some((c) => c.includes('jupyterhub-singleuser')) && !this.opts.args.includes('--allow-root');
+    const instance = this.opts.mode === 'instance' ? this.instanceName() : undefined;
     const { args, hiddenEnv } = apptainerExecArgv({
       run: this.opts,
       username: req.user,
       home,
       env: { ...req.env, JUPYTERHUB_SERVICE_URL: `${url}${req.servicePrefix}`, USER: req.user, HOME: home },
       extraCmdArgs: wantsAllowRoot ? ['--allow-root'] : [],
+      instance,
     });
     // The runtime's own environment: minimal, plus the hidden contract variables.
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: runAs?.name ?? req.user, LANG: process.env.LANG ?? 'C.UTF-8', ...hiddenEnv };
-    const argv = [...runAsPrefix(runAs), this.opts.binary, ...args];
+    const baseEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: runAs?.name ?? req.user, LANG: process.env.LANG ?? 'C.UTF-8' };
+    const env: Record<string, string> = { ...baseEnv, ...hiddenEnv };
+    const prefix = runAsPrefix(runAs);
+    const argv = [...prefix, this.opts.binary, ...args];
     const logFile = this.logFile();
+    if (instance) {
+      req.onProgress?.({ progress: 10, message: `Starting ${basename(this.opts.binary)} instance ${instance} from ${this.opts.image}` });
+      await runQuiet([...prefix, this.opts.binary, 'instance', 'stop', instance], baseEnv, home); // a leftover from a crash
+      const r = await runQuiet([...prefix, this.opts.binary, ...apptainerInstanceStartArgv(this.opts, req.user, home, instance)], baseEnv, home, this.opts.instanceStartTimeoutSeconds * 1000);
+      if (r.code !== 0) throw new SpawnFailure(`${basename(this.opts.binary)} instance start failed: ${r.output.trim().split('\n').slice(-3).join(' | ') || `exit code ${r.code}`}`, 'image');
+    }
     const fd = openSync(logFile, 'a', 0o600);
-    req.onProgress?.({ progress: 20, message: `Starting ${basename(this.opts.binary)} exec ${this.opts.image} on port ${port}${runAs ? ` as ${runAs.name}` : ''}` });
+    req.onProgress?.({ progress: 20, message: `Starting ${basename(this.opts.binary)} exec ${instance ? `instance://${instance}` : this.opts.image} on port ${port}${runAs ? ` as ${runAs.name}` : ''}` });
     const child = spawn(argv[0], argv.slice(1), { cwd: home, env, detached: true, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid!));
       child.once('error', (err) => reject(new SpawnFailure(`could not start ${this.opts.binary}: ${err.message}`, 'command')));
+    }).catch(async (err: unknown) => {
+      if (instance) await runQuiet([...prefix, this.opts.binary, 'instance', 'stop', instance], baseEnv, home);
+      throw err;
     });
     child.unref();
     child.once('exit', (code) => (this.exitCode = code));
-    this.state = { pid, port, ip, startTime: processStartTime(pid), logFile };
+    this.state = { pid, port, ip, startTime: processStartTime(pid), logFile, ...(instance ? { instance, runAs: runAs?.name ?? '' } : {}) };
     this.ctx.log.info({ user: req.user, server: req.serverName, pid, port, image: this.opts.image, runAs: runAs?.name ?? 'hub' }, 'apptainer server started');
     return { url };
   }
@@ -171,6 +211,11 @@ export class ApptainerSpawner implements Spawner {
       while (Date.now() < deadline && isAlive(s.pid, s.startTime)) await sleep(50);
       if (isAlive(s.pid, s.startTime)) signalGroup(s.pid, 'SIGKILL');
       for (let i = 0; i < 40 && isAlive(s.pid, s.startTime); i++) await sleep(25);
+    }
+    if (s.instance) {
+      const su = s.runAs ? lookupSystemUser(s.runAs) : null;
+      const r = await runQuiet([...runAsPrefix(su), this.opts.binary, 'instance', 'stop', s.instance], { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' });
+      if (r.code !== 0 && !/no instance found/i.test(r.output)) this.ctx.log.warn({ instance: s.instance, output: r.output.trim() }, 'apptainer instance stop failed');
     }
     this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, pid: s.pid }, 'apptainer server stopped');
     this.state = null;
@@ -196,6 +241,25 @@ export class ApptainerSpawner implements Spawner {
       return [];
     }
   }
+}
+
+/** Runs argv to completion (no shell), output merged; never throws. */
+function runQuiet(argv: string[], env: Record<string, string>, cwd?: string, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, output: output + err.message });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -55,6 +55,8 @@ writeFileSync(wrapperBin, `#!/bin/sh\nFAKE_APPTAINER_LOG='${fakeLog}' exec '${FA
 const logged = { ...options, binary: wrapperBin };
 
 runSpawnerContract({ name: 'apptainer (with the fake-apptainer STAND-IN, not real Apptainer)', create: (id, state) => new ApptainerSpawner(ctx, logged, id, state), request });
+const instanceMode = { ...logged, mode: 'instance' as const };
+runSpawnerContract({ name: 'apptainer instance mode (with the fake-apptainer STAND-IN, not real Apptainer)', create: (id, state) => new ApptainerSpawner(ctx, instanceMode, id, state), request });
 
 function readLog(): Array<{ pid: number; argv: string[]; binds: string[]; flags: string[]; image: string; cmd: string[]; envNames: string[] }> {
   if (!existsSync(fakeLog)) return [];
@@ -109,6 +111,43 @@ describe('apptainer spawner with the stand-in', () => {
     } finally {
       await s.stop();
     }
+  });
+
+  it("instance mode: 'instance start' gets the container flags, the server is exec'd into instance://NAME, stop stops the instance", async () => {
+    const id = { user: 'inst', serverName: 'lab' };
+    const s = new ApptainerSpawner(ctx, instanceMode, id);
+    const { url } = await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
+    expect(await fetch(`${url}/user/inst/lab/api`).then((r) => r.status, () => 0).then(async (st) => {
+      for (let i = 0; i < 50 && st !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        st = await fetch(`${url}/user/inst/lab/api`).then((r) => r.status, () => 0);
+      }
+      return st;
+    })).toBe(200);
+    let entries = readLog();
+    const startEntry = entries.find((e) => (e as { instanceStart?: string }).instanceStart === 'labhub-inst-lab');
+    expect(startEntry, JSON.stringify(entries.slice(-3))).toBeDefined();
+    expect(startEntry!.argv.slice(0, 2)).toEqual(['instance', 'start']);
+    expect(startEntry!.argv.slice(-2)).toEqual([image, 'labhub-inst-lab']);
+    expect(startEntry!.binds).toEqual([join(dataDir, 'homes', 'inst'), `${dataDir}:/data`]);
+    const execEntry = entries.find((e) => e.argv.includes('instance://labhub-inst-lab'));
+    expect(execEntry!.argv[0]).toBe('exec');
+    expect(execEntry!.argv).not.toContain('--bind'); // fixed at instance start
+    expect(execEntry!.argv.join(' ')).not.toContain(TOKEN);
+    expect(s.getState()).toMatchObject({ instance: 'labhub-inst-lab' });
+    await s.stop();
+    entries = readLog();
+    expect(entries.some((e) => (e as { instanceStop?: string }).instanceStop === 'labhub-inst-lab')).toBe(true);
+    const list = JSON.parse(execFileSync(FAKE_APPTAINER, ['instance', 'list', '--json'], { encoding: 'utf8' })) as { instances: Array<{ instance: string }> };
+    expect(list.instances.map((x) => x.instance)).not.toContain('labhub-inst-lab');
+  });
+
+  it('instance mode: a failing instance start (missing bind source) is a clear spawn error and leaves nothing running', async () => {
+    const s = new ApptainerSpawner(ctx, { ...instanceMode, bind: ['/nonexistent/src:/x'] }, { user: 'instfail', serverName: '' });
+    const err = await s.start({ ...request({ user: 'instfail', serverName: '' }), signal: AbortSignal.timeout(10_000) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpawnFailure);
+    expect((err as Error).message).toMatch(/instance start failed: .*mount source \/nonexistent\/src doesn't exist/);
+    expect(s.getState()).toEqual({});
   });
 
   it('a missing image fails the way apptainer does and the output is kept for the error page', async () => {

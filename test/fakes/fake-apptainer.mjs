@@ -1,26 +1,55 @@
 #!/usr/bin/env node
 // STAND-IN FOR APPTAINER — NOT APPTAINER. Apptainer/Singularity is not installable on the test machines
 // (not in Debian 12, not on npm), so the apptainer spawner's tests run this small program in its place.
-// It accepts the subset of `apptainer exec` the spawner uses, checks it the way apptainer would
+// It accepts the subset of `apptainer exec` / `instance start|stop|list` the spawner uses, checks it the way apptainer would
 // (known options, bind sources exist, image reference well-formed / .sif present), builds the
 // environment with apptainer's documented rules (--cleanenv, APPTAINERENV_/SINGULARITYENV_ prefixes,
 // --env K=V[,K=V] comma-separated), then runs the command DIRECTLY on the host (no container, no
-// namespaces, binds are not mounted) and exits with its status.
+// namespaces, binds are not mounted) and exits with its status. `instance start` only records the instance
+// (a JSON file per name and user; no process, no startscript); `exec instance://NAME` uses the recorded image.
 // FAKE_APPTAINER_LOG=<file>: appends one JSON line per invocation {argv, binds, envNames, image, cmd}.
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 
 const argv = process.argv.slice(2);
 const die = (msg) => {
   console.error(`FATAL:   ${msg}`);
   process.exit(255);
 };
-if (argv[0] !== 'exec') die(`fake-apptainer only implements 'exec' (got '${argv[0] ?? ''}')`);
+const logInvocation = (extra) => {
+  if (process.env.FAKE_APPTAINER_LOG) appendFileSync(process.env.FAKE_APPTAINER_LOG, JSON.stringify({ pid: process.pid, argv, ...extra }) + '\n');
+};
+// Instances are per user, as in apptainer (~/.apptainer/instances): a JSON file per name here.
+const instanceDir = join(tmpdir(), `fake-apptainer-instances-${process.getuid()}`);
+const instanceFile = (name) => join(instanceDir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+let sub = argv[0];
+let first = 1;
+if (sub === 'instance') {
+  const action = argv[1];
+  if (action === 'stop') {
+    const name = argv[2];
+    if (!name || !existsSync(instanceFile(name))) die(`no instance found with name ${name ?? ''}`);
+    const { image } = JSON.parse(readFileSync(instanceFile(name), 'utf8'));
+    unlinkSync(instanceFile(name));
+    logInvocation({ instanceStop: name });
+    console.log(`INFO:    Stopping ${name} instance of ${image}`);
+    process.exit(0);
+  }
+  if (action === 'list') {
+    const names = existsSync(instanceDir) ? readdirSync(instanceDir).map((f) => f.replace(/\.json$/, '')) : [];
+    console.log(JSON.stringify({ instances: names.map((n) => ({ instance: n })) }));
+    process.exit(0);
+  }
+  if (action !== 'start') die(`fake-apptainer: unknown instance action '${action ?? ''}'`);
+  sub = 'instance start';
+  first = 2;
+} else if (sub !== 'exec') die(`fake-apptainer only implements 'exec' and 'instance start|stop|list' (got '${sub ?? ''}')`);
 const FLAGS = new Set(['--cleanenv', '-e', '--contain', '-c', '--nv', '--writable-tmpfs', '--no-home', '--containall', '-C', '--rocm']);
 const VALUED = new Set(['--bind', '-B', '--env', '--pwd', '--home', '-H', '--env-file', '--overlay', '-o']);
 const opts = { flags: new Set(), binds: [], env: {}, pwd: undefined, envFile: undefined };
-let i = 1;
+let i = first;
 for (; i < argv.length && argv[i].startsWith('-'); i++) {
   const a = argv[i];
   if (FLAGS.has(a)) opts.flags.add(a);
@@ -38,10 +67,29 @@ for (; i < argv.length && argv[i].startsWith('-'); i++) {
     else if (a === '--env-file') opts.envFile = v;
   } else die(`unknown flag: ${a}`);
 }
-const image = argv[i++];
+let image = argv[i++];
 const cmd = argv.slice(i);
 if (!image) die('no image given');
-if (/^(docker|oras|library|shub|docker-archive|https?):\/\//.test(image)) {
+if (sub === 'instance start') {
+  const name = cmd[0];
+  if (!name || !/^[A-Za-z0-9_.-]+$/.test(name)) die(`invalid instance name '${name ?? ''}'`);
+  if (existsSync(instanceFile(name))) die(`instance ${name} already exists`);
+  if (!/^(docker|oras|library|shub|docker-archive|https?):\/\//.test(image) && !existsSync(image)) die(`could not open image ${image}: no such file or directory`);
+  for (const b of opts.binds) if (!existsSync(b.split(':')[0])) die(`mount source ${b.split(':')[0]} doesn't exist`);
+  mkdirSync(instanceDir, { recursive: true });
+  writeFileSync(instanceFile(name), JSON.stringify({ image, binds: opts.binds, flags: [...opts.flags] }));
+  logInvocation({ instanceStart: name, image, binds: opts.binds, flags: [...opts.flags] });
+  console.log(`INFO:    instance started successfully`);
+  process.exit(0);
+}
+let instanceBinds = null;
+if (image.startsWith('instance://')) {
+  const name = image.slice('instance://'.length);
+  if (!existsSync(instanceFile(name))) die(`no instance found with name ${name}`);
+  const inst = JSON.parse(readFileSync(instanceFile(name), 'utf8'));
+  instanceBinds = inst.binds;
+  image = inst.image;
+} else if (/^(docker|oras|library|shub|docker-archive|https?):\/\//.test(image)) {
   /* a remote reference: real apptainer would pull and convert it to a SIF */
 } else if (!existsSync(image)) die(`could not open image ${image}: failed to retrieve path for ${image}: lstat ${image}: no such file or directory`);
 if (cmd.length === 0) die('no command given');
@@ -59,9 +107,7 @@ Object.assign(env, opts.env);
 env.APPTAINER_CONTAINER = image;
 env.APPTAINER_NAME = basename(image);
 
-if (process.env.FAKE_APPTAINER_LOG) {
-  appendFileSync(process.env.FAKE_APPTAINER_LOG, JSON.stringify({ pid: process.pid, argv, binds: opts.binds, flags: [...opts.flags], image, cmd, envNames: Object.keys(env).sort(), pwd: opts.pwd }) + '\n');
-}
+logInvocation({ binds: instanceBinds ?? opts.binds, flags: [...opts.flags], image, cmd, envNames: Object.keys(env).sort(), pwd: opts.pwd, instance: instanceBinds !== null });
 const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', env, cwd: opts.pwd && existsSync(opts.pwd) ? opts.pwd : process.cwd() });
 child.on('error', (err) => die(`exec ${cmd[0]} failed: ${err.message}`));
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
