@@ -3,7 +3,8 @@
  *
  * Called by the git credential helper inside a user's container (spawners/docker-files.ts) with the
  * server's own $JUPYTERHUB_API_TOKEN, so no long-lived secret is baked into images or container env.
- * Answers {username, password} for the host from the user's encrypted auth state, or 404.
+ * Answers {username, password} for the host from the user's encrypted auth state (refreshed first when the
+ * identity provider's token has expired), or 404.
  * `format=credential` answers git's credential format (username=…\npassword=…) for shells without JSON.
  *
  * Where credentials come from, first match wins:
@@ -53,7 +54,7 @@ export function credentialFor(state: AuthState | null, host: string): { username
 
 export function gitCredentialsRouter(d: HubDeps): Router {
   const r = Router();
-  r.get('/hub/api/users/:name/git-credentials', requireAuth(), (req, res) => {
+  r.get('/hub/api/users/:name/git-credentials', requireAuth(), async (req, res) => {
     const token = req.identity?.token;
     if (!token || token.kind !== 'server' || token.server_id === null) throw new HubError(403, "Only a user's own server may fetch its git credentials");
     const row = d.servers.byId(token.server_id);
@@ -61,7 +62,8 @@ export function gitCredentialsRouter(d: HubDeps): Router {
     if (!row || !user || user.name !== req.params.name) throw new HubError(403, "Only a user's own server may fetch its git credentials");
     const host = String(req.query.host ?? '');
     if (!HOST_RE.test(host)) throw new HubError(400, "'host' must be a host name, optionally with :port");
-    const cred = credentialFor(d.authState.get(user.id), host);
+    // expired identity-provider tokens are refreshed first (a refused refresh answers 403: log in again)
+    const cred = credentialFor(await d.auth.refreshAuthState(user.id), host);
     res.set('Cache-Control', 'no-store');
     if (!cred) throw new HubError(404, `No git credential for ${host}`);
     d.log.info({ user: user.name, server: row.name, host }, 'git credential handed to server');
