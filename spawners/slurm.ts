@@ -21,7 +21,7 @@ import { apptainerExecArgv, envPrefixFor } from './apptainer.js';
 import { safePathPart } from './local.js';
 import { formatSlurmTime, parseSlurmTime, USER_OPTION_KEYS, type SlurmSpawnerConfig, type SlurmUserOptionKey } from './slurm-options.js';
 import { LocalRunner, shellQuote, SshRunner, type CommandRunner } from './slurm-commands.js';
-import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import type { PollResult, ResourceLimits, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 import { resolveRunAs, runAsPrefix } from './system-user.js';
 
@@ -64,11 +64,18 @@ export interface JobRequest {
 
 const WORD = /^[A-Za-z0-9_.:=,+@%-]+$/;
 
-/** Merges options and user options into the job's resources; throws SpawnFailure('options') on bad input. */
-export function resolveJobRequest(o: SlurmSpawnerConfig, userOptions: Record<string, unknown>): JobRequest {
+/**
+ * Merges options, resource limits (from a profile) and user options into the job's resources; throws
+ * SpawnFailure('options') on bad input. Precedence: user option (if allowed) > limits > spawner option.
+ * When the options came through a spawn profile (userOptions.profile is set), the profile has already
+ * turned the user's choices into spawner options, so keys like 'time' there are choice slugs, not
+ * Slurm values: they are not read as Slurm user options.
+ */
+export function resolveJobRequest(o: SlurmSpawnerConfig, userOptions: Record<string, unknown>, limits?: ResourceLimits): JobRequest {
   const allowed = new Set<string>(o.userOptionKeys);
   const given: Partial<Record<SlurmUserOptionKey, string>> = {};
-  for (const k of USER_OPTION_KEYS) {
+  const viaProfile = typeof userOptions.profile === 'string';
+  for (const k of viaProfile ? [] : USER_OPTION_KEYS) {
     const v = userOptions[k];
     if (v === undefined || v === null || v === '') continue;
     if (!allowed.has(k)) throw new SpawnFailure(`The option '${k}' cannot be chosen here (allowed: ${o.userOptionKeys.join(', ') || 'none'})`, 'options');
@@ -97,12 +104,14 @@ export function resolveJobRequest(o: SlurmSpawnerConfig, userOptions: Record<str
     return n;
   };
   if (given.memory !== undefined && !/^\d+[KMGT]?$/i.test(given.memory)) throw new SpawnFailure(`Invalid memory '${given.memory}': use e.g. 4G or 512M`, 'options');
+  const limitMem = limits?.memBytes ? `${Math.max(1, Math.ceil(limits.memBytes / 1024 ** 2))}M` : undefined;
+  const limitCpus = limits?.cpus ? Math.max(1, Math.ceil(limits.cpus)) : undefined;
   return {
     partition,
     timeSeconds,
-    memory: given.memory ?? o.memory,
-    cpus: int('cpus', o.cpus, 1),
-    gpus: int('gpus', o.gpus, 0),
+    memory: given.memory ?? limitMem ?? o.memory,
+    cpus: int('cpus', limitCpus ?? o.cpus, 1),
+    gpus: int('gpus', limits?.gpus ?? o.gpus, 0),
     gres: given.gres ?? o.gres,
     account: given.account ?? o.account,
     qos: given.qos ?? o.qos,
@@ -236,7 +245,7 @@ export class SlurmSpawner implements Spawner {
   }
 
   async start(req: SpawnRequest): Promise<StartResult> {
-    const job = resolveJobRequest(this.opts, req.userOptions);
+    const job = resolveJobRequest(this.opts, req.userOptions, req.limits);
     if (!req.waitForAddressReport) throw new SpawnFailure('This hub cannot receive address reports from batch jobs', 'config');
     const runner = this.getRunner();
     const home = this.home();

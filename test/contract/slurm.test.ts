@@ -352,7 +352,7 @@ if (!slurm) {
 describe('slurm command construction (pure)', () => {
   it('renders #SBATCH directives from options and user options', () => {
     const o = SlurmSpawnerSchema.parse({ kind: 'slurm', partition: 'gpu', account: 'proj1', qos: 'high', memory: '8G', cpus: 4, gpus: 1, userOptionKeys: ['time', 'gres'], extraDirectives: ['--constraint=ib'] });
-    const job = resolveJobRequest(o, { time: '2-00:00:00', gres: 'gpu:a100:2', profile: 'ignored-unknown-key' });
+    const job = resolveJobRequest(o, { time: '2-00:00:00', gres: 'gpu:a100:2', colour: 'ignored-unknown-key' });
     const d = sbatchDirectives(job, { jobName: 'labhub-alice', output: '/h/.labhub/x-%j.log', chdir: '/h', directives: o.extraDirectives });
     expect(d).toEqual([
       '#SBATCH --job-name=labhub-alice',
@@ -390,6 +390,14 @@ describe('slurm command construction (pure)', () => {
     const out = renderBatchScript('#!/bin/sh\n{{directives}}\n. {{envFile}}\n{{prologue}}\n{{command}}\n{{nope}}\n', { directives: '#SBATCH --time=01:00:00', envFile: "'/h/x.env'", prologue: 'module load py', command: 'python3 w jupyterhub-singleuser', epilogue: '', user: 'alice' });
     expect(out).toBe("#!/bin/sh\n#SBATCH --time=01:00:00\n. '/h/x.env'\nmodule load py\npython3 w jupyterhub-singleuser\n{{nope}}\n");
     expect(envFileContent({ A: "it's", B: 'x y' })).toBe("A='it'\\''s'\nB='x y'\n");
+  });
+
+  it('profile limits become the request; profile-normalized options are not read as Slurm values; user options win when allowed', () => {
+    const o = SlurmSpawnerSchema.parse({ kind: 'slurm', cpus: 1, memory: '1G' });
+    expect(resolveJobRequest(o, {}, { cpus: 3.5, memBytes: 16 * 1024 ** 3, gpus: 2 })).toMatchObject({ cpus: 4, memory: '16384M', gpus: 2 });
+    // a profile option named 'time' holds a choice slug ('8h'); the profile already set spawner.time
+    expect(resolveJobRequest(o, { profile: 'hpc-gpu', time: '8h' })).toMatchObject({ timeSeconds: 8 * 3600 });
+    expect(resolveJobRequest(o, { cpus: 8, memory: '2G' }, { cpus: 2, memBytes: 1024 ** 3 })).toMatchObject({ cpus: 8, memory: '2G' });
   });
 
   it('builds the ssh argv: key, known_hosts, strict checking, quoted remote words, env via env(1)', () => {

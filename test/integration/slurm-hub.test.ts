@@ -312,4 +312,83 @@ if (!slurm) {
       expect(slurmCmd(s, ['squeue', '-h', '-n', 'labhub-admin', '-t', 'PENDING,RUNNING', '-o', '%i']).trim()).toBe('');
     });
   });
+
+  describe('the spawn page: picking the "HPC node" profile starts a Slurm job with the profile\'s resources', () => {
+    let hub: HubProcess;
+    let token: string;
+
+    beforeAll(async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'labhub-slurm-profile-'));
+      const file = join(dir, 'labhub.yaml');
+      writeFileSync(
+        file,
+        `startTimeoutSeconds: 150
+httpTimeoutSeconds: 90
+slowSpawnTimeoutSeconds: 1
+pollIntervalSeconds: 2
+spawner:
+  kind: local
+  cmd: [/usr/bin/jupyterhub-singleuser]
+profiles:
+  - slug: laptop
+    displayName: Small server on the hub machine
+  - slug: hpc-node
+    displayName: HPC node (8 h)
+    description: A Slurm job on a compute node; no SSH tunnels.
+    default: true
+    limits: { cpu: 2, memory: 1G }
+    spawner:
+      kind: slurm
+      workload: { kind: local, cmd: [/usr/bin/jupyterhub-singleuser, --allow-root] }
+      runAs: hub
+      homeTemplate: ${s.homes}/{username}
+      bindIp: 127.0.0.1
+      time: '8:00:00'
+      queuePollSeconds: 0.5
+      commandEnv: { SLURM_CONF: ${s.SLURM_CONF} }
+    options:
+      walltime:
+        displayName: Wall time
+        choices:
+          h8: { displayName: 8 hours, default: true, spawner: { time: '8:00:00' } }
+          m20: { displayName: 20 minutes (short partition), spawner: { time: '00:20:00', partition: short } }
+`,
+      );
+      hub = await startHubProcess({ adminPassword: ADMIN_PASSWORD, args: ['--config', file] });
+      const r = await runLabhub(['token', 'admin', '--data-dir', hub.dataDir]);
+      token = r.stdout.trim();
+    });
+
+    afterAll(async () => {
+      if (token && hub && hub.child.exitCode === null) await api(hub, token, 'DELETE', '/users/admin/server').catch(() => undefined);
+      await hub?.stop();
+    });
+
+    it('form → sbatch with partition/time/CPUs/memory from the profile → the browser lands in the server', { timeout: 240_000 }, async () => {
+      const browser = new Browser(hub.publicUrl);
+      await browser.login('admin', ADMIN_PASSWORD);
+      const form = await browser.get('/hub/spawn/admin');
+      expect(form.status).toBe(200);
+      expect(form.text).toContain('HPC node (8 h)');
+      expect(form.text).toContain('2 CPUs');
+      const xsrf = /name="_xsrf" value="([^"]+)"/.exec(form.text)![1];
+      const submitted = await browser.request('/hub/spawn/admin', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _xsrf: xsrf, profile: 'hpc-node', 'profile-option-hpc-node--walltime': 'm20' }).toString(),
+      });
+      expect(submitted.chain.some((u) => u.includes('/hub/spawn-pending/admin'))).toBe(true);
+      const events = await progress(hub, token);
+      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      expect(events.map((e) => e.message)).toContainEqual(expect.stringMatching(/Submitting a batch job \(partition short, time 00:20:00, 2 CPUs, memory 1024M\)/));
+      const jobId = (await serverModel(hub, token))?.state?.jobId;
+      expect(slurmCmd(s, ['squeue', '-h', '-j', jobId!, '-o', '%P|%l|%C|%m|%T']).trim()).toMatch(/^short\|20:00\|2\|1(024M|G)\|RUNNING$/);
+      const landing = await browser.get('/user/admin/'); // what the spawn-pending page redirects to when ready
+      expect(landing.status).toBe(200);
+      expect(landing.chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
+      expect((await browser.get('/user/admin/api/status')).status).toBe(200);
+      expect((await api(hub, token, 'DELETE', '/users/admin/server')).status).toBeLessThan(300);
+      await until('job gone', () => jobState(s, jobId!), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
+    });
+  });
 }
