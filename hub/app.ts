@@ -121,6 +121,8 @@ export function createHub(input: CreateHubInput): Hub {
   app.set('trust proxy', 'loopback');
   app.set('views', join(HERE, 'views'));
   app.set('view engine', 'ejs');
+  // one short, unambiguous time format on every page
+  app.locals.fmtTime = (iso: string | null | undefined) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '—');
   app.use((req, res, next) => {
     // any write may change who can do what: drop cached token identities when it completes
     if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => access.invalidate());
@@ -151,7 +153,10 @@ export function createHub(input: CreateHubInput): Hub {
   app.use((req, res, next) => (tokenAuth(req) ? next() : sessionMiddleware(req, res, next)));
   app.use(resolveIdentity(access, users));
   const issueCsrf = csrf.issue();
-  app.use((req, res, next) => (tokenAuth(req) ? next() : issueCsrf(req, res, next)));
+  // The nonce cookie lives at /hub/: only pages there get one. A request outside it (the browser's
+  // /favicon.ico) never carries the cookie and must not overwrite it, nor may static files.
+  const needsCsrf = (req: express.Request) => !tokenAuth(req) && req.path.startsWith('/hub/') && !req.path.startsWith('/hub/static/');
+  app.use((req, res, next) => (needsCsrf(req) ? issueCsrf(req, res, next) : next()));
   registerRoutes(app, deps, join(HERE, 'static'));
   return { app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url) };
 }

@@ -102,7 +102,7 @@ export class ServerManager {
    * Starts a server. Resolves with pending=false when it became ready within slowSpawnTimeout,
    * pending=true when it is still starting (HTTP 202).
    */
-  async spawn(user: UserRow, serverName: string, userOptions: Record<string, unknown>): Promise<{ pending: boolean }> {
+  async spawn(user: UserRow, serverName: string, userOptions: Record<string, unknown>, opts: { waitMs?: number } = {}): Promise<{ pending: boolean }> {
     const k = key(user.name, serverName);
     const status = this.status(user.name, serverName);
     if (status === 'running') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already running`);
@@ -127,11 +127,10 @@ export class ServerManager {
     const resolved = this.resolve(user, userOptions);
     const done = this.runSpawn(user, serverName, resolved, progress, abort.signal).finally(() => this.pending.delete(k));
     this.pending.set(k, { kind: 'spawn', progress, done, abort });
-    return this.waitBriefly(done);
+    return this.waitBriefly(done, opts.waitMs);
   }
 
-  private async waitBriefly(done: Promise<void>): Promise<{ pending: boolean }> {
-    const waitMs = this.d.config.slowSpawnTimeoutSeconds * 1000;
+  private async waitBriefly(done: Promise<void>, waitMs = this.d.config.slowSpawnTimeoutSeconds * 1000): Promise<{ pending: boolean }> {
     let timer: NodeJS.Timeout | undefined;
     const slow = new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), waitMs)));
     try {

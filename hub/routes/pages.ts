@@ -44,13 +44,22 @@ export function pagesRouter(d: HubDeps): Router {
     const me = userOf(req);
     const servers = d.servers.forUser(me.id).map((row) => ({
       name: row.name,
+      profile: (JSON.parse(row.user_options) as { profile?: unknown }).profile as string | undefined,
       url: serverPrefix(me.name, row.name),
       status: d.serverManager.status(me.name, row.name),
       lastActivity: row.last_activity,
       started: row.started,
     }));
-    if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', url: serverPrefix(me.name, ''), status: 'stopped', lastActivity: null, started: null });
+    if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', profile: undefined, url: serverPrefix(me.name, ''), status: 'stopped', lastActivity: null, started: null });
     res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers });
+  });
+
+  // "New named server" form on the home page → that server's spawn page
+  r.get('/hub/new-server', requireLogin, (req, res) => {
+    const name = typeof req.query.server === 'string' ? req.query.server.trim() : '';
+    if (!d.config.allowNamedServers) throw new HubError(400, 'Named servers are not enabled.');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new HubError(400, `Invalid server name '${name}': use letters, digits, '.', '_' and '-'`);
+    res.redirect(302, `/hub/spawn/${encodeURIComponent(userOf(req).name)}/${encodeURIComponent(name)}`);
   });
 
   /** Options form fields → user_options (only the chosen profile's fields count). */
@@ -89,12 +98,12 @@ export function pagesRouter(d: HubDeps): Router {
     // Query arguments other than `next` are options (JupyterHub options_from_query): spawn at once.
     const query = Object.fromEntries(Object.entries(req.query).filter(([k, v]) => k !== 'next' && typeof v === 'string'));
     if (Object.keys(query).length) {
-      await startServer(d, user, serverName, query);
+      await startServer(d, user, serverName, query, { waitMs: 0 });
       return void res.redirect(302, pendingUrl);
     }
     if (d.config.profiles.length > 0) return renderSpawnForm(req, res, user, serverName, last, null);
     // JupyterHub re-uses the last user_options when none are given
-    await startServer(d, user, serverName, last);
+    await startServer(d, user, serverName, last, { waitMs: 0 });
     res.redirect(302, pendingUrl);
   };
 
@@ -104,7 +113,7 @@ export function pagesRouter(d: HubDeps): Router {
     if (status === 'spawn' || status === 'stop') return void res.redirect(302, pendingUrl);
     const options = optionsFromForm((req.body ?? {}) as Record<string, unknown>);
     try {
-      await startServer(d, user, serverName, options);
+      await startServer(d, user, serverName, options, { waitMs: 0 });
     } catch (err) {
       // a bad choice re-renders the form with the message and the user's choices kept
       if (err instanceof HubError && err.status < 500) return renderSpawnForm(req, res, user, serverName, options, err.message, err.status);

@@ -2,6 +2,14 @@
 (function () {
   var xsrf = document.getElementById('home-script').dataset.xsrf;
   var msg = document.getElementById('home-message');
+  document.querySelectorAll('button.delete').forEach(function (b) {
+    b.addEventListener('click', function () {
+      b.disabled = true;
+      fetch('/hub/api/users/' + encodeURIComponent(b.dataset.user) + '/servers/' + encodeURIComponent(b.dataset.server), {
+        method: 'DELETE', headers: { 'X-XSRFToken': xsrf, 'Content-Type': 'application/json' }, credentials: 'same-origin', body: JSON.stringify({ remove: true })
+      }).then(function (r) { if (r.ok) location.reload(); else r.json().then(function (j) { msg.textContent = j.message; b.disabled = false; }); });
+    });
+  });
   document.querySelectorAll('button.stop').forEach(function (b) {
     b.addEventListener('click', function () {
       b.disabled = true;

@@ -21,12 +21,12 @@ function serverNameOf(d: HubDeps, req: Request): string {
   return name;
 }
 
-export async function startServer(d: HubDeps, user: UserRow, serverName: string, options: Record<string, unknown>): Promise<{ pending: boolean }> {
+export async function startServer(d: HubDeps, user: UserRow, serverName: string, options: Record<string, unknown>, opts: { waitMs?: number } = {}): Promise<{ pending: boolean }> {
   if (serverName && d.config.namedServerLimitPerUser > 0) {
     const active = d.servers.forUser(user.id).filter((s) => s.name !== '' && s.name !== serverName && d.serverManager.status(user.name, s.name) !== 'stopped');
     if (active.length >= d.config.namedServerLimitPerUser) throw new HubError(400, `User ${user.name} already has the maximum of ${d.config.namedServerLimitPerUser} named servers. One must be deleted before a new server can be created`);
   }
-  return d.serverManager.spawn(user, serverName, options);
+  return d.serverManager.spawn(user, serverName, options, opts);
 }
 
 export function serversRouter(d: HubDeps): Router {
