@@ -286,6 +286,7 @@ export class SlurmSpawner implements Spawner {
       .join(', ');
     req.onProgress?.({ progress: 5, message: `Submitting a batch job (${summary})${runner.where === 'local' ? '' : ` via ${runner.where}`}` });
 
+    if (req.signal.aborted) throw new SpawnFailure('Spawn cancelled before submission', 'cancelled');
     const wrote = await runner.run(['sh', '-c', 'umask 077 && mkdir -p -- "$1" && cat > "$2"', 'sh', spool, envFile], { stdin: envFileContent(env), timeoutMs: this.timeout() });
     if (wrote.code !== 0) throw new SpawnFailure(`could not write the job's environment file ${envFile}: ${(wrote.stderr || wrote.stdout).trim()}`, 'command');
     const sb = await runner.run([this.bin('sbatch'), '--parsable'], { stdin: script, timeoutMs: this.timeout() });
@@ -296,6 +297,11 @@ export class SlurmSpawner implements Spawner {
       throw new SpawnFailure(`sbatch failed: ${msg}`, 'sbatch');
     }
     this.state = { jobId, logFile: logFile.replace('%j', jobId), envFile, timeLimit: formatSlurmTime(job.timeSeconds) };
+    if (req.signal.aborted) {
+      // cancelled while sbatch ran: the hub's stop() may already have found no job; cancel it here
+      await this.stop().catch((err: unknown) => this.ctx.log.warn({ jobId, err: String(err) }, 'scancel after a cancelled spawn failed'));
+      throw new SpawnFailure(`Spawn cancelled (job ${jobId} cancelled)`, 'cancelled');
+    }
     // Listen for the address report from now on: a job that starts at once may report before squeue shows it RUNNING.
     // Our own abort, so the hub drops this waiter as soon as start() ends either way (a later retry's
     // waiter must not be removed by this spawn's timeout).

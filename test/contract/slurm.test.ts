@@ -187,6 +187,31 @@ if (!slurm) {
       }
     });
 
+    it('cancelled while sbatch runs: the job just submitted is scancelled by start itself, nothing is left', async () => {
+      const id = { user: 'racecancel', serverName: '' };
+      const sp = track(new SlurmSpawner(ctx, options({ extraDirectives: ['--begin=now+30'] }), id));
+      const ac = new AbortController();
+      const req = request(id);
+      let wroteEnv = false;
+      // abort right after the env file is written, i.e. while sbatch is being started
+      const p = sp.start({
+        ...req,
+        onProgress: (e) => {
+          if (e.message.startsWith('Submitting')) setImmediate(() => setImmediate(() => ((wroteEnv = true), ac.abort())));
+        },
+        signal: ac.signal,
+      });
+      const err = await p.catch((e: unknown) => e);
+      expect(wroteEnv).toBe(true);
+      expect((err as Error).message).toMatch(/cancel/i);
+      expect(sp.getState()).toEqual({});
+      const ours = slurmCmd(s, ['squeue', '-h', '-t', 'PENDING,RUNNING', '-n', 'labhub-racecancel', '-o', '%i']).trim();
+      expect(ours).toBe('');
+      // a job was really submitted and then cancelled by start() itself
+      expect(logs.some((l) => l.msg === 'slurm job cancelled' && (l.obj as { user: string }).user === 'racecancel')).toBe(true);
+      expect((err as Error).message).toMatch(/Spawn cancelled \(job \d+ cancelled\)/);
+    });
+
     it('a job killed outside (scancel) → poll reports stopped with the job state', async () => {
       const id = { user: 'killed', serverName: '' };
       const sp = track(new SlurmSpawner(ctx, options(), id));
