@@ -128,6 +128,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   private readonly httpAgent = new http.Agent({ keepAlive: true });
   private readonly httpsAgent = new https.Agent({ keepAlive: true });
   private storeReady: Promise<void> | null = null;
+  /** upgraded client sockets: http.Server.close() waits for them, so close() ends them */
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(options: ProxyOptions = {}, deps: ProxyDeps = {}) {
     super();
@@ -344,6 +346,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.metrics.requestsWsCount.inc();
     socket.on('error', () => socket.destroy());
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
     let m;
     try {
       m = this.lookup(req);
@@ -416,6 +420,7 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   /** Stop listening, drop all client and upstream connections, close the store. */
   async close(): Promise<void> {
     const servers = [this.proxyServer, this.apiServer, this.metricsServer].filter((s): s is http.Server => !!s);
+    for (const socket of this.upgraded) socket.destroy();
     await Promise.all(
       servers.map(
         (s) =>

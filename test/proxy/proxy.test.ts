@@ -62,6 +62,19 @@ describe('startProxy (what the hub calls)', () => {
     ws.close();
   });
 
+  it('close() ends open websocket tunnels instead of waiting for them', async () => {
+    const backend2 = await startBackend('ws-close');
+    const s = await startProxy({});
+    await s.proxy.addRoute('/', { target: backend2.url });
+    const { ws } = await openWs(`${s.publicUrl.replace('http', 'ws')}/x`);
+    const closed = new Promise((r) => ws.once('close', r));
+    const t0 = Date.now();
+    await s.close();
+    await closed;
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await backend2.close();
+  });
+
   it("runtime flags are read per request (CHP's tests flip them)", async () => {
     const p = started.proxy;
     await p.addRoute('/flip', { target: backend.url });
