@@ -183,6 +183,11 @@ export class ApptainerSpawner implements Spawner {
       await runQuiet([...prefix, this.opts.binary, 'instance', 'stop', instance], baseEnv, home); // a leftover from a crash
       const r = await runQuiet([...prefix, this.opts.binary, ...apptainerInstanceStartArgv(this.opts, req.user, home, instance)], baseEnv, home, this.opts.instanceStartTimeoutSeconds * 1000);
       if (r.code !== 0) throw new SpawnFailure(`${basename(this.opts.binary)} instance start failed: ${r.output.trim().split('\n').slice(-3).join(' | ') || `exit code ${r.code}`}`, 'image');
+      if (req.signal.aborted) {
+        // cancelled (or timed out) while the image was pulled/started: the hub's stop() found nothing yet
+        await runQuiet([...prefix, this.opts.binary, 'instance', 'stop', instance], baseEnv, home);
+        throw new SpawnFailure(`Spawn cancelled (instance ${instance} stopped)`, 'cancelled');
+      }
     }
     const fd = openSync(logFile, 'a', 0o600);
     req.onProgress?.({ progress: 20, message: `Starting ${basename(this.opts.binary)} exec ${instance ? `instance://${instance}` : this.opts.image} on port ${port}${runAs ? ` as ${runAs.name}` : ''}` });
@@ -198,6 +203,10 @@ export class ApptainerSpawner implements Spawner {
     child.unref();
     child.once('exit', (code) => (this.exitCode = code));
     this.state = { pid, port, ip, startTime: processStartTime(pid), logFile, ...(instance ? { instance, runAs: runAs?.name ?? '' } : {}) };
+    if (req.signal.aborted) {
+      await this.stop();
+      throw new SpawnFailure('Spawn cancelled', 'cancelled');
+    }
     this.ctx.log.info({ user: req.user, server: req.serverName, pid, port, image: this.opts.image, runAs: runAs?.name ?? 'hub' }, 'apptainer server started');
     return { url };
   }

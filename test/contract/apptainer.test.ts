@@ -142,6 +142,20 @@ describe('apptainer spawner with the stand-in', () => {
     expect(list.instances.map((x) => x.instance)).not.toContain('labhub-inst-lab');
   });
 
+  it('instance mode: cancelled while `instance start` runs (slow pull) → no instance and no server left', async () => {
+    const slowBin = join(dataDir, 'apptainer-slow');
+    writeFileSync(slowBin, `#!/bin/sh\nFAKE_APPTAINER_START_DELAY_MS=1500 FAKE_APPTAINER_LOG='${fakeLog}' exec '${FAKE_APPTAINER}' "$@"\n`, { mode: 0o755 });
+    const s = new ApptainerSpawner(ctx, { ...instanceMode, binary: slowBin }, { user: 'instcancel', serverName: '' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const err = await s.start({ ...request({ user: 'instcancel', serverName: '' }), signal: ac.signal }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/Spawn cancelled \(instance labhub-instcancel stopped\)/);
+    expect(s.getState()).toEqual({});
+    const list = JSON.parse(execFileSync(FAKE_APPTAINER, ['instance', 'list', '--json'], { encoding: 'utf8' })) as { instances: Array<{ instance: string }> };
+    expect(list.instances.map((x) => x.instance)).not.toContain('labhub-instcancel');
+    expect(readLog().some((e) => e.argv.includes('instance://labhub-instcancel'))).toBe(false); // the server was never exec'd
+  });
+
   it('instance mode: a failing instance start (missing bind source) is a clear spawn error and leaves nothing running', async () => {
     const s = new ApptainerSpawner(ctx, { ...instanceMode, bind: ['/nonexistent/src:/x'] }, { user: 'instfail', serverName: '' });
     const err = await s.start({ ...request({ user: 'instfail', serverName: '' }), signal: AbortSignal.timeout(10_000) }).catch((e: unknown) => e);

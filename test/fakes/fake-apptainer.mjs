@@ -76,6 +76,9 @@ if (sub === 'instance start') {
   if (existsSync(instanceFile(name))) die(`instance ${name} already exists`);
   if (!/^(docker|oras|library|shub|docker-archive|https?):\/\//.test(image) && !existsSync(image)) die(`could not open image ${image}: no such file or directory`);
   for (const b of opts.binds) if (!existsSync(b.split(':')[0])) die(`mount source ${b.split(':')[0]} doesn't exist`);
+  // FAKE_APPTAINER_START_DELAY_MS: pretend the image takes a while to pull/start (cancellation tests)
+  const delay = Number(process.env.FAKE_APPTAINER_START_DELAY_MS ?? 0);
+  if (delay > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
   mkdirSync(instanceDir, { recursive: true });
   writeFileSync(instanceFile(name), JSON.stringify({ image, binds: opts.binds, flags: [...opts.flags] }));
   logInvocation({ instanceStart: name, image, binds: opts.binds, flags: [...opts.flags] });
