@@ -279,6 +279,11 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     return (this.storeReady ?? Promise.resolve()).then(() => this.store.getTarget(key));
   }
 
+  /**
+   * Upstream path for a request. Per-route LabHub extensions live in the route data under
+   * `labhub_*` keys and are read here and in dispatchWeb/dispatchWs (today: labhub_strip_prefix);
+   * CHP ignores unknown keys, so routes stay portable.
+   */
   private upstreamPath(url: string, match: TrieMatch<RouteData>, up: Upstream): string {
     const prefix = match.prefix;
     if (!this.includePrefix) url = url.slice(prefix.length);

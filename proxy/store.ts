@@ -80,7 +80,9 @@ export class MemoryStore implements SyncRouteStore {
 
   touch(p: string, now: number): void {
     const route = this.routes.get(p);
-    if (route && route.last_activity?.getTime() !== now) route.last_activity = new Date(now);
+    if (!route) return;
+    const last = route.last_activity;
+    if (!(last instanceof Date) || last.getTime() !== now) route.last_activity = new Date(now);
   }
 
   async remove(p: string): Promise<RouteData | undefined> {

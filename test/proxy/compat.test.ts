@@ -169,6 +169,16 @@ describe.each<ImplName>(['labhub', 'chp'])('%s', (impl) => {
       expect(await empty.text()).toBe('Body not valid JSON: SyntaxError: Unexpected end of JSON input');
     });
 
+    it('a POSTed last_activity is replaced by the time of the POST', async () => {
+      const a = api(proxy.apiUrl);
+      const before = Date.now();
+      expect((await a.post('/la', { target: backend.url, last_activity: '2001-01-01T00:00:00.000Z' })).status).toBe(201);
+      const la = Date.parse(String((await a.routes())['/la'].last_activity));
+      expect(la).toBeGreaterThanOrEqual(before - 1000);
+      expect((await rawGet(`${proxy.url}/la/x`)).status).toBe(200);
+      await a.del('/la');
+    });
+
     it("400 when 'target' is not a string", async () => {
       const a = api(proxy.apiUrl);
       for (const body of [{}, { target: 5 }, null, [1]]) {
