@@ -328,6 +328,16 @@ export class DockerSpawner implements Spawner {
     }
     // From here on stop() can clean up whatever exists.
     this.state = { containerId: container.id, containerName: name, host: host.url };
+    if (limits.gpus !== undefined && limits.gpus !== 0) {
+      // Podman's Docker API (4.x) accepts DeviceRequests and silently drops them: never start "GPU" servers without GPUs
+      const created = await container.inspect();
+      if (!created.HostConfig.DeviceRequests?.length) {
+        throw new SpawnFailure(
+          `Docker host ${hostLabel(host)} ignored the GPU request (DeviceRequests); its engine does not support GPUs through the Docker API (with Podman, pass CDI devices with extraHost.Devices)`,
+          'gpu',
+        );
+      }
+    }
 
     // ---- contract files (env, git helper, repos), then start ----
     await this.putFiles(container, req, imageInfo, host);

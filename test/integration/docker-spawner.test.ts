@@ -1,5 +1,5 @@
 /**
- * Docker spawner behaviour on real engines (dockerd, and Podman where noted) with the busybox test
+ * Docker spawner behaviour on real engines (each test on dockerd and on Podman) with the busybox test
  * image: pull progress from a real local registry, image policy, placement over several hosts
  * (one down), homes owned by the configured uid and kept across removal, shared folders rw/ro by
  * group, limits read back from the container's cgroup, env file (no token in `docker inspect`),
@@ -44,267 +44,275 @@ async function exec(docker: Docker, id: string, cmd: string[]): Promise<{ code: 
   return { code: ExitCode ?? -1, out };
 }
 
-describe.runIf(run)('docker spawner on dockerd', () => {
-  const docker = new Docker({ socketPath: env!.DOCKER_SOCK });
-  const ctx = { dataDir: '/nonexistent', log, hubId: RUN };
-  const started: DockerSpawner[] = [];
-  let n = 0;
-  const base = (extra: Record<string, unknown> = {}): DockerSpawnerConfig =>
-    DockerSpawnerSchema.parse({
-      kind: 'docker',
-      hosts: [{ url: `unix://${env!.DOCKER_SOCK}` }],
-      image: env!.LABHUB_TEST_IMAGE_BB,
-      pullPolicy: 'never',
-      cmd: ['sh', '-c', 'echo "$JUPYTERHUB_API_TOKEN" > /tmp/token-seen; exec httpd -f -p 8888 -h /www'],
-      labels: { 'labhub.test': RUN },
-      stopTimeoutSeconds: 1,
+for (const engine of ['dockerd', 'podman'] as const) {
+  const SOCK = engine === 'dockerd' ? env?.DOCKER_SOCK : env?.PODMAN_SOCK;
+  const RUN = `spawner-${engine}-${process.pid}`;
+  // byte-count pull progress is dockerd's; Podman reports layers only ('docker spawner pulls on podman' below)
+  const onlyDockerd = (name: string, fn: () => Promise<void>) => (engine === 'dockerd' ? it(name, fn) : undefined);
+  describe.runIf(engine === 'dockerd' ? run : run && runPodman)(`docker spawner on ${engine}`, () => {
+    const docker = new Docker({ socketPath: SOCK! });
+    const ctx = { dataDir: '/nonexistent', log, hubId: RUN };
+    const started: DockerSpawner[] = [];
+    let n = 0;
+    const base = (extra: Record<string, unknown> = {}): DockerSpawnerConfig =>
+      DockerSpawnerSchema.parse({
+        kind: 'docker',
+        hosts: [{ url: `unix://${SOCK}` }],
+        image: env!.LABHUB_TEST_IMAGE_BB,
+        pullPolicy: 'never',
+        cmd: ['sh', '-c', 'echo "$JUPYTERHUB_API_TOKEN" > /tmp/token-seen; exec httpd -f -p 8888 -h /www'],
+        labels: { 'labhub.test': RUN },
+        stopTimeoutSeconds: 1,
+        ...extra,
+      });
+    const request = (user: string, events: ProgressEvent[] = [], extra: Partial<SpawnRequest> = {}): SpawnRequest => ({
+      user,
+      serverName: '',
+      servicePrefix: serverPrefix(user, ''),
+      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
+      userOptions: {},
+      signal: AbortSignal.timeout(60_000),
+      onProgress: (e) => events.push(e),
       ...extra,
     });
-  const request = (user: string, events: ProgressEvent[] = [], extra: Partial<SpawnRequest> = {}): SpawnRequest => ({
-    user,
-    serverName: '',
-    servicePrefix: serverPrefix(user, ''),
-    env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
-    userOptions: {},
-    signal: AbortSignal.timeout(60_000),
-    onProgress: (e) => events.push(e),
-    ...extra,
-  });
-  const spawner = (opts: DockerSpawnerConfig, user = `u${n++}x${process.pid}`) => {
-    const s = new DockerSpawner(ctx, opts, { user, serverName: '' });
-    started.push(s);
-    return { s, user };
-  };
-  const failure = async (p: Promise<unknown>): Promise<SpawnFailure> => {
-    const err = await p.then(() => null, (e: unknown) => e);
-    expect(err).toBeInstanceOf(SpawnFailure);
-    return err as SpawnFailure;
-  };
+    const spawner = (opts: DockerSpawnerConfig, user = `u${n++}x${process.pid}`) => {
+      const s = new DockerSpawner(ctx, opts, { user, serverName: '' });
+      started.push(s);
+      return { s, user };
+    };
+    const failure = async (p: Promise<unknown>): Promise<SpawnFailure> => {
+      const err = await p.then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(SpawnFailure);
+      return err as SpawnFailure;
+    };
 
-  afterAll(async () => {
-    await Promise.allSettled(started.map((s) => s.stop({ now: true })));
-    await docker.getImage(`${env!.REGISTRY}/labhub-test/bb:${RUN}`).remove({ force: true }).catch(() => undefined);
-    await docker.getNetwork(`labhub-test-${RUN}`).remove().catch(() => undefined);
-    await cleanupTestObjects(docker, RUN);
-    expect(await leftovers(docker, RUN)).toEqual([]);
-  });
-
-  it('pulls from a registry with layer progress in the progress stream', async () => {
-    const ref = `${env!.REGISTRY}/labhub-test/bb:${RUN}`;
-    // an image with a layer this engine does not have (3 MB of random bytes), pushed, then deleted locally
-    const maker = await docker.createContainer({ Image: env!.LABHUB_TEST_IMAGE_BB, Cmd: ['sh', '-c', 'head -c 3000000 /dev/urandom > /blob'], Labels: { 'labhub.test': RUN } });
-    await maker.start();
-    await maker.wait();
-    await maker.commit({ repo: `${env!.REGISTRY}/labhub-test/bb`, tag: RUN });
-    await maker.remove();
-    const push = await docker.getImage(ref).push({ authconfig: { serveraddress: env!.REGISTRY } });
-    await new Promise((resolve, reject) => docker.modem.followProgress(push, (err) => (err ? reject(err) : resolve(null))));
-    await docker.getImage(ref).remove();
-    const events: ProgressEvent[] = [];
-    const { s, user } = spawner(base({ image: ref, pullPolicy: 'ifNotPresent' }));
-    const { url } = await s.start(request(user, events));
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const msgs = events.map((e) => e.message);
-    expect(msgs).toContain(`Pulling image ${ref} on unix://${env!.DOCKER_SOCK}`);
-    const pct = msgs.filter((m) => /^Pulling .*: \d+% \(/.test(m));
-    expect(pct.length, msgs.join('\n')).toBeGreaterThan(0);
-    expect(pct.at(-1)).toMatch(/: 100% \(/);
-    expect(msgs).toContain(`Pulled ${ref}`);
-    // progress only goes forward
-    const ps = events.map((e) => e.progress);
-    expect([...ps].sort((a, b) => a - b)).toEqual(ps);
-    await s.stop();
-  });
-
-  it('a pull error from the registry reaches the progress stream and the failure', async () => {
-    const ref = `${env!.REGISTRY}/labhub-test/does-not-exist:${RUN}`;
-    const events: ProgressEvent[] = [];
-    const { s, user } = spawner(base({ image: ref, pullPolicy: 'always' }));
-    const err = await failure(s.start(request(user, events)));
-    expect(err.reason).toBe('image');
-    expect(err.message).toMatch(new RegExp(`^Pulling ${ref.replace(/[.:/]/g, '\\$&')} failed: .*(not found|unknown|manifest)`, 'i'));
-    expect(events.map((e) => e.message)).toContain(err.message);
-  });
-
-  it("a missing image with pullPolicy 'never' fails clearly", async () => {
-    const { s, user } = spawner(base({ image: 'localhost/labhub-no-such-image:1' }));
-    const err = await failure(s.start(request(user)));
-    expect(err.message).toBe(`Image localhost/labhub-no-such-image:1 is not present on Docker host unix://${env!.DOCKER_SOCK} and pullPolicy is 'never'`);
-  });
-
-  it('users may pick only admin-allowed images (by label)', async () => {
-    const opts = base({ allowedImages: { busybox: env!.LABHUB_TEST_IMAGE_BB } });
-    const { s, user } = spawner(opts);
-    const err = await failure(s.start(request(user, [], { userOptions: { image: 'docker.io/library/alpine:latest' } })));
-    expect(err).toMatchObject({ reason: 'image', message: "Image 'docker.io/library/alpine:latest' is not allowed; choose one of: busybox" });
-    const ok = spawner(opts);
-    await ok.s.start(request(ok.user, [], { userOptions: { image: 'busybox' } }));
-    const info = await docker.getContainer(String(ok.s.getState().containerId)).inspect();
-    expect(info.Config.Image).toBe(env!.LABHUB_TEST_IMAGE_BB);
-    await ok.s.stop();
-  });
-
-  it('an unreachable engine is a clear failure; a host that is down is skipped with a message', async () => {
-    const down = `unix:///tmp/labhub-ci/no-such-${process.pid}.sock`;
-    const only = spawner(base({ hosts: [{ url: down }] }));
-    const err = await failure(only.s.start(request(only.user)));
-    expect(err.reason).toBe('unreachable');
-    expect(err.message).toMatch(new RegExp(`^No Docker host is reachable: ${down.replace(/[./]/g, '\\$&')} \\(.*ENOENT`));
-    const events: ProgressEvent[] = [];
-    const two = spawner(base({ hosts: [{ url: down, name: 'big-server-1' }, { url: `unix://${env!.DOCKER_SOCK}`, name: 'big-server-2' }] }));
-    await two.s.start(request(two.user, events));
-    expect(events.map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Docker host big-server-1 is unreachable \(.*\); skipped$/), 'Placed on Docker host big-server-2']));
-    expect(two.s.getState().host).toBe(`unix://${env!.DOCKER_SOCK}`);
-    await two.s.stop();
-  });
-
-  it('a new home volume belongs to uid:gid, survives container removal and is only mounted for its user', async () => {
-    const opts = base({ uid: 1234, gid: 100, home: { type: 'volume', source: `labhub-home-{username}-${RUN}` } });
-    const { s, user } = spawner(opts);
-    await s.start(request(user));
-    const id = String(s.getState().containerId);
-    expect(await exec(docker, id, ['stat', '-c', '%u:%g %a', '/home/jovyan'])).toEqual({ code: 0, out: '1234:100 750\n' });
-    expect(await exec(docker, id, ['sh', '-c', 'id -u; echo kept > /home/jovyan/notes.txt'])).toEqual({ code: 0, out: '1234\n' });
-    await s.stop();
-    await expect(docker.getContainer(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    const vol = await docker.getVolume(`labhub-home-${user}-${RUN}`).inspect();
-    expect(vol.Labels).toMatchObject({ 'labhub.user': user, 'labhub.hub': RUN, 'labhub.test': RUN });
-    await s.start(request(user));
-    const id2 = String(s.getState().containerId);
-    expect(id2).not.toBe(id);
-    expect(await exec(docker, id2, ['cat', '/home/jovyan/notes.txt'])).toEqual({ code: 0, out: 'kept\n' });
-    // another user: own empty home, the first user's volume is not mounted
-    const other = spawner(opts);
-    await other.s.start(request(other.user));
-    const oid = String(other.s.getState().containerId);
-    expect((await exec(docker, oid, ['ls', '-A', '/home/jovyan'])).out).toBe('');
-    const mounts = (await docker.getContainer(oid).inspect()).Mounts.map((m) => m.Name);
-    expect(mounts).toEqual([`labhub-home-${other.user}-${RUN}`]);
-    await other.s.stop();
-    await s.stop();
-  });
-
-  it('shared folders: read-only for students, read-write for a group, absent for others; groups claimed in userOptions count for nothing', async () => {
-    const opts = base({
-      uid: 0,
-      gid: 0,
-      home: { type: 'none' },
-      sharedMounts: [
-        { source: `labhub-shared-${RUN}`, target: '/shared', readOnly: true, readWriteGroups: ['teachers'], groups: ['teachers', 'students'] },
-      ],
+    afterAll(async () => {
+      await Promise.allSettled(started.map((s) => s.stop({ now: true })));
+      await docker.getImage(`${env!.REGISTRY}/labhub-test/bb:${RUN}`).remove({ force: true }).catch(() => undefined);
+      await docker.getNetwork(`labhub-test-${RUN}`).remove().catch(() => undefined);
+      await cleanupTestObjects(docker, RUN);
+      expect(await leftovers(docker, RUN)).toEqual([]);
     });
-    const teacher = spawner(opts);
-    const student = spawner(opts);
-    const outsider = spawner(opts);
-    await teacher.s.start(request(teacher.user, [], { groups: ['teachers'] }));
-    await student.s.start(request(student.user, [], { groups: ['students'], userOptions: { groups: ['teachers'] } }));
-    await outsider.s.start(request(outsider.user, [], { groups: [] }));
-    const tid = String(teacher.s.getState().containerId);
-    const sid = String(student.s.getState().containerId);
-    const xid = String(outsider.s.getState().containerId);
-    expect((await exec(docker, tid, ['sh', '-c', 'echo from-teacher > /shared/hello.txt'])).code).toBe(0);
-    expect(await exec(docker, sid, ['cat', '/shared/hello.txt'])).toEqual({ code: 0, out: 'from-teacher\n' });
-    const write = await exec(docker, sid, ['sh', '-c', 'echo x > /shared/student.txt']);
-    expect(write.code).not.toBe(0);
-    expect(write.out).toMatch(/Read-only file system/);
-    expect((await exec(docker, xid, ['test', '-e', '/shared'])).code).toBe(1);
-    await Promise.all([teacher.s.stop(), student.s.stop(), outsider.s.stop()]);
+
+    onlyDockerd('pulls from a registry with layer progress in the progress stream', async () => {
+      const ref = `${env!.REGISTRY}/labhub-test/bb:${RUN}`;
+      // an image with a layer this engine does not have (3 MB of random bytes), pushed, then deleted locally
+      const maker = await docker.createContainer({ Image: env!.LABHUB_TEST_IMAGE_BB, Cmd: ['sh', '-c', 'head -c 3000000 /dev/urandom > /blob'], Labels: { 'labhub.test': RUN } });
+      await maker.start();
+      await maker.wait();
+      await maker.commit({ repo: `${env!.REGISTRY}/labhub-test/bb`, tag: RUN });
+      await maker.remove();
+      const push = await docker.getImage(ref).push({ authconfig: { serveraddress: env!.REGISTRY } });
+      await new Promise((resolve, reject) => docker.modem.followProgress(push, (err) => (err ? reject(err) : resolve(null))));
+      await docker.getImage(ref).remove();
+      const events: ProgressEvent[] = [];
+      const { s, user } = spawner(base({ image: ref, pullPolicy: 'ifNotPresent' }));
+      const { url } = await s.start(request(user, events));
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const msgs = events.map((e) => e.message);
+      expect(msgs).toContain(`Pulling image ${ref} on unix://${SOCK}`);
+      const pct = msgs.filter((m) => /^Pulling .*: \d+% \(/.test(m));
+      expect(pct.length, msgs.join('\n')).toBeGreaterThan(0);
+      expect(pct.at(-1)).toMatch(/: 100% \(/);
+      expect(msgs).toContain(`Pulled ${ref}`);
+      // progress only goes forward
+      const ps = events.map((e) => e.progress);
+      expect([...ps].sort((a, b) => a - b)).toEqual(ps);
+      await s.stop();
+    });
+
+    it('a pull error from the registry reaches the progress stream and the failure', async () => {
+      const ref = `${env!.REGISTRY}/labhub-test/does-not-exist:${RUN}`;
+      const events: ProgressEvent[] = [];
+      const { s, user } = spawner(base({ image: ref, pullPolicy: 'always' }));
+      const err = await failure(s.start(request(user, events)));
+      expect(err.reason).toBe('image');
+      expect(err.message).toMatch(new RegExp(`^Pulling ${ref.replace(/[.:/]/g, '\\$&')} failed: .*(not found|unknown|manifest)`, 'i'));
+      expect(events.map((e) => e.message)).toContain(err.message);
+    });
+
+    it("a missing image with pullPolicy 'never' fails clearly", async () => {
+      const { s, user } = spawner(base({ image: 'localhost/labhub-no-such-image:1' }));
+      const err = await failure(s.start(request(user)));
+      expect(err.message).toBe(`Image localhost/labhub-no-such-image:1 is not present on Docker host unix://${SOCK} and pullPolicy is 'never'`);
+    });
+
+    it('users may pick only admin-allowed images (by label)', async () => {
+      const opts = base({ allowedImages: { busybox: env!.LABHUB_TEST_IMAGE_BB } });
+      const { s, user } = spawner(opts);
+      const err = await failure(s.start(request(user, [], { userOptions: { image: 'docker.io/library/alpine:latest' } })));
+      expect(err).toMatchObject({ reason: 'image', message: "Image 'docker.io/library/alpine:latest' is not allowed; choose one of: busybox" });
+      const ok = spawner(opts);
+      await ok.s.start(request(ok.user, [], { userOptions: { image: 'busybox' } }));
+      const info = await docker.getContainer(String(ok.s.getState().containerId)).inspect();
+      expect(info.Config.Image).toBe(env!.LABHUB_TEST_IMAGE_BB);
+      await ok.s.stop();
+    });
+
+    it('an unreachable engine is a clear failure; a host that is down is skipped with a message', async () => {
+      const down = `unix:///tmp/labhub-ci/no-such-${process.pid}.sock`;
+      const only = spawner(base({ hosts: [{ url: down }] }));
+      const err = await failure(only.s.start(request(only.user)));
+      expect(err.reason).toBe('unreachable');
+      expect(err.message).toMatch(new RegExp(`^No Docker host is reachable: ${down.replace(/[./]/g, '\\$&')} \\(.*ENOENT`));
+      const events: ProgressEvent[] = [];
+      const two = spawner(base({ hosts: [{ url: down, name: 'big-server-1' }, { url: `unix://${SOCK}`, name: 'big-server-2' }] }));
+      await two.s.start(request(two.user, events));
+      expect(events.map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Docker host big-server-1 is unreachable \(.*\); skipped$/), 'Placed on Docker host big-server-2']));
+      expect(two.s.getState().host).toBe(`unix://${SOCK}`);
+      await two.s.stop();
+    });
+
+    it('a new home volume belongs to uid:gid, survives container removal and is only mounted for its user', async () => {
+      const opts = base({ uid: 1234, gid: 100, home: { type: 'volume', source: `labhub-home-{username}-${RUN}` } });
+      const { s, user } = spawner(opts);
+      await s.start(request(user));
+      const id = String(s.getState().containerId);
+      expect(await exec(docker, id, ['stat', '-c', '%u:%g %a', '/home/jovyan'])).toEqual({ code: 0, out: '1234:100 750\n' });
+      expect(await exec(docker, id, ['sh', '-c', 'id -u; echo kept > /home/jovyan/notes.txt'])).toEqual({ code: 0, out: '1234\n' });
+      await s.stop();
+      await expect(docker.getContainer(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const vol = await docker.getVolume(`labhub-home-${user}-${RUN}`).inspect();
+      expect(vol.Labels).toMatchObject({ 'labhub.user': user, 'labhub.hub': RUN, 'labhub.test': RUN });
+      await s.start(request(user));
+      const id2 = String(s.getState().containerId);
+      expect(id2).not.toBe(id);
+      expect(await exec(docker, id2, ['cat', '/home/jovyan/notes.txt'])).toEqual({ code: 0, out: 'kept\n' });
+      // another user: own empty home, the first user's volume is not mounted
+      const other = spawner(opts);
+      await other.s.start(request(other.user));
+      const oid = String(other.s.getState().containerId);
+      expect((await exec(docker, oid, ['ls', '-A', '/home/jovyan'])).out).toBe('');
+      const mounts = (await docker.getContainer(oid).inspect()).Mounts.map((m) => m.Name);
+      expect(mounts).toEqual([`labhub-home-${other.user}-${RUN}`]);
+      await other.s.stop();
+      await s.stop();
+    });
+
+    it('shared folders: read-only for students, read-write for a group, absent for others; groups claimed in userOptions count for nothing', async () => {
+      const opts = base({
+        uid: 0,
+        gid: 0,
+        home: { type: 'none' },
+        sharedMounts: [
+          { source: `labhub-shared-${RUN}`, target: '/shared', readOnly: true, readWriteGroups: ['teachers'], groups: ['teachers', 'students'] },
+        ],
+      });
+      const teacher = spawner(opts);
+      const student = spawner(opts);
+      const outsider = spawner(opts);
+      await teacher.s.start(request(teacher.user, [], { groups: ['teachers'] }));
+      await student.s.start(request(student.user, [], { groups: ['students'], userOptions: { groups: ['teachers'] } }));
+      await outsider.s.start(request(outsider.user, [], { groups: [] }));
+      const tid = String(teacher.s.getState().containerId);
+      const sid = String(student.s.getState().containerId);
+      const xid = String(outsider.s.getState().containerId);
+      expect((await exec(docker, tid, ['sh', '-c', 'echo from-teacher > /shared/hello.txt'])).code).toBe(0);
+      expect(await exec(docker, sid, ['cat', '/shared/hello.txt'])).toEqual({ code: 0, out: 'from-teacher\n' });
+      const write = await exec(docker, sid, ['sh', '-c', 'echo x > /shared/student.txt']);
+      expect(write.code).not.toBe(0);
+      expect(write.out).toMatch(/Read-only file system/);
+      expect((await exec(docker, xid, ['test', '-e', '/shared'])).code).toBe(1);
+      await Promise.all([teacher.s.stop(), student.s.stop(), outsider.s.stop()]);
+    });
+
+    it('memory, CPU and PID limits are applied (read from the cgroup inside) and reported in progress', async () => {
+      const events: ProgressEvent[] = [];
+      const { s, user } = spawner(base({ limits: { memory: '96M', cpus: 0.5, pids: 64 }, groupLimits: { big: { memory: '128M' } } }));
+      await s.start(request(user, events, { groups: ['big'] }));
+      expect(events.map((e) => e.message)).toContain('Limits: memory 128 MiB, 0.5 CPUs, 64 processes');
+      const id = String(s.getState().containerId);
+      const read = async (v1: string, v2: string) => (await exec(docker, id, ['sh', '-c', `cat ${v1} 2>/dev/null || cat ${v2}`])).out.trim();
+      expect(await read('/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory.max')).toBe(String(128 * 1024 * 1024));
+      const cpu = await read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu.max');
+      expect(cpu.startsWith('50000')).toBe(true); // 0.5 CPU of a 100000 µs period
+      expect(await read('/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/pids.max')).toBe('64');
+      await s.stop();
+    });
+
+    it('a GPU request reaches the engine as DeviceRequests, or fails clearly (no GPU here)', async () => {
+      const { s, user } = spawner(base({ limits: { gpus: 1 } }));
+      const err = await failure(s.start(request(user)));
+      // dockerd refuses (no GPU driver here); Podman's compat API drops DeviceRequests, which the spawner detects
+      expect(err.message).toMatch(engine === 'dockerd' ? /^Could not (create|start) container .*(gpu|device driver)/i : /ignored the GPU request \(DeviceRequests\)/);
+    });
+
+    it('the API token is delivered in a file, not the container config: absent from docker inspect', async () => {
+      const { s, user } = spawner(base());
+      await s.start(request(user));
+      const id = String(s.getState().containerId);
+      const inspect = JSON.stringify(await docker.getContainer(id).inspect());
+      expect(inspect).not.toContain(TOKEN);
+      expect(inspect).toContain('LABHUB_ENV_FILE=/opt/labhub/env');
+      for (let i = 0; i < 50 && (await exec(docker, id, ['cat', '/tmp/token-seen'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await exec(docker, id, ['cat', '/tmp/token-seen'])).out).toBe(`${TOKEN}\n`);
+      await s.stop();
+    });
+
+    it('keep-and-restart (remove: false): the same container comes back with a fresh token', async () => {
+      const { s, user } = spawner(base({ remove: false }));
+      await s.start(request(user));
+      const id = String(s.getState().containerId);
+      await exec(docker, id, ['sh', '-c', 'echo in-container-layer > /root/kept']);
+      await s.stop();
+      expect((await docker.getContainer(id).inspect()).State.Running).toBe(false);
+      const events: ProgressEvent[] = [];
+      const fresh = 'fresh' + 'x'.repeat(27);
+      await s.start({ ...request(user, events), env: buildSingleUserEnv({ user, serverName: '', apiToken: fresh, hubApiUrl: 'http://127.0.0.1:1/hub/api' }) });
+      expect(s.getState().containerId).toBe(id);
+      expect(events.map((e) => e.message)).toContain(`Restarting kept container ${s.name}`);
+      expect((await exec(docker, id, ['cat', '/root/kept'])).out).toBe('in-container-layer\n');
+      for (let i = 0; i < 50 && !(await exec(docker, id, ['cat', '/tmp/token-seen'])).out.includes(fresh); i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await exec(docker, id, ['cat', '/tmp/token-seen'])).out).toBe(`${fresh}\n`);
+      await s.stop();
+      await docker.getContainer(id).remove({ force: true });
+    });
+
+    it('a container that exits at start: poll reports the exit code and its last log lines', async () => {
+      const { s, user } = spawner(base({ cmd: ['sh', '-c', 'echo starting up; echo "fatal: config file missing" >&2; exit 3'] }));
+      const result = await s.start(request(user)).then(
+        () => null,
+        (e: unknown) => e as SpawnFailure,
+      );
+      if (result) expect(result.message).toMatch(/exited with code 3.*fatal: config file missing/);
+      let poll = await s.poll();
+      for (let i = 0; i < 100 && poll.status === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        poll = await s.poll();
+      }
+      expect(poll).toMatchObject({ status: 'stopped', exitCode: 3 });
+      expect([...s.recentLogs()].sort()).toEqual(['fatal: config file missing', 'starting up']); // stdout and stderr may interleave
+      await s.stop();
+    });
+
+    it('stop of a container that is already gone: resolves, and poll says why', async () => {
+      const { s, user } = spawner(base());
+      await s.start(request(user));
+      const state = s.getState();
+      await docker.getContainer(String(state.containerId)).remove({ force: true });
+      const revived = new DockerSpawner(ctx, base(), { user, serverName: '' }, JSON.parse(JSON.stringify(state)));
+      expect(await revived.poll()).toEqual({ status: 'stopped', exitCode: null, reason: `container ${s.name} no longer exists` });
+      await revived.stop();
+      expect(revived.getState()).toEqual({});
+    });
+
+    it('a user-defined network: the hub connects to the container IP; extraHost is merged', async () => {
+      const net = `labhub-test-${RUN}`;
+      await docker.createNetwork({ Name: net, Labels: { 'labhub.test': RUN } });
+      const { s, user } = spawner(base({ network: net, extraHost: { ShmSize: 32 * 1024 * 1024 }, extraCreate: { Labels: { 'labhub.extra': 'yes' } } }));
+      const { url } = await s.start(request(user));
+      const info = await docker.getContainer(String(s.getState().containerId)).inspect();
+      expect(url).toBe(`http://${info.NetworkSettings.Networks[net].IPAddress}:8888`);
+      expect(info.HostConfig.ShmSize).toBe(32 * 1024 * 1024);
+      expect(info.Config.Labels).toMatchObject({ 'labhub.extra': 'yes', 'labhub.user': user });
+      let status = 0;
+      for (let i = 0; i < 50 && !status; i++) status = await fetch(`${url}/`).then((r) => r.status, () => 0);
+      expect(status).toBeGreaterThan(0);
+      await s.stop();
+    });
   });
 
-  it('memory, CPU and PID limits are applied (read from the cgroup inside) and reported in progress', async () => {
-    const events: ProgressEvent[] = [];
-    const { s, user } = spawner(base({ limits: { memory: '96M', cpus: 0.5, pids: 64 }, groupLimits: { big: { memory: '128M' } } }));
-    await s.start(request(user, events, { groups: ['big'] }));
-    expect(events.map((e) => e.message)).toContain('Limits: memory 128 MiB, 0.5 CPUs, 64 processes');
-    const id = String(s.getState().containerId);
-    const read = async (v1: string, v2: string) => (await exec(docker, id, ['sh', '-c', `cat ${v1} 2>/dev/null || cat ${v2}`])).out.trim();
-    expect(await read('/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory.max')).toBe(String(128 * 1024 * 1024));
-    const cpu = await read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu.max');
-    expect(cpu.startsWith('50000')).toBe(true); // 0.5 CPU of a 100000 µs period
-    expect(await read('/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/pids.max')).toBe('64');
-    await s.stop();
-  });
-
-  it('a GPU request reaches the engine as DeviceRequests (no GPU here: a clear error)', async () => {
-    const { s, user } = spawner(base({ limits: { gpus: 1 } }));
-    const err = await failure(s.start(request(user)));
-    expect(err.message).toMatch(/^Could not (create|start) container .*(gpu|device driver)/i);
-  });
-
-  it('the API token is delivered in a file, not the container config: absent from docker inspect', async () => {
-    const { s, user } = spawner(base());
-    await s.start(request(user));
-    const id = String(s.getState().containerId);
-    const inspect = JSON.stringify(await docker.getContainer(id).inspect());
-    expect(inspect).not.toContain(TOKEN);
-    expect(inspect).toContain('LABHUB_ENV_FILE=/opt/labhub/env');
-    for (let i = 0; i < 50 && (await exec(docker, id, ['cat', '/tmp/token-seen'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-    expect((await exec(docker, id, ['cat', '/tmp/token-seen'])).out).toBe(`${TOKEN}\n`);
-    await s.stop();
-  });
-
-  it('keep-and-restart (remove: false): the same container comes back with a fresh token', async () => {
-    const { s, user } = spawner(base({ remove: false }));
-    await s.start(request(user));
-    const id = String(s.getState().containerId);
-    await exec(docker, id, ['sh', '-c', 'echo in-container-layer > /root/kept']);
-    await s.stop();
-    expect((await docker.getContainer(id).inspect()).State.Running).toBe(false);
-    const events: ProgressEvent[] = [];
-    const fresh = 'fresh' + 'x'.repeat(27);
-    await s.start({ ...request(user, events), env: buildSingleUserEnv({ user, serverName: '', apiToken: fresh, hubApiUrl: 'http://127.0.0.1:1/hub/api' }) });
-    expect(s.getState().containerId).toBe(id);
-    expect(events.map((e) => e.message)).toContain(`Restarting kept container ${s.name}`);
-    expect((await exec(docker, id, ['cat', '/root/kept'])).out).toBe('in-container-layer\n');
-    for (let i = 0; i < 50 && !(await exec(docker, id, ['cat', '/tmp/token-seen'])).out.includes(fresh); i++) await new Promise((r) => setTimeout(r, 100));
-    expect((await exec(docker, id, ['cat', '/tmp/token-seen'])).out).toBe(`${fresh}\n`);
-    await s.stop();
-    await docker.getContainer(id).remove({ force: true });
-  });
-
-  it('a container that exits at start: poll reports the exit code and its last log lines', async () => {
-    const { s, user } = spawner(base({ cmd: ['sh', '-c', 'echo starting up; echo "fatal: config file missing" >&2; exit 3'] }));
-    const result = await s.start(request(user)).then(
-      () => null,
-      (e: unknown) => e as SpawnFailure,
-    );
-    if (result) expect(result.message).toMatch(/exited with code 3.*fatal: config file missing/);
-    let poll = await s.poll();
-    for (let i = 0; i < 100 && poll.status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      poll = await s.poll();
-    }
-    expect(poll).toMatchObject({ status: 'stopped', exitCode: 3 });
-    expect([...s.recentLogs()].sort()).toEqual(['fatal: config file missing', 'starting up']); // stdout and stderr may interleave
-    await s.stop();
-  });
-
-  it('stop of a container that is already gone: resolves, and poll says why', async () => {
-    const { s, user } = spawner(base());
-    await s.start(request(user));
-    const state = s.getState();
-    await docker.getContainer(String(state.containerId)).remove({ force: true });
-    const revived = new DockerSpawner(ctx, base(), { user, serverName: '' }, JSON.parse(JSON.stringify(state)));
-    expect(await revived.poll()).toEqual({ status: 'stopped', exitCode: null, reason: `container ${s.name} no longer exists` });
-    await revived.stop();
-    expect(revived.getState()).toEqual({});
-  });
-
-  it('a user-defined network: the hub connects to the container IP; extraHost is merged', async () => {
-    const net = `labhub-test-${RUN}`;
-    await docker.createNetwork({ Name: net, Labels: { 'labhub.test': RUN } });
-    const { s, user } = spawner(base({ network: net, extraHost: { ShmSize: 32 * 1024 * 1024 }, extraCreate: { Labels: { 'labhub.extra': 'yes' } } }));
-    const { url } = await s.start(request(user));
-    const info = await docker.getContainer(String(s.getState().containerId)).inspect();
-    expect(url).toBe(`http://${info.NetworkSettings.Networks[net].IPAddress}:8888`);
-    expect(info.HostConfig.ShmSize).toBe(32 * 1024 * 1024);
-    expect(info.Config.Labels).toMatchObject({ 'labhub.extra': 'yes', 'labhub.user': user });
-    let status = 0;
-    for (let i = 0; i < 50 && !status; i++) status = await fetch(`${url}/`).then((r) => r.status, () => 0);
-    expect(status).toBeGreaterThan(0);
-    await s.stop();
-  });
-});
+}
 
 describe.runIf(run && runPodman)('docker spawner pulls on podman', () => {
   const runId = `podpull-${process.pid}`;
