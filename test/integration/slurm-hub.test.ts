@@ -391,4 +391,49 @@ profiles:
       await until('job gone', () => jobState(s, jobId!), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
     });
   });
+
+  describe('SSH mode through LabHub: sbatch/squeue/scancel on a "login node" (real sshd on 127.0.0.1, key auth)', () => {
+    let hub: HubProcess;
+    let token: string;
+
+    beforeAll(async () => {
+      const file = writeConfig(s).replace(/labhub\.yaml$/, 'labhub-ssh.yaml');
+      writeFileSync(
+        file,
+        readFileSync(writeConfig(s), 'utf8') +
+          `  ssh:
+    host: ${s.sshHost}
+    port: ${s.sshPort}
+    user: ${s.sshUser}
+    keyFile: ${s.sshKey}
+    knownHostsFile: ${s.sshKnownHosts}
+`,
+      );
+      hub = await startHubProcess({ adminPassword: ADMIN_PASSWORD, args: ['--config', file], env: { SLURM_CONF: '/nonexistent/slurm.conf' } });
+      token = (await runLabhub(['token', 'admin', '--data-dir', hub.dataDir])).stdout.trim();
+    });
+
+    afterAll(async () => {
+      if (token && hub && hub.child.exitCode === null) await api(hub, token, 'DELETE', '/users/admin/server').catch(() => undefined);
+      await hub?.stop();
+    });
+
+    it('spawn → job via ssh → real jupyterhub-singleuser through the proxy → stop → scancel via ssh', { timeout: 240_000 }, async () => {
+      const before = readFileSync('/tmp/labhub-ci/sshd/sshd.log', 'utf8').split('Accepted publickey').length;
+      expect([201, 202]).toContain((await api(hub, token, 'POST', '/users/admin/server')).status);
+      const events = await progress(hub, token);
+      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      expect(events.map((e) => e.message)).toContainEqual(expect.stringMatching(new RegExp(`Submitting a batch job .* via ${s.sshUser}@${s.sshHost.replaceAll('.', '\\.')}:${s.sshPort}`)));
+      const jobId = (await serverModel(hub, token))?.state?.jobId;
+      expect(jobState(s, jobId!)).toBe('RUNNING');
+      const browser = new Browser(hub.publicUrl);
+      await browser.login('admin', ADMIN_PASSWORD, '/user/admin/');
+      expect((await browser.get('/user/admin/api/status')).status).toBe(200);
+      expect((await api(hub, token, 'DELETE', '/users/admin/server')).status).toBeLessThan(300);
+      await until('job gone', () => jobState(s, jobId!), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
+      // the commands really went through sshd (the hub's own SLURM_CONF points nowhere)
+      const after = readFileSync('/tmp/labhub-ci/sshd/sshd.log', 'utf8').split('Accepted publickey').length;
+      expect(after - before).toBeGreaterThanOrEqual(4); // env file, sbatch, squeue…, scancel
+    });
+  });
 }
