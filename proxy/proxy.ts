@@ -147,6 +147,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     this.syncStore = isSyncStore(this.store) ? this.store : null;
     if (!deps.store && !options.storage && (options.storageBackend || options.storagePath)) {
       this.storeReady = loadStorage(options as Record<string, unknown>).then((s) => this.setStore(s));
+      // a load failure surfaces from listen()/addRoute(); don't let it become an unhandled rejection first
+      this.storeReady.catch(() => {});
     }
     const insecure = options.insecure || options.secure === false;
     this.upstreams = new UpstreamRegistry({ insecure, clientSsl: options.clientSsl });

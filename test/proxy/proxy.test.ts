@@ -262,3 +262,18 @@ describe('TLS, unix sockets and timeouts', () => {
     }
   });
 });
+
+describe('storage backend failures', () => {
+  it('a backend module that cannot be loaded fails listen(), not the process', async () => {
+    const p = createProxy({ ip: '127.0.0.1', port: 0, apiPort: 0, storageBackend: './no-such-store.cjs', log: silentLogger });
+    await sleep(50); // the load has failed by now; an unhandled rejection would fail this test run
+    await expect(p.listen()).rejects.toThrow();
+    await p.close();
+  });
+
+  it('labhub-proxy exits 1 with a message when --storage-backend cannot be loaded', async () => {
+    const { startProxyProcess, ensureBuilt } = await import('./helpers.js');
+    ensureBuilt();
+    await expect(startProxyProcess('labhub', ['--storage-backend', './no-such-store.cjs'])).rejects.toThrow(/Failed to start/);
+  });
+});
