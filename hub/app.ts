@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ProxyClient } from '../proxy/client.js';
-import { createSpawner } from '../spawners/registry.js';
+import { createSpawner, loadSpawnerKinds } from '../spawners/registry.js';
 import { AccessService } from './access.js';
 import { AuthStateStore } from './auth-state.js';
 import { Crypter } from './crypto.js';
@@ -131,13 +131,19 @@ export function createHub(input: CreateHubInput): Hub {
     res.once('finish', () => end({ code: String(res.statusCode), handler: req.route?.path ? String(req.route.path) : 'unmatched' }));
     next();
   });
-  app.use(
-    helmet({
-      contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"] } },
-      crossOriginEmbedderPolicy: false,
-      hsts: config.secureCookies,
-    }),
-  );
+  // Pages get the full set of security headers (CSP etc.); JSON API answers only need nosniff and
+  // no framing, which keeps the API hot path and its responses small.
+  const pageHeaders = helmet({
+    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"] } },
+    crossOriginEmbedderPolicy: false,
+    hsts: config.secureCookies,
+  });
+  app.use((req, res, next) => {
+    if (!req.path.startsWith('/hub/api/') || req.path.startsWith('/hub/api/oauth2/')) return pageHeaders(req, res, next);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    next();
+  });
   const sessionStore = new SqliteSessionStore(db, clock, config.cookieMaxAgeDays * 86400_000);
   const sessionMiddleware = session({
       name: LOGIN_COOKIE,
@@ -179,6 +185,13 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   const log = opts.log ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const secrets = resolveSecrets(config, loaded.secrets);
+  // every spawner kind the configuration can reach: top level, profiles, and profile choices
+  const kinds = [config.spawner.kind];
+  for (const p of config.profiles) {
+    if (typeof p.spawner.kind === 'string') kinds.push(p.spawner.kind as typeof config.spawner.kind);
+    for (const o of Object.values(p.options)) for (const c of Object.values(o.choices)) if (typeof c.spawner.kind === 'string') kinds.push(c.spawner.kind as typeof config.spawner.kind);
+  }
+  await loadSpawnerKinds(kinds);
   const db = openDb(config.db ?? join(config.dataDir, 'labhub.sqlite'));
   const clock = systemClock;
   await ensureFirstAdmin(new UserRepo(db), { password: loaded.secrets.adminPassword, now: isoNow(clock), announce: opts.announce ?? ((l) => process.stdout.write(`${l}\n`)) });

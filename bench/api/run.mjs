@@ -20,6 +20,33 @@ const TOKEN = 'bench0123456789abcdef0123456789ab';
 const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+// CPU time the hub process used (user + system), from /proc: robust against a busy machine,
+// unlike wall-clock throughput, because it counts only the hub's own work.
+const cpuMs = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+
+/** Sends exactly `count` GETs with `concurrency` keep-alive connections; returns hub CPU ms per request. */
+async function cpuPerRequest(url, pid, count = 4000, concurrency = 50) {
+  const { Pool } = await import('undici');
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections: concurrency, pipelining: 1 });
+  let sent = 0;
+  let failed = 0;
+  const before = cpuMs(pid);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (sent < count) {
+      sent++;
+      const r = await pool.request({ path: u.pathname + u.search, method: 'GET', headers: { authorization: `token ${TOKEN}` } });
+      await r.body.arrayBuffer();
+      if (r.statusCode !== 200) failed++;
+    }
+  }));
+  const wall = performance.now() - t0;
+  const cpu = cpuMs(pid) - before;
+  await pool.close();
+  if (failed) throw new Error(`${failed} failed requests to ${url}`);
+  return { cpuMsPerReq: cpu / count, wallRps: count / (wall / 1000) };
+}
 
 async function waitHttp(url, ms = 60_000) {
   const end = Date.now() + ms;
@@ -69,7 +96,8 @@ async function measure(name, base, pid, { bigList }) {
   const list1k = [];
   for (let i = 0; i < 15; i++) list1k.push(await timeIt(async () => { await listAll(10); }));
   const get = wrk(`${base}/hub/api/users/user00042`, SECONDS);
-  const result = { name, createMs, list1kP50: median(list1k), getRps: get.rps, getP99: get.p99ms, rss1k: rssMb(pid) };
+  const cpu = await cpuPerRequest(`${base}/hub/api/users/user00042`, pid);
+  const result = { name, createMs, list1kP50: median(list1k), getRps: get.rps, getP99: get.p99ms, getCpuUs: cpu.cpuMsPerReq * 1000, rss1k: rssMb(pid) };
   if (bigList) {
     for (let b = 1; b < 10; b++) await api(base, 'POST', '/users', { usernames: names(b * 1000, 1000) });
     const pages = [];
@@ -142,6 +170,7 @@ const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 const rows = [
   ['GET /hub/api/users/{name}, 50 clients (req/s)', f(jh.getRps), f(lh.getRps), `${f(lh.getRps / jh.getRps, 1)}× faster`],
   ['  p99 latency (ms)', f(jh.getP99, 1), f(lh.getP99, 1), `${f(jh.getP99 / lh.getP99, 1)}× lower`],
+  ['  hub CPU per request (µs, 4,000 requests, 50 connections)', f(jh.getCpuUs), f(lh.getCpuUs), `${f(jh.getCpuUs / lh.getCpuUs, 1)}× less`],
   ['POST /hub/api/users, 1,000 users (ms)', f(jh.createMs), f(lh.createMs), `${f(jh.createMs / lh.createMs, 1)}× faster`],
   ['GET /hub/api/users, all 1,000 users in pages of 200, p50 (ms)', f(jh.list1kP50, 1), f(lh.list1kP50, 1), `${f(jh.list1kP50 / lh.list1kP50, 1)}× faster`],
   ['GET /hub/api/users, 10,000 users in pages of 200, p50 (ms)', '—', f(lh.list10kPagedP50), ''],

@@ -14,7 +14,9 @@ export function param(req: Request, name: string): string {
 export function userTarget(d: HubDeps): (req: Request) => ScopeTarget {
   return (req) => {
     const name = param(req, 'name');
-    const user = d.users.byName(name);
+    // group filters are rare: look up the target's groups only when the caller holds one
+    const groupFiltered = [...(req.identity?.scopes ?? [])].some((s) => s.includes('!group='));
+    const user = groupFiltered ? d.users.byName(name) : undefined;
     return { user: name, server: `${name}/${param(req, 'server')}`, userGroups: user ? d.users.groupNames(user.id) : [] };
   };
 }
