@@ -1,5 +1,5 @@
 /**
- * Issue 7 end to end: the real `labhub` CLI with the Docker spawner (YAML config) on a real dockerd,
+ * Issue 7 end to end: the real `labhub` CLI with the Docker spawner (YAML config) on a real dockerd and on Podman's Docker API,
  * Debian's jupyterhub-singleuser inside the container (image built by test/setup/docker.sh from
  * images/jupyterlab/Dockerfile), reached through LabHub's proxy with the OAuth dance; homes that
  * survive stop/start and container removal; /shared between two users; cgroup limits; the git
@@ -24,6 +24,7 @@ const env = readDockerEnv();
 let problem = await engineProblem(env?.DOCKER_SOCK);
 if (!problem && !env?.LABHUB_TEST_IMAGE_JUPYTER) problem = 'no jupyterhub test image (setup ran with SKIP_JUPYTER_IMAGE=1)';
 const run = requireEngine('docker spawner end to end', problem);
+const podmanProblem = await engineProblem(env?.PODMAN_SOCK);
 const RUN = `e2e-${process.pid}`;
 const PASSWORD = 'admin-test-password';
 const GIT_TOKEN = `ghp_${'s3cr3t'.repeat(5)}${process.pid}`;
@@ -47,8 +48,8 @@ async function exec(docker: Docker, id: string, cmd: string[]): Promise<{ code: 
   return { code: (await e.inspect()).ExitCode ?? -1, out };
 }
 
-async function gatewayIp(docker: Docker): Promise<string> {
-  const net = await docker.getNetwork('bridge').inspect();
+async function gatewayIp(docker: Docker, network: string): Promise<string> {
+  const net = await docker.getNetwork(network).inspect();
   const cfg = net.IPAM!.Config![0] as { Gateway?: string; Subnet: string };
   if (cfg.Gateway) return cfg.Gateway;
   const [a, b, c, d] = cfg.Subnet.split('/')[0].split('.').map(Number); // dockerd 20.10 omits it: the first host address
@@ -111,169 +112,177 @@ async function stopServer(hub: HubProcess, token: string, user: string): Promise
   expect(await serverModel(hub, token, user)).toBeUndefined();
 }
 
-describe.runIf(run)('docker spawner end to end: labhub + dockerd + jupyterhub-singleuser', () => {
-  const docker = new Docker({ socketPath: env?.DOCKER_SOCK ?? '' });
-  let hub: HubProcess;
-  let token: string;
-  let git: GitHttpServer;
-  let gw: string;
-  const repoUrl = () => `${git.url}/lab.git`;
+const engines = [
+  { engine: 'dockerd', SOCK: env?.DOCKER_SOCK, network: 'bridge', enabled: run },
+  // the same image, copied into Podman's storage by the setup script; containers reach the hub on Podman's bridge
+  { engine: 'podman', SOCK: env?.PODMAN_SOCK, network: 'podman', enabled: run && requireEngine('docker spawner end to end on podman', podmanProblem) },
+];
+for (const { engine, SOCK, network, enabled } of engines) {
+  const RUN = `e2e-${engine}-${process.pid}`;
+  describe.runIf(enabled)(`docker spawner end to end: labhub + ${engine} + jupyterhub-singleuser`, () => {
+    const docker = new Docker({ socketPath: SOCK ?? '' });
+    let hub: HubProcess;
+    let token: string;
+    let git: GitHttpServer;
+    let gw: string;
+    const repoUrl = () => `${git.url}/lab.git`;
 
-  beforeAll(async () => {
-    gw = await gatewayIp(docker);
-    const root = mkdtempSync(join(tmpdir(), 'labhub-git-root-'));
-    makeRepo(root, 'lab.git', { 'README.md': 'lab repository\n', 'data/numbers.csv': '1,2,3\n' });
-    git = await startGitHttpServer({ host: gw, root, username: 'admin-git', password: GIT_TOKEN });
-    const hubPort = await freePort();
-    ({ hub, token } = await startHub(
-      {
-        hubIp: gw, // containers on the bridge reach the hub at the gateway address
-        hubConnectUrl: `http://${gw}:${hubPort}`,
-        startTimeoutSeconds: 120,
-        httpTimeoutSeconds: 90,
-        spawner: {
-          kind: 'docker',
-          hosts: [{ url: `unix://${env!.DOCKER_SOCK}`, name: 'ci-dockerd' }],
-          image: env!.LABHUB_TEST_IMAGE_JUPYTER,
-          pullPolicy: 'never',
-          uid: 1000,
-          gid: 100,
-          home: { type: 'volume', source: `labhub-home-{username}-${RUN}` },
-          // read-only except for the hub group 'teachers' (groups come from the hub's database)
-          sharedMounts: [{ source: `labhub-shared-${RUN}`, target: '/shared', readOnly: true, readWriteGroups: ['teachers'] }],
-          limits: { memory: '512M', cpus: 1 },
-          labels: { 'labhub.test': RUN },
-          namePrefix: `labhub-t${process.pid}`, // other runs of this file may share the engine
-          stopTimeoutSeconds: 3,
-          remove: !process.env.LABHUB_TEST_KEEP,
-          git: { userEmail: '{username}@lab.example', repos: [{ url: `${git.url}/lab.git` }] },
+    beforeAll(async () => {
+      gw = await gatewayIp(docker, network);
+      const root = mkdtempSync(join(tmpdir(), 'labhub-git-root-'));
+      makeRepo(root, 'lab.git', { 'README.md': 'lab repository\n', 'data/numbers.csv': '1,2,3\n' });
+      git = await startGitHttpServer({ host: gw, root, username: 'admin-git', password: GIT_TOKEN });
+      const hubPort = await freePort();
+      ({ hub, token } = await startHub(
+        {
+          hubIp: gw, // containers on the bridge reach the hub at the gateway address
+          hubConnectUrl: `http://${gw}:${hubPort}`,
+          startTimeoutSeconds: 120,
+          httpTimeoutSeconds: 90,
+          spawner: {
+            kind: 'docker',
+            hosts: [{ url: `unix://${SOCK}`, name: `ci-${engine}` }],
+            image: env!.LABHUB_TEST_IMAGE_JUPYTER,
+            pullPolicy: 'never',
+            uid: 1000,
+            gid: 100,
+            home: { type: 'volume', source: `labhub-home-{username}-${RUN}` },
+            // read-only except for the hub group 'teachers' (groups come from the hub's database)
+            sharedMounts: [{ source: `labhub-shared-${RUN}`, target: '/shared', readOnly: true, readWriteGroups: ['teachers'] }],
+            limits: { memory: '512M', cpus: 1 },
+            labels: { 'labhub.test': RUN },
+            namePrefix: `labhub-t${process.pid}`, // other runs of this file may share the engine
+            stopTimeoutSeconds: 3,
+            remove: !process.env.LABHUB_TEST_KEEP,
+            git: { userEmail: '{username}@lab.example', repos: [{ url: `${git.url}/lab.git` }] },
+          },
         },
-      },
-      hubPort,
-    ));
-    // the login's auth state (what a GitHub/OIDC login stores), written encrypted like the hub does
-    const key = parseCryptKey(readFileSync(join(hub.dataDir, 'labhub_crypt_key'), 'utf8').split(';')[0]);
-    const db = new Database(join(hub.dataDir, 'labhub.sqlite'));
-    db.pragma('busy_timeout = 5000');
-    const blob = new Crypter([key]).encryptJson({ git_credentials: [{ host: `${gw}:${new URL(git.url).port}`, username: 'admin-git', password: GIT_TOKEN }] });
-    expect(db.prepare("UPDATE users SET auth_state = ? WHERE name = 'admin'").run(blob).changes).toBe(1);
-    db.close();
-    expect((await api(hub, token, 'POST', '/users/bob')).status).toBe(201);
-    expect((await api(hub, token, 'POST', '/groups/teachers', { users: ['admin'] })).status).toBe(201);
-  }, 60_000);
+        hubPort,
+      ));
+      // the login's auth state (what a GitHub/OIDC login stores), written encrypted like the hub does
+      const key = parseCryptKey(readFileSync(join(hub.dataDir, 'labhub_crypt_key'), 'utf8').split(';')[0]);
+      const db = new Database(join(hub.dataDir, 'labhub.sqlite'));
+      db.pragma('busy_timeout = 5000');
+      const blob = new Crypter([key]).encryptJson({ git_credentials: [{ host: `${gw}:${new URL(git.url).port}`, username: 'admin-git', password: GIT_TOKEN }] });
+      expect(db.prepare("UPDATE users SET auth_state = ? WHERE name = 'admin'").run(blob).changes).toBe(1);
+      db.close();
+      expect((await api(hub, token, 'POST', '/users/bob')).status).toBe(201);
+      expect((await api(hub, token, 'POST', '/groups/teachers', { users: ['admin'] })).status).toBe(201);
+    }, 60_000);
 
-  afterAll(async () => {
-    if (hub && token && hub.child.exitCode === null) {
-      for (const u of ['admin', 'bob']) await api(hub, token, 'DELETE', `/users/${u}/server`).catch(() => undefined);
-      for (let i = 0; i < 40; i++) {
-        const a = await serverModel(hub, token, 'admin').catch(() => undefined);
-        const b = await serverModel(hub, token, 'bob').catch(() => undefined);
-        if (!a && !b) break;
-        await new Promise((res) => setTimeout(res, 250));
+    afterAll(async () => {
+      if (hub && token && hub.child.exitCode === null) {
+        for (const u of ['admin', 'bob']) await api(hub, token, 'DELETE', `/users/${u}/server`).catch(() => undefined);
+        for (let i = 0; i < 40; i++) {
+          const a = await serverModel(hub, token, 'admin').catch(() => undefined);
+          const b = await serverModel(hub, token, 'bob').catch(() => undefined);
+          if (!a && !b) break;
+          await new Promise((res) => setTimeout(res, 250));
+        }
       }
-    }
-    await hub?.stop();
-    await git?.close();
-    if (process.env.LABHUB_TEST_KEEP) return;
-    await cleanupTestObjects(docker, RUN);
-    expect(await leftovers(docker, RUN)).toEqual([]);
-  }, 60_000);
+      await hub?.stop();
+      await git?.close();
+      if (process.env.LABHUB_TEST_KEEP) return;
+      await cleanupTestObjects(docker, RUN);
+      expect(await leftovers(docker, RUN)).toEqual([]);
+    }, 60_000);
 
-  it('starts jupyterhub-singleuser in a container; a browser reaches it through the proxy with OAuth', async () => {
-    const server = await startServer(hub, token, 'admin');
-    expect(server.state).toMatchObject({ containerName: `labhub-t${process.pid}-admin`, host: `unix://${env!.DOCKER_SOCK}` });
-    const browser = new Browser(hub.publicUrl);
-    const login = await browser.login('admin', PASSWORD, '/user/admin/');
-    expect(login.status).toBe(200);
-    expect(login.chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
-    expect(login.chain.some((u) => u.includes('/user/admin/oauth_callback'))).toBe(true);
-    expect(new URL(login.url).pathname).toMatch(/^\/user\/admin\/(tree|lab)/);
-    const apiStatus = await browser.get('/user/admin/api/status');
-    expect(apiStatus.status).toBe(200);
-    expect(JSON.parse(apiStatus.text)).toHaveProperty('started');
-    // an anonymous client is sent to the hub's login
-    const anon = await fetch(`${hub.publicUrl}/user/admin/tree`, { redirect: 'manual' });
-    expect(anon.status).toBe(302);
-  }, 200_000);
+    it('starts jupyterhub-singleuser in a container; a browser reaches it through the proxy with OAuth', async () => {
+      const server = await startServer(hub, token, 'admin');
+      expect(server.state).toMatchObject({ containerName: `labhub-t${process.pid}-admin`, host: `unix://${SOCK}` });
+      const browser = new Browser(hub.publicUrl);
+      const login = await browser.login('admin', PASSWORD, '/user/admin/');
+      expect(login.status).toBe(200);
+      expect(login.chain.some((u) => u.includes('/hub/api/oauth2/authorize'))).toBe(true);
+      expect(login.chain.some((u) => u.includes('/user/admin/oauth_callback'))).toBe(true);
+      expect(new URL(login.url).pathname).toMatch(/^\/user\/admin\/(tree|lab)/);
+      const apiStatus = await browser.get('/user/admin/api/status');
+      expect(apiStatus.status).toBe(200);
+      expect(JSON.parse(apiStatus.text)).toHaveProperty('started');
+      // an anonymous client is sent to the hub's login
+      const anon = await fetch(`${hub.publicUrl}/user/admin/tree`, { redirect: 'manual' });
+      expect(anon.status).toBe(302);
+    }, 200_000);
 
-  it('git: repos cloned at start with a token fetched from the hub; git clone in the container works; no token in docker inspect', async () => {
-    const id = String((await serverModel(hub, token, 'admin'))!.state.containerId);
-    expect(await exec(docker, id, ['cat', '/home/jovyan/lab/README.md'])).toEqual({ code: 0, out: 'lab repository\n' });
-    // as a terminal in Jupyter would: the server's environment, then plain git
-    const sh = `set -a; . /opt/labhub/env; set +a; cd /tmp && rm -rf c && git clone -q ${repoUrl()} c && cat c/data/numbers.csv && git -C c config user.email`;
-    expect(await exec(docker, id, ['sh', '-c', sh])).toEqual({ code: 0, out: '1,2,3\nadmin@lab.example\n' });
-    expect(git.stats.ok).toBeGreaterThan(0);
-    expect(git.stats.rejected).toBeGreaterThan(0); // the first request of each clone carries no credential
-    // without the hub's help (no server token), git has no credential: the server really requires it
-    const anon = await exec(docker, id, ['sh', '-c', `cd /tmp && GIT_TERMINAL_PROMPT=0 git clone -q ${repoUrl()} anon 2>&1; echo rc=$?`]);
-    expect(anon.out).toMatch(/rc=128/);
-    const inspect = JSON.stringify(await docker.getContainer(id).inspect());
-    const apiToken = /JUPYTERHUB_API_TOKEN='([^']+)'/.exec((await exec(docker, id, ['cat', '/opt/labhub/env'])).out)?.[1];
-    expect(apiToken).toMatch(/^\S{20,}$/);
-    expect(inspect).not.toContain(GIT_TOKEN);
-    expect(inspect).not.toContain(apiToken!);
-    // the credential endpoint answers only the server's own token
-    const cred = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=${gw}:${new URL(git.url).port}`, { headers: { Authorization: `token ${apiToken}` } });
-    expect(cred.status).toBe(200);
-    expect(await cred.json()).toEqual({ username: 'admin-git', password: GIT_TOKEN });
-    const byAdminToken = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=github.com`, { headers: { Authorization: `token ${token}` } });
-    expect(byAdminToken.status).toBe(403);
-    const otherHost = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=github.com`, { headers: { Authorization: `token ${apiToken}` } });
-    expect(otherHost.status).toBe(404);
-  }, 120_000);
+    it('git: repos cloned at start with a token fetched from the hub; git clone in the container works; no token in docker inspect', async () => {
+      const id = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+      expect(await exec(docker, id, ['cat', '/home/jovyan/lab/README.md'])).toEqual({ code: 0, out: 'lab repository\n' });
+      // as a terminal in Jupyter would: the server's environment, then plain git
+      const sh = `set -a; . /opt/labhub/env; set +a; cd /tmp && rm -rf c && git clone -q ${repoUrl()} c && cat c/data/numbers.csv && git -C c config user.email`;
+      expect(await exec(docker, id, ['sh', '-c', sh])).toEqual({ code: 0, out: '1,2,3\nadmin@lab.example\n' });
+      expect(git.stats.ok).toBeGreaterThan(0);
+      expect(git.stats.rejected).toBeGreaterThan(0); // the first request of each clone carries no credential
+      // without the hub's help (no server token), git has no credential: the server really requires it
+      const anon = await exec(docker, id, ['sh', '-c', `cd /tmp && GIT_TERMINAL_PROMPT=0 git clone -q ${repoUrl()} anon 2>&1; echo rc=$?`]);
+      expect(anon.out).toMatch(/rc=128/);
+      const inspect = JSON.stringify(await docker.getContainer(id).inspect());
+      const apiToken = /JUPYTERHUB_API_TOKEN='([^']+)'/.exec((await exec(docker, id, ['cat', '/opt/labhub/env'])).out)?.[1];
+      expect(apiToken).toMatch(/^\S{20,}$/);
+      expect(inspect).not.toContain(GIT_TOKEN);
+      expect(inspect).not.toContain(apiToken!);
+      // the credential endpoint answers only the server's own token
+      const cred = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=${gw}:${new URL(git.url).port}`, { headers: { Authorization: `token ${apiToken}` } });
+      expect(cred.status).toBe(200);
+      expect(await cred.json()).toEqual({ username: 'admin-git', password: GIT_TOKEN });
+      const byAdminToken = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=github.com`, { headers: { Authorization: `token ${token}` } });
+      expect(byAdminToken.status).toBe(403);
+      const otherHost = await fetch(`${hub.publicUrl}/hub/api/users/admin/git-credentials?host=github.com`, { headers: { Authorization: `token ${apiToken}` } });
+      expect(otherHost.status).toBe(404);
+    }, 120_000);
 
-  it('limits are applied inside the container', async () => {
-    const id = String((await serverModel(hub, token, 'admin'))!.state.containerId);
-    const mem = await exec(docker, id, ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
-    expect(mem.out.trim()).toBe(String(512 * 1024 * 1024));
-    const cpu = await exec(docker, id, ['sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max']);
-    expect(cpu.out.trim().split(' ')[0]).toBe('100000');
-  }, 60_000);
+    it('limits are applied inside the container', async () => {
+      const id = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+      const mem = await exec(docker, id, ['sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
+      expect(mem.out.trim()).toBe(String(512 * 1024 * 1024));
+      const cpu = await exec(docker, id, ['sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max']);
+      expect(cpu.out.trim().split(' ')[0]).toBe('100000');
+    }, 60_000);
 
-  it('the home survives stop/start and container removal; /shared is visible to two users (rw only for the group teachers); homes are private', async () => {
-    const first = String((await serverModel(hub, token, 'admin'))!.state.containerId);
-    expect(await exec(docker, first, ['sh', '-c', 'id -u; echo my-notes > ~/notes.txt; echo from-admin > /shared/hello.txt'])).toEqual({ code: 0, out: '1000\n' });
-    await stopServer(hub, token, 'admin');
-    await expect(docker.getContainer(first).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    const again = await startServer(hub, token, 'admin');
-    const second = String(again.state.containerId);
-    expect(second).not.toBe(first);
-    expect(await exec(docker, second, ['cat', '/home/jovyan/notes.txt'])).toEqual({ code: 0, out: 'my-notes\n' });
-    const bob = await startServer(hub, token, 'bob', 150_000, { groups: ['teachers'] });
-    const bid = String(bob.state.containerId);
-    expect(await exec(docker, bid, ['cat', '/shared/hello.txt'])).toEqual({ code: 0, out: 'from-admin\n' });
-    const bobWrites = await exec(docker, bid, ['sh', '-c', 'echo x > /shared/bob.txt']);
-    expect(bobWrites.code).not.toBe(0); // bob is not in 'teachers': read-only, even if he asks for it in user options
-    expect(bobWrites.out).toMatch(/Read-only file system/);
-    expect((await exec(docker, bid, ['ls', '-A', '/home/jovyan'])).out).not.toContain('notes.txt');
-    const bobMounts = (await docker.getContainer(bid).inspect()).Mounts.map((m) => m.Name).sort();
-    expect(bobMounts).toEqual([`labhub-home-bob-${RUN}`, `labhub-shared-${RUN}`]);
-    expect((await exec(docker, bid, ['sh', '-c', 'ls /home; cat /proc/mounts | grep -c labhub-home-admin'])).out).toBe('jovyan\n0\n');
-  }, 300_000);
+    it('the home survives stop/start and container removal; /shared is visible to two users (rw only for the group teachers); homes are private', async () => {
+      const first = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+      expect(await exec(docker, first, ['sh', '-c', 'id -u; echo my-notes > ~/notes.txt; echo from-admin > /shared/hello.txt'])).toEqual({ code: 0, out: '1000\n' });
+      await stopServer(hub, token, 'admin');
+      await expect(docker.getContainer(first).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const again = await startServer(hub, token, 'admin');
+      const second = String(again.state.containerId);
+      expect(second).not.toBe(first);
+      expect(await exec(docker, second, ['cat', '/home/jovyan/notes.txt'])).toEqual({ code: 0, out: 'my-notes\n' });
+      const bob = await startServer(hub, token, 'bob', 150_000, { groups: ['teachers'] });
+      const bid = String(bob.state.containerId);
+      expect(await exec(docker, bid, ['cat', '/shared/hello.txt'])).toEqual({ code: 0, out: 'from-admin\n' });
+      const bobWrites = await exec(docker, bid, ['sh', '-c', 'echo x > /shared/bob.txt']);
+      expect(bobWrites.code).not.toBe(0); // bob is not in 'teachers': read-only, even if he asks for it in user options
+      expect(bobWrites.out).toMatch(/Read-only file system/);
+      expect((await exec(docker, bid, ['ls', '-A', '/home/jovyan'])).out).not.toContain('notes.txt');
+      const bobMounts = (await docker.getContainer(bid).inspect()).Mounts.map((m) => m.Name).sort();
+      expect(bobMounts).toEqual([`labhub-home-bob-${RUN}`, `labhub-shared-${RUN}`]);
+      expect((await exec(docker, bid, ['sh', '-c', 'ls /home; cat /proc/mounts | grep -c labhub-home-admin'])).out).toBe('jovyan\n0\n');
+    }, 300_000);
 
-  it('after a hub crash (SIGKILL) the restarted hub re-attaches to the running containers', async () => {
-    const before = String((await serverModel(hub, token, 'admin'))!.state.containerId);
-    const { dataDir, port, hubPort } = hub;
-    await hub.stop('SIGKILL');
-    expect((await docker.getContainer(before).inspect()).State.Running).toBe(true); // servers outlive the hub
-    let restarted: HubProcess | undefined;
-    for (let attempt = 1; !restarted; attempt++) {
-      try {
-        restarted = await startHubProcess({ dataDir, port, hubPort, adminPassword: PASSWORD, args: ['--config', join(dataDir, 'labhub.yaml')] });
-      } catch (err) {
-        if (attempt >= 3) throw err;
-        await new Promise((res) => setTimeout(res, 500));
+    it('after a hub crash (SIGKILL) the restarted hub re-attaches to the running containers', async () => {
+      const before = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+      const { dataDir, port, hubPort } = hub;
+      await hub.stop('SIGKILL');
+      expect((await docker.getContainer(before).inspect()).State.Running).toBe(true); // servers outlive the hub
+      let restarted: HubProcess | undefined;
+      for (let attempt = 1; !restarted; attempt++) {
+        try {
+          restarted = await startHubProcess({ dataDir, port, hubPort, adminPassword: PASSWORD, args: ['--config', join(dataDir, 'labhub.yaml')] });
+        } catch (err) {
+          if (attempt >= 3) throw err;
+          await new Promise((res) => setTimeout(res, 500));
+        }
       }
-    }
-    hub = restarted;
-    const after = await serverModel(hub, token, 'admin');
-    expect(after).toMatchObject({ ready: true, state: { containerId: before } });
-    const browser = new Browser(hub.publicUrl);
-    await browser.login('admin', PASSWORD, '/user/admin/');
-    const status = await browser.get('/user/admin/api/status');
-    expect(status.status).toBe(200);
-  }, 120_000);
-});
+      hub = restarted;
+      const after = await serverModel(hub, token, 'admin');
+      expect(after).toMatchObject({ ready: true, state: { containerId: before } });
+      const browser = new Browser(hub.publicUrl);
+      await browser.login('admin', PASSWORD, '/user/admin/');
+      const status = await browser.get('/user/admin/api/status');
+      expect(status.status).toBe(200);
+    }, 120_000);
+  });
+}
 
 describe.runIf(run)('docker spawner end to end: a container that exits at start', () => {
   const docker = new Docker({ socketPath: env?.DOCKER_SOCK ?? '' });

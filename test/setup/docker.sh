@@ -16,7 +16,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$D" "$CACHE"
 export DEBIAN_FRONTEND=noninteractive
 APT="apt-get -o DPkg::Lock::Timeout=900"
-PKGS="docker.io podman runc catatonit busybox-static debootstrap docker-registry iptables git curl openssl"
+PKGS="docker.io podman runc catatonit busybox-static debootstrap docker-registry iptables iproute2 git curl openssl"
 log() { echo "[docker-setup $(date +%T)] $*"; }
 
 missing=""
@@ -141,7 +141,13 @@ if ! dk image inspect "$BB" >/dev/null 2>&1 || ! podman image exists "$BB"; then
   podman image exists "$BB" || podman import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$D/bb.tar" "$BB" >/dev/null
 fi
 
-# ---------- Debian base + jupyterhub-singleuser image (dockerd) ----------
+# Podman's default bridge (cni-podman0, 10.88.0.1) exists only after a first container: create it now,
+# so a hub can listen on its gateway address
+if ! ip -4 addr show cni-podman0 >/dev/null 2>&1 && ! ip -4 addr show podman0 >/dev/null 2>&1; then
+  podman run --rm "$BB" true >/dev/null
+fi
+
+# ---------- Debian base + jupyterhub-singleuser image (dockerd, then copied into Podman) ----------
 JUPYTER=""
 if [ "${SKIP_JUPYTER_IMAGE:-0}" != 1 ]; then
   BASE=localhost/labhub-debian:bookworm
@@ -159,6 +165,10 @@ if [ "${SKIP_JUPYTER_IMAGE:-0}" != 1 ]; then
     log "building $JUPYTER (apt-get install jupyterhub inside; a few minutes on first run)"
     dk build --network host --build-arg BASE_IMAGE="$BASE" --label "labhub.dockerfile=$want" -t "$JUPYTER" "$REPO/images/jupyterlab" >"$D/build-jupyter.log" 2>&1 ||
       { tail -30 "$D/build-jupyter.log"; exit 1; }
+  fi
+  if [ "$(podman image inspect -f '{{.Id}}' "$JUPYTER" 2>/dev/null)" != "$(dk image inspect -f '{{.Id}}' "$JUPYTER" | sed 's/^sha256://')" ]; then
+    log "copying $JUPYTER into Podman's storage"
+    dk save "$JUPYTER" | podman load >/dev/null
   fi
 fi
 
