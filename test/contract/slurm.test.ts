@@ -242,6 +242,24 @@ if (!slurm) {
       await sp.stop();
     });
 
+    it('the job hits its time limit (1 min): warning first, then Slurm ends it and poll reports stopped (TIMEOUT)', { timeout: 200_000 }, async () => {
+      const id = { user: 'timeout', serverName: '' };
+      const sp = track(new SlurmSpawner(ctx, options({ time: '1', warnBeforeEndMinutes: 1 }), id));
+      const { url } = await sp.start({ ...request(id), signal: AbortSignal.timeout(45_000) });
+      const jobId = (sp.getState() as { jobId: string }).jobId;
+      let poll = await sp.poll();
+      for (let i = 0; i < 360 && poll.status === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        poll = await sp.poll();
+      }
+      expect(poll).toMatchObject({ status: 'stopped' });
+      expect((poll as { reason: string }).reason).toMatch(new RegExp(`job ${jobId} (TIMEOUT|COMPLETING)`));
+      expect(logs.some((l) => l.level === 'warn' && String(l.msg).includes(`Slurm job ${jobId} reaches its time limit`))).toBe(true);
+      await sp.stop();
+      expect(jobState(s, jobId)).toBe('TIMEOUT');
+      await expect(fetch(`${url}/user/timeout/api`)).rejects.toThrow();
+    });
+
     it('bad input: unknown partition and time over the maximum are refused before sbatch; sbatch errors are reported verbatim', async () => {
       const strict = options({ partitions: { debug: { maxTime: '1:00:00' }, short: { maxTime: '00:30:00' } }, maxTime: '2:00:00' });
       const cases: Array<[Record<string, unknown>, RegExp]> = [

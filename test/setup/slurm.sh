@@ -65,6 +65,8 @@ MpiDefault=none
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
 MinJobAge=120
+# quick ends for the wall-time test (SIGTERM → SIGKILL after 5 s)
+KillWait=5
 NodeName=$HOST CPUs=8 RealMemory=${MEM:-2048} NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE DefMemPerNode=256 State=UP
 PartitionName=short Nodes=$HOST MaxTime=00:30:00 DefMemPerNode=256 State=UP
