@@ -44,7 +44,7 @@ export async function startHubProcess(o: StartHubOptions = {}): Promise<HubProce
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   await new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start within 20 s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`hub did not start within 45 s:\n${out}`)), 45_000);
     const check = () => {
       if (out.includes('LabHub is running at')) {
         clearTimeout(timer);
