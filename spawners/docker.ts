@@ -232,6 +232,8 @@ interface Candidate {
   docker: Docker;
   load: number;
   hasImage: boolean;
+  /** This server's (kept) container already exists there. */
+  hasMine: boolean;
 }
 
 export class DockerSpawner implements Spawner {
@@ -379,7 +381,7 @@ export class DockerSpawner implements Spawner {
           ]);
           const mine = list.filter((c) => c.Names.some((n) => n === `/${this.name}`)).length;
           const load = list.filter((c) => c.State === 'running' || c.State === 'created').length - mine;
-          return { host, docker, load: Math.max(0, load), hasImage };
+          return { host, docker, load: Math.max(0, load), hasImage, hasMine: mine > 0 };
         } catch (err) {
           return { host, error: errMessage(err) };
         }
@@ -391,7 +393,7 @@ export class DockerSpawner implements Spawner {
         down.push(`${hostLabel(p.host)} (${p.error})`);
         progress(3, `Docker host ${hostLabel(p.host)} is unreachable (${p.error}); skipped`);
         this.ctx.log.warn({ host: hostLabel(p.host), err: p.error }, 'docker host unreachable; skipped');
-      } else if (p.host.capacity && p.load >= p.host.capacity) {
+      } else if (p.host.capacity && p.load >= p.host.capacity && !(p.hasMine && !this.opts.remove)) {
         full.push(hostLabel(p.host));
         progress(4, `Docker host ${hostLabel(p.host)} is full (${p.load}/${p.host.capacity}); skipped`);
       } else ok.push(p);
@@ -401,7 +403,9 @@ export class DockerSpawner implements Spawner {
       throw new SpawnFailure(`No Docker host is reachable: ${down.join('; ')}`, 'unreachable');
     }
     const ratio = (c: Candidate) => (c.host.capacity ? c.load / c.host.capacity : c.load / 1e6);
-    ok.sort((a, b) => Number(b.hasImage) - Number(a.hasImage) || ratio(a) - ratio(b) || a.load - b.load);
+    // keep-and-restart: back to the host that keeps this server's container
+    const kept = (c: Candidate) => Number(c.hasMine && !this.opts.remove);
+    ok.sort((a, b) => kept(b) - kept(a) || Number(b.hasImage) - Number(a.hasImage) || ratio(a) - ratio(b) || a.load - b.load);
     return ok[0];
   }
 

@@ -428,4 +428,41 @@ describe.runIf(run && runPodman)('docker spawner placement over dockerd + podman
     expect(s.getState().host).toBe(`unix://${env!.PODMAN_SOCK}`);
     await s.stop();
   });
+
+  it('keep-and-restart goes back to the host that keeps the container', async () => {
+    const ctx = { dataDir: '/nonexistent', log, hubId: runId };
+    const base = {
+      kind: 'docker',
+      image: env!.LABHUB_TEST_IMAGE_BB,
+      pullPolicy: 'never',
+      cmd: ['httpd', '-f', '-p', '8888', '-h', '/www'],
+      labels: { 'labhub.test': runId },
+      home: { type: 'none' },
+      remove: false,
+      stopTimeoutSeconds: 1,
+    };
+    const dockerd = { url: `unix://${env!.DOCKER_SOCK}` };
+    const pod = { url: `unix://${env!.PODMAN_SOCK}` };
+    const user = `pk${process.pid}`;
+    const req = (): SpawnRequest => ({
+      user,
+      serverName: '',
+      servicePrefix: serverPrefix(user, ''),
+      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
+      userOptions: {},
+      signal: AbortSignal.timeout(60_000),
+    });
+    const first = new DockerSpawner(ctx, DockerSpawnerSchema.parse({ ...base, hosts: [dockerd, pod] }), { user, serverName: '' });
+    started.push(first);
+    await first.start(req());
+    const kept = first.getState();
+    expect(kept.host).toBe(dockerd.url);
+    await first.stop();
+    // podman is now listed first (and equally loaded): without the kept container it would win
+    const second = new DockerSpawner(ctx, DockerSpawnerSchema.parse({ ...base, hosts: [pod, dockerd] }), { user, serverName: '' });
+    started.push(second);
+    await second.start(req());
+    expect(second.getState()).toMatchObject({ host: dockerd.url, containerId: kept.containerId });
+    await second.stop();
+  });
 });
