@@ -316,7 +316,7 @@ describe.runIf(run)('docker spawner end to end: a container that exits at start'
     expect(await leftovers(docker, runId)).toEqual([]);
   }, 60_000);
 
-  it('its last log lines reach the progress stream and the error; nothing is left behind', async () => {
+  it('its last log lines reach the progress stream and the error page; nothing is left behind', async () => {
     const r = await api(hub, token, 'POST', '/users/admin/server');
     expect([201, 202, 500]).toContain(r.status);
     let failed: { message: string } | undefined;
@@ -335,6 +335,12 @@ describe.runIf(run)('docker spawner end to end: a container that exits at start'
     }
     expect(failed?.message).toMatch(/^Spawn failed: /);
     expect(failed?.message).toContain('fatal: cannot read /etc/jupyter/config.py');
+    // and the error page a browser lands on after the failed spawn
+    const browser = new Browser(hub.publicUrl);
+    await browser.login('admin', PASSWORD);
+    const page = await browser.get('/hub/spawn-pending/admin');
+    expect(page.status).toBe(500);
+    expect(page.text).toContain('fatal: cannot read /etc/jupyter/config.py');
     expect(await serverModel(hub, token, 'admin')).toBeUndefined();
     const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`labhub.test=${runId}`] }) } as object);
     expect(left).toEqual([]);
