@@ -296,14 +296,16 @@ for (const engine of ['dockerd', 'podman'] as const) {
       expect(revived.getState()).toEqual({});
     });
 
-    it('a user-defined network: the hub connects to the container IP; extraHost is merged', async () => {
+    it('a user-defined network: the hub connects to the container IP; restart policy, Init, extraHost and extraCreate applied', async () => {
       const net = `labhub-test-${RUN}`;
       await docker.createNetwork({ Name: net, Labels: { 'labhub.test': RUN } });
-      const { s, user } = spawner(base({ network: net, extraHost: { ShmSize: 32 * 1024 * 1024 }, extraCreate: { Labels: { 'labhub.extra': 'yes' } } }));
+      const { s, user } = spawner(base({ network: net, restartPolicy: 'on-failure', extraHost: { ShmSize: 32 * 1024 * 1024 }, extraCreate: { Labels: { 'labhub.extra': 'yes' } } }));
       const { url } = await s.start(request(user));
       const info = await docker.getContainer(String(s.getState().containerId)).inspect();
       expect(url).toBe(`http://${info.NetworkSettings.Networks[net].IPAddress}:8888`);
       expect(info.HostConfig.ShmSize).toBe(32 * 1024 * 1024);
+      expect(info.HostConfig.RestartPolicy?.Name).toBe('on-failure');
+      expect(info.HostConfig.Init).toBe(true);
       expect(info.Config.Labels).toMatchObject({ 'labhub.extra': 'yes', 'labhub.user': user });
       let status = 0;
       for (let i = 0; i < 50 && !status; i++) status = await fetch(`${url}/`).then((r) => r.status, () => 0);
