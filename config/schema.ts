@@ -13,6 +13,7 @@ import { AuthSchema } from './auth-schema.js';
 import { ProfileSchema } from './profiles-schema.js';
 import { deepMerge } from './merge.js';
 import { SchedulesSchema } from '../hub/schedules.js';
+import { CullingSchema, OperationsSchema, QuotasSchema } from './ops-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -119,6 +120,9 @@ export const ConfigSchema = z.strictObject({
     .refine((ps) => new Set(ps.map((p) => p.slug)).size === ps.length, 'profile slugs must be unique')
     .describe('Environments offered on the spawn page (none: servers start with the top-level spawner).'),
   schedules: SchedulesSchema,
+  culling: CullingSchema.prefault({}).describe('Built-in culler: idle timeout and max age, per profile/group (docs/operations.md).'),
+  quotas: QuotasSchema.prefault({}).describe('Quotas: servers per user, running per group/profile, CPU/memory budget per group.'),
+  operations: OperationsSchema.prefault({}).describe('Reconciliation concurrency, shutdown behaviour, proxy health checks, audit retention.'),
   auth: AuthSchema.prefault({}).describe('How users log in: methods (local, github, oidc) and who may log in (see config/auth-schema.ts).'),
   proxy: ProxySchema.prefault({}).describe('The configurable-http-proxy compatible proxy.'),
 }).superRefine((config, ctx) => {

@@ -45,6 +45,11 @@ import { ServerManager, type SpawnerBuilder } from './servers.js';
 import { startSchedules } from './schedule-wiring.js';
 import { JUPYTERHUB_API_VERSION } from './version.js';
 import { randomBytes } from 'node:crypto';
+import { AuditLog, auditingLogger } from './audit.js';
+import { Culler } from './culler.js';
+import { jitter } from './concurrency.js';
+import { Quotas } from './quotas.js';
+import { requestIds } from './request-context.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -81,8 +86,11 @@ export function hubId(db: Db): string {
 }
 
 export function createHub(input: CreateHubInput): Hub {
-  const { config, secrets, db, log } = input;
+  const { config, secrets, db } = input;
   const clock = input.clock ?? systemClock;
+  // every `event:` log line is also an audit log entry (hub/audit.ts)
+  const audit = new AuditLog(db, clock);
+  const log = auditingLogger(input.log, (e) => audit.fromEvent(e), (err) => input.log.error({ err: String(err) }, 'audit log write failed'));
   const users = new UserRepo(db);
   const servers = new ServerRepo(db);
   const tokens = new TokenRepo(db);
@@ -102,19 +110,23 @@ export function createHub(input: CreateHubInput): Hub {
   // services first: roles may be assigned to them
   serviceManager.applyConfig();
   applyRbacConfig(config, { roles, groups, users, services }, isoNow(clock));
-  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => serviceManager.routes(), preSpawn: (u) => deps.auth.refreshAuthState(u.id) });
+  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => serviceManager.routes(), preSpawn: (u) => deps.auth.refreshAuthState(u.id), checkQuota: (u, s, r) => quotas.check(u, s, r) });
+  const quotas = new Quotas({ config, users, servers, active: () => serverManager.activeServers() });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
   const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, clientSecrets: input.clientSecrets });
   let hubTarget = `http://${config.hubIp}:${config.hubPort}`;
   const deps: HubDeps = {
     config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
-    groups, roles, services, shares, serviceManager, metrics,
+    groups, roles, services, shares, serviceManager, metrics, audit,
+    culler: undefined as unknown as Culler,
     hubTarget: () => hubTarget,
     shutdown: async () => {
       throw new Error('shutdown is only available in a started hub');
     },
   };
+
+  deps.culler = new Culler(deps);
 
   const app = express();
   app.disable('x-powered-by');
@@ -123,6 +135,7 @@ export function createHub(input: CreateHubInput): Hub {
   app.set('view engine', 'ejs');
   // one short, unambiguous time format on every page
   app.locals.fmtTime = (iso: string | null | undefined) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '—');
+  app.use(requestIds());
   app.use((req, res, next) => {
     // any write may change who can do what: drop cached token identities when it completes
     if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => access.invalidate());
@@ -173,8 +186,8 @@ export interface RunningHub {
   proxy: RunningProxy;
   hubUrl: string;
   publicUrl: string;
-  /** Stops listening and the proxy; leaves single-user servers running. */
-  close(): Promise<void>;
+  /** Stops listening (in-flight requests finish) and the proxy; servers keep running unless `servers` or operations.stopServersOnShutdown. */
+  close(opts?: { servers?: boolean }): Promise<void>;
 }
 
 /** Creates everything real for a configuration and starts listening. */
@@ -228,26 +241,69 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   await hub.deps.serverManager.checkRoutes(hubUrl).catch((err) => log.warn({ err: String(err) }, 'initial route check failed'));
   hub.deps.serverManager.startPolling();
   const schedules = startSchedules(hub.deps, config.schedules);
-  const routeTimer = setInterval(() => {
-    hub.deps.serverManager.checkRoutes(hubUrl).catch((err) => log.warn({ err: String(err) }, 'route check failed'));
-    hub.sessionStore.purgeExpired();
-    hub.deps.tokens.purgeExpired(isoNow(clock));
-  }, config.proxy.routeCheckIntervalSeconds * 1000);
-  routeTimer.unref();
+  hub.deps.schedules = schedules;
+  hub.deps.culler.start();
+  const ops = config.operations;
+  // reconciliation: the database is the truth; the proxy's table is a cache re-synced on a jittered timer
+  let routeTimer: NodeJS.Timeout | undefined;
+  let stopping = false;
+  const routeLoop = () => {
+    routeTimer = setTimeout(() => {
+      hub.deps.serverManager
+        .checkRoutes(hubUrl)
+        .catch((err) => log.warn({ err: String(err) }, 'route check failed'))
+        .finally(() => !stopping && routeLoop());
+      hub.sessionStore.purgeExpired();
+      hub.deps.tokens.purgeExpired(isoNow(clock));
+      if (ops.auditRetentionDays > 0) hub.deps.audit.purgeBefore(new Date(clock.now() - ops.auditRetentionDays * 86400_000).toISOString());
+    }, config.proxy.routeCheckIntervalSeconds * 1000 * jitter());
+    routeTimer.unref();
+  };
+  routeLoop();
+  // proxy health (JupyterHub polls every 5 s): a dead subprocess proxy is restarted by the launcher,
+  // a hung one is replaced, and whenever the proxy comes back its routes are restored at once
+  const restoreRoutes = (why: string) => {
+    const t0 = Date.now();
+    hub.deps.serverManager.checkRoutes(hubUrl).then(
+      (r) => log.warn({ ...r, ms: Date.now() - t0, why }, 'proxy routes restored'),
+      (err) => log.error({ err: String(err), why }, 'restoring proxy routes failed'),
+    );
+  };
+  proxy.onRestart?.(() => restoreRoutes('proxy restarted'));
+  let proxyFailures = 0;
+  const proxyTimer = setInterval(() => {
+    proxyClient.getAllRoutes(new Date(0)).then(
+      () => {
+        if (proxyFailures > 0) restoreRoutes('proxy reachable again');
+        proxyFailures = 0;
+      },
+      (err) => {
+        proxyFailures++;
+        log.warn({ err: String(err), failures: proxyFailures }, 'proxy not answering');
+        if (proxyFailures === 3 && proxy.restart) void proxy.restart().catch(() => undefined);
+      },
+    );
+  }, ops.proxyCheckIntervalSeconds * 1000);
+  proxyTimer.unref();
   log.info({ hub: hubUrl, public: proxy.publicUrl }, 'LabHub is running');
   hub.deps.metrics.startupDuration.set((Date.now() - startedAt) / 1000);
   let closed: Promise<void> | undefined;
   const close = (opts: { servers?: boolean } = {}) =>
     (closed ??= (async () => {
-      clearInterval(routeTimer);
+      stopping = true;
+      clearTimeout(routeTimer);
+      clearInterval(proxyTimer);
       schedules.dispose();
-      if (opts.servers) await hub.deps.serverManager.stopAll();
+      hub.deps.culler.dispose();
+      // stop accepting; requests in flight may finish within the grace period
+      const drained = new Promise<void>((res) => server.close(() => res()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), ops.shutdownGraceSeconds * 1000);
+      if (opts.servers ?? ops.stopServersOnShutdown) await hub.deps.serverManager.stopAll();
+      await drained;
+      clearTimeout(grace);
       await hub.deps.serverManager.dispose();
       await hub.deps.serviceManager.stopManaged();
-      await new Promise<void>((res) => {
-        server.close(() => res());
-        server.closeAllConnections();
-      });
       await proxy.close();
       db.close();
     })());
@@ -255,5 +311,5 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
     // answer the request first, then go (JupyterHub replies 202 and exits shortly after)
     setTimeout(() => void close({ servers }).then(() => opts.onShutdown?.()), 100).unref();
   };
-  return { hub, server, proxy, hubUrl, publicUrl: proxy.publicUrl, close: () => close() };
+  return { hub, server, proxy, hubUrl, publicUrl: proxy.publicUrl, close: (o) => close(o) };
 }

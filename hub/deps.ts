@@ -20,6 +20,9 @@ import type { Csrf } from './http/csrf.js';
 import type { Logger } from './log.js';
 import type { HubSecrets } from './secrets.js';
 import type { ServerManager } from './servers.js';
+import type { AuditLog } from './audit.js';
+import type { Culler } from './culler.js';
+import type { ScheduleRunner } from './schedules.js';
 
 export interface HubDeps {
   config: Config;
@@ -44,6 +47,12 @@ export interface HubDeps {
   shares: ShareRepo;
   serviceManager: ServiceManager;
   metrics: HubMetrics;
+  /** Who did what (hub/audit.ts); `event:` log lines are recorded automatically. */
+  audit: AuditLog;
+  /** Idle/max-age culler (hub/culler.ts); its timer runs only in a started hub with culling configured. */
+  culler: Culler;
+  /** Wall-clock schedules (set by startHub; absent in hubs built by createHub alone). */
+  schedules?: ScheduleRunner;
   /** The hub's own URL as the proxy reaches it (for route checks). */
   hubTarget: () => string;
   /** Stops the hub (POST /hub/api/shutdown); set by startHub. */

@@ -1,5 +1,6 @@
 /** Structured JSON logs (pino). Secrets are redacted by path so they never reach a log line. */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { requestMixin } from './request-context.js';
 
 export type { Logger };
 
@@ -25,5 +26,5 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, base: { app: 'labhub' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  return pino({ level, base: { app: 'labhub' }, mixin: requestMixin, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
 }

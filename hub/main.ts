@@ -4,12 +4,12 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, checkConfigFile, describeConfig, loadConfig, type CliOverrides } from '../config/load.js';
 import { startHub } from './app.js';
-import { openDb } from './db/db.js';
+import { migrate, openDb } from './db/db.js';
 import { TokenRepo } from './db/tokens.js';
 import { UserRepo } from './db/users.js';
 import { isKnownScope } from './scopes.js';
@@ -76,7 +76,7 @@ const program = new Command('labhub')
       const shutdown = (signal: string) => {
         if (closing) return;
         closing = true;
-        process.stdout.write(`Received ${signal}, shutting down (servers keep running)\n`);
+        process.stdout.write(`Received ${signal}, shutting down (${loaded.config.operations.stopServersOnShutdown ? 'stopping servers' : 'servers keep running'})\n`);
         running.close().then(
           () => process.exit(0),
           () => process.exit(1),
@@ -152,6 +152,54 @@ program
       const now = isoNow(systemClock);
       const { token } = new TokenRepo(db).create({ kind: 'api', userId: user.id, note: o.note, scopes, expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null, now });
       process.stdout.write(`${token}\n`);
+    } finally {
+      db.close();
+    }
+  });
+
+/** The database file of the configuration (global options and config file apply). */
+function dbFileOf(): string {
+  let loaded;
+  try {
+    loaded = loadConfig({ env: process.env, file: program.opts<GlobalOpts>().config, cli: overrides(program.opts<GlobalOpts>()) });
+  } catch (err) {
+    fail(err);
+  }
+  return loaded.config.db ?? join(loaded.config.dataDir, 'labhub.sqlite');
+}
+
+const dbCmd = program.command('db').description('database maintenance');
+dbCmd
+  .command('backup <file>')
+  .description("copy the database to FILE with SQLite's online backup (safe while the hub runs)")
+  .action(async (file: string) => {
+    const dbFile = dbFileOf();
+    if (!existsSync(dbFile)) fail(new Error(`no database at ${dbFile}`));
+    if (existsSync(file)) fail(new Error(`${file} exists; refusing to overwrite it`));
+    const db = openDb(dbFile, { migrate: false });
+    try {
+      await db.backup(file);
+      chmodSync(file, 0o600);
+      const version = db.pragma('user_version', { simple: true }) as number;
+      process.stdout.write(`backed up ${dbFile} (schema version ${version}) to ${file}\n`);
+    } catch (err) {
+      fail(err);
+    } finally {
+      db.close();
+    }
+  });
+dbCmd
+  .command('upgrade')
+  .description('apply pending schema migrations (back up first; the hub also does this at start)')
+  .action(() => {
+    const dbFile = dbFileOf();
+    if (!existsSync(dbFile)) fail(new Error(`no database at ${dbFile}`));
+    const db = openDb(dbFile, { migrate: false });
+    try {
+      const { from, to } = migrate(db);
+      process.stdout.write(from === to ? `database is up to date (schema version ${to})\n` : `upgraded database from schema version ${from} to ${to}\n`);
+    } catch (err) {
+      fail(err);
     } finally {
       db.close();
     }

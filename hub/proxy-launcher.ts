@@ -20,6 +20,14 @@ export interface RunningProxy {
   publicUrl: string;
   apiUrl: string;
   close(): Promise<void>;
+  /**
+   * Mode 'subprocess' only: the hub owns the process. A proxy that exits on its own is started
+   * again at once (then `onRestart` callbacks run, so the hub restores the routes); restart()
+   * replaces a hung one.
+   */
+  restart?(): Promise<void>;
+  onRestart?(cb: () => void): void;
+  pid?(): number | undefined;
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -67,28 +75,67 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
   // 'labhub-proxy' resolves to our own compiled binary so it works without a global install.
   const [cmd, ...cmdArgs] = p.command[0] === 'labhub-proxy' ? [process.execPath, join(HERE, '..', 'proxy', 'main.js'), ...p.command.slice(1)] : p.command;
   const args = [...cmdArgs, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info'];
-  const child = spawn(cmd, args, { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: authToken }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (b: Buffer) => log.info({ proxy: b.toString().trim() }, 'proxy output'));
-  child.stderr?.on('data', (b: Buffer) => log.warn({ proxy: b.toString().trim() }, 'proxy output'));
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (e) => reject(new HubError(500, `could not start proxy command ${cmd}: ${e.message}`)));
-  });
-  try {
-    await waitForPort(config.ip, config.port, 10_000, child);
-    await waitForPort(p.apiIp, apiPort, 10_000, child);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
+  let closing = false;
+  const restartCallbacks: Array<() => void> = [];
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn(cmd, args, { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: authToken }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (b: Buffer) => log.info({ proxy: b.toString().trim() }, 'proxy output'));
+    child.stderr?.on('data', (b: Buffer) => log.warn({ proxy: b.toString().trim() }, 'proxy output'));
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (e) => reject(new HubError(500, `could not start proxy command ${cmd}: ${e.message}`)));
+    });
+    try {
+      await waitForPort(config.ip, config.port, 10_000, child);
+      await waitForPort(p.apiIp, apiPort, 10_000, child);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
+    child.once('exit', (code, signal) => {
+      if (closing || child !== current) return;
+      log.error({ code, signal, event: 'proxy-died', by: 'system' }, 'proxy exited; restarting it');
+      void relaunch();
+    });
+    return child;
+  };
+  let relaunching: Promise<void> | null = null;
+  const relaunch = (): Promise<void> =>
+    (relaunching ??= (async () => {
+      for (let attempt = 1; attempt <= 20 && !closing; attempt++) {
+        try {
+          // the old process may still hold the ports for a moment
+          current = await launch();
+          log.warn({ pid: current.pid, attempt }, 'proxy restarted');
+          for (const cb of restartCallbacks) cb();
+          return;
+        } catch (err) {
+          log.error({ err: String(err), attempt }, 'proxy restart failed');
+          await sleep(Math.min(5000, 200 * attempt));
+        }
+      }
+    })().finally(() => (relaunching = null)));
+  let current = await launch();
+  const stopChild = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
   return {
     publicUrl: `http://${config.ip}:${config.port}`,
     apiUrl: `http://${p.apiIp}:${apiPort}`,
     close: async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      closing = true;
+      await stopChild(current);
     },
+    restart: async () => {
+      const old = current;
+      current = null as unknown as ChildProcess; // its exit must not trigger a second relaunch
+      await stopChild(old);
+      await relaunch();
+    },
+    onRestart: (cb) => restartCallbacks.push(cb),
+    pid: () => current?.pid,
   };
 }

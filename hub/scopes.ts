@@ -26,8 +26,9 @@ export const SCOPE_DEFINITIONS: Record<string, ScopeDefinition> = {
   'read:roles:users': { description: 'Read user role assignments.' },
   'read:roles:services': { description: 'Read service role assignments.' },
   'read:roles:groups': { description: 'Read group role assignments.' },
-  'admin:servers': { description: "Read, start, stop, create and delete user servers and their state.", subscopes: ['admin:server_state', 'servers'] },
+  'admin:servers': { description: "Read, start, stop, create and delete user servers and their state.", subscopes: ['admin:server_state', 'servers', 'terminal'] },
   'admin:server_state': { description: 'Read and write users’ server state.' },
+  terminal: { description: 'Open a web terminal in users’ servers (LabHub).' },
   servers: { description: 'Start and stop user servers.', subscopes: ['read:servers', 'delete:servers'] },
   'read:servers': { description: 'Read users’ names and their server models (excluding the server state).', subscopes: ['read:users:name'] },
   'delete:servers': { description: 'Stop and delete users’ servers.' },
@@ -49,6 +50,7 @@ export const SCOPE_DEFINITIONS: Record<string, ScopeDefinition> = {
   proxy: { description: 'Read information about the proxy’s routing table, sync the Hub with the proxy and notify the Hub about a new proxy.' },
   shutdown: { description: 'Shutdown the hub.' },
   'read:metrics': { description: 'Read prometheus metrics.' },
+  'read:audit': { description: 'Read the audit log (who did what).' },
   shares: { description: 'Manage access to shared servers.', subscopes: ['access:servers', 'read:shares', 'users:shares', 'groups:shares'] },
   'read:shares': { description: 'Read information about shared access to servers.' },
   'users:shares': { description: "Read and revoke a user's access to shared servers.", subscopes: ['read:users:shares'] },
@@ -60,7 +62,7 @@ export const SCOPE_DEFINITIONS: Record<string, ScopeDefinition> = {
 /** Scopes `self` stands for, filtered to the user (JupyterHub _expand_self_scope). */
 const SELF_SCOPES = [
   'read:users', 'read:users:name', 'read:users:groups', 'users:activity', 'read:users:activity',
-  'servers', 'delete:servers', 'read:servers', 'tokens', 'read:tokens', 'access:servers',
+  'servers', 'delete:servers', 'read:servers', 'tokens', 'read:tokens', 'access:servers', 'terminal',
   'users:shares', 'read:users:shares',
 ];
 
@@ -68,7 +70,7 @@ export const DEFAULT_ROLES: Record<string, { description: string; scopes: string
   user: { description: 'Standard user privileges', scopes: ['self'] },
   admin: {
     description: 'Elevated privileges (can do anything)',
-    scopes: ['admin-ui', 'admin:users', 'admin:servers', 'admin:services', 'tokens', 'admin:groups', 'list:services', 'read:services', 'read:hub', 'proxy', 'shutdown', 'access:services', 'access:servers', 'read:roles', 'read:metrics', 'shares'],
+    scopes: ['admin-ui', 'admin:users', 'admin:servers', 'admin:services', 'tokens', 'admin:groups', 'list:services', 'read:services', 'read:hub', 'proxy', 'shutdown', 'access:services', 'access:servers', 'read:roles', 'read:metrics', 'shares', 'read:audit'],
   },
   server: { description: 'Post activity only', scopes: ['users:activity!user', 'access:servers!server'] },
   token: { description: 'Token with same permissions as its owner', scopes: ['inherit'] },

@@ -20,6 +20,7 @@ import { ProgressLog } from './progress.js';
 import { waitForHttpServer } from './wait-up.js';
 import type { HubMetrics } from './metrics.js';
 import { SpawnFailure } from '../spawners/spawn-failure.js';
+import { mapLimit } from './concurrency.js';
 
 export type SpawnerBuilder = (identity: { user: string; serverName: string }, state?: SpawnerState, spawnerConfig?: Config['spawner']) => Spawner;
 
@@ -44,6 +45,8 @@ export interface ServerManagerDeps {
   extraRoutes?: () => Array<{ path: string; target: string; data: Record<string, unknown> }>;
   /** Runs before every spawn, e.g. refreshing the user's identity-provider tokens (auth.refreshAuthState); a throw fails the spawn. */
   preSpawn?: (user: UserRow) => Promise<unknown>;
+  /** Quotas (hub/quotas.ts): throws a HubError (403/429) when this spawn would exceed one. */
+  checkQuota?: (user: UserRow, serverName: string, resolved: ReturnType<SpawnResolver>) => void;
 }
 
 interface Pending {
@@ -88,6 +91,23 @@ export class ServerManager {
     return this.failures.get(key(user, serverName));
   }
 
+  /** Servers running or starting (for quotas and the culler). */
+  activeServers(): Array<{ user: string; server: string; status: 'running' | 'spawn' }> {
+    const out: Array<{ user: string; server: string; status: 'running' | 'spawn' }> = [];
+    const split = (k: string) => {
+      const i = k.indexOf('/');
+      return { user: k.slice(0, i), server: k.slice(i + 1) };
+    };
+    for (const k of this.running.keys()) if (this.pending.get(k)?.kind !== 'stop') out.push({ ...split(k), status: 'running' });
+    for (const [k, p] of this.pending) if (p.kind === 'spawn' && !this.running.has(k)) out.push({ ...split(k), status: 'spawn' });
+    return out;
+  }
+
+  /** The live spawner of a running server (web terminal, shared ports). */
+  runningSpawner(user: string, serverName: string): Spawner | undefined {
+    return this.status(user, serverName) === 'running' ? this.running.get(key(user, serverName)) : undefined;
+  }
+
   runningCount(): number {
     return this.running.size;
   }
@@ -102,7 +122,7 @@ export class ServerManager {
    * Starts a server. Resolves with pending=false when it became ready within slowSpawnTimeout,
    * pending=true when it is still starting (HTTP 202).
    */
-  async spawn(user: UserRow, serverName: string, userOptions: Record<string, unknown>, opts: { waitMs?: number } = {}): Promise<{ pending: boolean }> {
+  async spawn(user: UserRow, serverName: string, userOptions: Record<string, unknown>, opts: { waitMs?: number; by?: string } = {}): Promise<{ pending: boolean }> {
     const k = key(user.name, serverName);
     const status = this.status(user.name, serverName);
     if (status === 'running') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already running`);
@@ -120,11 +140,13 @@ export class ServerManager {
       this.d.metrics?.spawnDuration.observe({ status: 'too-many-users', spawner: this.d.config.spawner.kind }, 0);
       throw new HubError(429, 'Active user limit exceeded. Try again in a few minutes.', { headers: { 'Retry-After': '60' } });
     }
+    const resolved = this.resolve(user, userOptions);
+    this.d.checkQuota?.(user, serverName, resolved);
     this.failures.delete(k);
     const progress = new ProgressLog();
     progress.push({ progress: 0, message: 'Server requested' });
     const abort = new AbortController();
-    const resolved = this.resolve(user, userOptions);
+    this.d.log.info({ user: user.name, server: serverName, by: opts.by ?? 'system', profile: resolved.userOptions.profile, event: 'server-start' }, 'server start requested');
     const done = this.runSpawn(user, serverName, resolved, progress, abort.signal).finally(() => this.pending.delete(k));
     this.pending.set(k, { kind: 'spawn', progress, done, abort });
     return this.waitBriefly(done, opts.waitMs);
@@ -185,6 +207,8 @@ export class ServerManager {
         onProgress: (e) => progress.push({ ...e, progress: Math.min(95, Math.max(1, e.progress)) }),
         waitForAddressReport: (sig) => this.waitForAddress(k, sig),
         bootstrapUrl: () => this.createBootstrap(env, startAbort),
+        // a spawner that reports its state before start() returns makes a hub crash mid-start recoverable
+        onState: (state) => this.d.servers.setState(row.id, state),
       });
       const { url } = await raceAbort(startPromise, startAbort, () =>
         signal.aborted ? new SpawnError('Spawn cancelled', 'cancelled', { status: 400 }) : new SpawnError(`Spawner failed to start within ${config.startTimeoutSeconds} seconds`, 'timeout'),
@@ -272,7 +296,7 @@ export class ServerManager {
   }
 
   /** Stops a server. Resolves pending=true when the stop takes longer than slowSpawnTimeout. */
-  async stop(user: UserRow, serverName: string): Promise<{ pending: boolean }> {
+  async stop(user: UserRow, serverName: string, opts: { by?: string; reason?: string } = {}): Promise<{ pending: boolean }> {
     const k = key(user.name, serverName);
     const existing = this.pending.get(k);
     if (existing?.kind === 'stop') return this.waitBriefly(existing.done);
@@ -283,6 +307,7 @@ export class ServerManager {
     const spawner = this.running.get(k);
     const row = this.d.servers.get(user.id, serverName);
     if (!spawner && !row?.started) return { pending: false };
+    this.d.log.info({ user: user.name, server: serverName, by: opts.by ?? 'system', reason: opts.reason, event: 'server-stop' }, 'server stop requested');
     const progress = new ProgressLog();
     const done = this.runStop(user, serverName, row, spawner).finally(() => this.pending.delete(k));
     this.pending.set(k, { kind: 'stop', progress, done, abort: new AbortController() });
@@ -313,15 +338,22 @@ export class ServerManager {
   async restore(): Promise<{ resumed: number; stopped: number }> {
     let resumed = 0;
     let stopped = 0;
-    for (const row of this.d.servers.active()) {
+    const limit = this.d.config.operations.reconcileConcurrency;
+    await mapLimit(this.d.servers.active(), limit, async (row) => {
       const user = this.d.users.byId(row.user_id);
-      if (!user) continue;
-      const spawner = this.d.buildSpawner({ user: user.name, serverName: row.name }, JSON.parse(row.state), this.spawnerConfigFor(user, row));
+      if (!user) return;
+      let spawner: Spawner;
+      try {
+        spawner = this.d.buildSpawner({ user: user.name, serverName: row.name }, JSON.parse(row.state), this.spawnerConfigFor(user, row));
+      } catch (err) {
+        this.d.log.error({ user: user.name, server: row.name, err: String(err) }, 'cannot rebuild spawner; server left as is');
+        return;
+      }
       const prefix = serverPrefix(user.name, row.name);
       const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const }));
       if (row.started && row.url && poll.status === 'running') {
         this.running.set(key(user.name, row.name), spawner);
-        await this.d.proxy.addRoute(prefix, { user: user.name, server_name: row.name, target: row.url, jupyterhub: true });
+        await this.d.proxy.addRoute(prefix, { user: user.name, server_name: row.name, target: row.url, jupyterhub: true }).catch((err) => this.d.log.warn({ err: String(err) }, 'route add failed; reconciliation will retry'));
         resumed++;
       } else {
         // dead, or a spawn interrupted before it was ready: make sure nothing is left behind
@@ -329,43 +361,77 @@ export class ServerManager {
         await this.d.proxy.deleteRoute(prefix).catch(() => undefined);
         this.d.tokens.deleteForServer(row.id);
         this.d.servers.markStopped(row.id);
+        this.d.log.info({ user: user.name, server: row.name, by: 'system', reason: row.started ? 'not running after hub restart' : 'spawn interrupted by hub restart', event: 'server-cleaned-up' }, 'server cleaned up after restart');
         stopped++;
       }
-    }
-    this.d.log.info({ resumed, stopped }, 'servers restored');
+    });
+    // a crash between token creation and the spawner's first state leaves a token of a server that never ran
+    const orphanTokens = this.d.tokens.deleteServerTokensOfStopped();
+    this.d.log.info({ resumed, stopped, orphanTokens }, 'servers restored');
     return { resumed, stopped };
   }
 
   /** Polls running servers; ones that died are marked stopped and unrouted. */
   async pollAll(): Promise<void> {
-    for (const [k, spawner] of [...this.running]) {
-      if (this.pending.has(k)) continue;
+    const entries = [...this.running].filter(([k]) => !this.pending.has(k));
+    await mapLimit(entries, this.d.config.operations.reconcileConcurrency, async ([k, spawner]) => {
+      const started = Date.now();
       const result = await spawner.poll().catch(() => ({ status: 'running' as const }));
-      if (result.status === 'running') continue;
+      this.d.metrics?.pollDuration.observe({ status: result.status }, (Date.now() - started) / 1000);
+      if (result.status === 'running' || this.pending.has(k) || this.running.get(k) !== spawner) return;
       const [userName, ...rest] = k.split('/');
       const serverName = rest.join('/');
       const user = this.d.users.byName(userName);
       this.running.delete(k);
-      this.d.log.warn({ user: userName, server: serverName, reason: 'reason' in result ? result.reason : undefined }, 'server stopped unexpectedly');
-      if (!user) continue;
+      this.d.log.warn({ user: userName, server: serverName, by: 'system', reason: 'reason' in result ? result.reason : undefined, event: 'server-died' }, 'server stopped unexpectedly');
+      if (!user) return;
       const row = this.d.servers.get(user.id, serverName);
       await this.d.proxy.deleteRoute(serverPrefix(userName, serverName)).catch(() => undefined);
       if (row) {
         this.d.tokens.deleteForServer(row.id);
         this.d.servers.markStopped(row.id);
       }
-    }
+    });
+  }
+
+  /**
+   * Makes sure a running server's route is in the proxy now (a request for /user/x/ reached the
+   * hub while the server runs: the proxy lost the route, e.g. it restarted). True when re-added.
+   */
+  async ensureRoute(userName: string, serverName: string): Promise<boolean> {
+    const k = key(userName, serverName);
+    if (!this.running.has(k)) return false;
+    const user = this.d.users.byName(userName);
+    const row = user ? this.d.servers.get(user.id, serverName) : undefined;
+    if (!row?.url) return false;
+    const prefix = serverPrefix(userName, serverName);
+    const current = await this.d.proxy.getRoute(prefix).catch(() => null);
+    if (current?.target === row.url) return false;
+    await this.d.proxy.addRoute(prefix, { user: userName, server_name: serverName, target: row.url, jupyterhub: true });
+    this.d.log.warn({ user: userName, server: serverName }, 'route was missing from the proxy; re-added');
+    return true;
   }
 
   /** JupyterHub check_routes: the proxy must route exactly the running servers (and the hub). */
   async checkRoutes(hubTarget: string): Promise<{ added: number; removed: number }> {
+    // one check at a time: a proxy restart, the timer and a missing-route request may all ask at once
+    if (this.routeCheck) return this.routeCheck;
+    const started = Date.now();
+    this.routeCheck = this.doCheckRoutes(hubTarget).finally(() => {
+      this.routeCheck = null;
+      this.d.metrics?.checkRoutesDuration.observe((Date.now() - started) / 1000);
+    });
+    return this.routeCheck;
+  }
+
+  private routeCheck: Promise<{ added: number; removed: number }> | null = null;
+
+  private async doCheckRoutes(hubTarget: string): Promise<{ added: number; removed: number }> {
     const routes = await this.d.proxy.getAllRoutes();
-    let added = 0;
-    let removed = 0;
-    if (routes['/']?.target !== hubTarget) {
-      await this.d.proxy.addRoute('/', { hub: true, target: hubTarget, jupyterhub: true });
-      added++;
-    }
+    const limit = this.d.config.operations.reconcileConcurrency;
+    const adds: Array<[string, Record<string, unknown> & { target: string }]> = [];
+    const deletes: string[] = [];
+    if (routes['/']?.target !== hubTarget) adds.push(['/', { hub: true, target: hubTarget, jupyterhub: true }]);
     const wanted = new Map<string, string>();
     for (const row of this.d.servers.active()) {
       if (!row.url || !this.running.has(key(row.user_name, row.name))) continue;
@@ -374,28 +440,27 @@ export class ServerManager {
     for (const extra of this.d.extraRoutes?.() ?? []) {
       const path = extra.path.replace(/\/$/, '');
       const current = routes[path] ?? routes[decodeURIComponent(path)];
-      if (current?.target !== extra.target) {
-        await this.d.proxy.addRoute(path, { ...extra.data, target: extra.target, jupyterhub: true });
-        added++;
-      }
+      if (current?.target !== extra.target) adds.push([path, { ...extra.data, target: extra.target, jupyterhub: true }]);
     }
     for (const [path, target] of wanted) {
       const decodedMatch = routes[path] ?? routes[decodeURIComponent(path)];
       if (decodedMatch?.target !== target) {
         const [, , u, s] = decodeURIComponent(path).split('/');
-        await this.d.proxy.addRoute(path, { user: u, server_name: s ?? '', target, jupyterhub: true });
-        added++;
+        adds.push([path, { user: u, server_name: s ?? '', target, jupyterhub: true }]);
       }
     }
     for (const [path, data] of Object.entries(routes)) {
       if (!data.jupyterhub || !('user' in data)) continue;
       const encoded = path.split('/').map((p) => encodeURIComponent(decodeURIComponent(p))).join('/');
-      if (!wanted.has(encoded) && !wanted.has(path)) {
-        await this.d.proxy.deleteRoute(path);
-        removed++;
-      }
+      if (!wanted.has(encoded) && !wanted.has(path)) deletes.push(path);
     }
-    return { added, removed };
+    // the hub's own route first: everything else is useless without it
+    if (adds[0]?.[0] === '/') await this.d.proxy.addRoute('/', adds.shift()![1]);
+    const added = adds.length + (routes['/']?.target !== hubTarget ? 1 : 0);
+    await mapLimit(adds, limit, ([path, data]) => this.d.proxy.addRoute(path, data));
+    await mapLimit(deletes, limit, (path) => this.d.proxy.deleteRoute(path));
+    if (added || deletes.length) this.d.log.info({ added, removed: deletes.length }, 'proxy routes reconciled');
+    return { added, removed: deletes.length };
   }
 
   /** Stops every running server (hub shutdown with servers=true). */

@@ -6,13 +6,13 @@
  * When the hub runs as root the server runs as root too, with `--allow-root` (see README).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalSpawnerConfig } from './local-options.js';
 import { freePort } from './ports.js';
 import { isAlive, processStartTime } from './process-info.js';
-import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 
 interface LocalState {
@@ -93,6 +93,7 @@ export class LocalProcessSpawner implements Spawner {
     child.unref(); // the server outlives the hub
     child.once('exit', (code) => (this.exitCode = code));
     this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile };
+    req.onState?.(this.getState());
     this.ctx.log.info({ user: req.user, server: req.serverName, pid: spawned, port }, 'local server started');
     return { url };
   }
@@ -120,6 +121,31 @@ export class LocalProcessSpawner implements Spawner {
 
   getState(): SpawnerState {
     return this.state ? { ...this.state } : {};
+  }
+
+  /** A login shell as the server's user, in its home, with the server's identity in the environment. */
+  async terminal(opts: { cols: number; rows: number }): Promise<TerminalSession> {
+    const pty = await import('node-pty');
+    const home = this.homeDir();
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const env: Record<string, string> = {};
+    for (const k of this.opts.envKeep) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+    Object.assign(env, this.opts.environment, { HOME: home, USER: this.identity.user, SHELL: '/bin/bash', TERM: 'xterm-256color', JUPYTERHUB_USER: this.identity.user, JUPYTERHUB_SERVER_NAME: this.identity.serverName });
+    const shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+    const proc = pty.spawn(shell, ['-l'], { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: home, env });
+    return {
+      write: (data) => proc.write(data),
+      resize: (cols, rows) => proc.resize(Math.max(1, cols), Math.max(1, rows)),
+      onData: (cb) => void proc.onData(cb),
+      onExit: (cb) => void proc.onExit(({ exitCode }) => cb(exitCode)),
+      close: () => {
+        try {
+          proc.kill('SIGHUP');
+        } catch {
+          /* already gone */
+        }
+      },
+    };
   }
 
   recentLogs(): string[] {

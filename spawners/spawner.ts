@@ -52,6 +52,12 @@ export interface SpawnRequest {
    * written there. GET it with no credentials; a second GET gets 404.
    */
   bootstrapUrl?: () => string;
+  /**
+   * Persists the spawner's state at once (the hub saves it to the database). Call it as soon as
+   * something exists (process, container, job, instance), before start() returns: a hub killed
+   * mid-start then finds it on restart and cleans it up instead of orphaning it.
+   */
+  onState?: (state: SpawnerState) => void;
 }
 
 export interface StartResult {
@@ -70,6 +76,20 @@ export interface Spawner {
   getState(): SpawnerState;
   /** Last lines of the server's own output, for error pages. */
   recentLogs?(): string[];
+  /**
+   * Opens an interactive shell in the server's environment (web terminal): a pty for local
+   * processes, `docker exec` with a TTY for containers, a step in the job for Slurm.
+   */
+  terminal?(opts: { cols: number; rows: number }): Promise<TerminalSession>;
+}
+
+/** A running interactive shell. Output arrives through onData; close() ends it. */
+export interface TerminalSession {
+  write(data: string): void;
+  resize(cols: number, rows: number): void;
+  onData(cb: (data: string) => void): void;
+  onExit(cb: (code: number | null) => void): void;
+  close(): void;
 }
 
 export interface SpawnerContext {

@@ -114,6 +114,11 @@ export class TokenRepo {
     this.onRevoke();
   }
 
+  /** Deletes server tokens of servers that are neither running nor starting (after a hub crash). */
+  deleteServerTokensOfStopped(): number {
+    return prep(this.db, "DELETE FROM api_tokens WHERE kind = 'server' AND server_id IN (SELECT id FROM servers WHERE started IS NULL AND state = '{}')").run().changes;
+  }
+
   deleteForServer(serverId: number): void {
     prep(this.db, 'DELETE FROM api_tokens WHERE server_id = ?').run(serverId);
     this.onRevoke();

@@ -21,6 +21,7 @@ import { passwordsRouter } from './api/passwords.js';
 import { pagesRouter } from './pages.js';
 import { adminRouter } from './admin.js';
 import { tokenPageRouter } from './token-page.js';
+import { opsRouter } from './ops.js';
 
 export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
   app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
@@ -39,6 +40,7 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use(servicesRouter(d));
   app.use(sharesRouter(d));
   app.use(hubRouter(d));
+  app.use(opsRouter(d));
   app.all('/hub/api/{*rest}', () => {
     throw new HubError(404, 'Not Found');
   });

@@ -14,6 +14,7 @@ import { param } from './params.js';
 import { userOf } from '../http/auth.js';
 import { defaultProfile, describeLimits, visibleProfiles } from '../profiles.js';
 import type { UserRow } from '../db/users.js';
+import { nextStopFor, type StopWarning } from '../stop-warnings.js';
 
 function requireLogin(req: Request, res: Response, next: NextFunction): void {
   if (req.identity) return next();
@@ -22,6 +23,7 @@ function requireLogin(req: Request, res: Response, next: NextFunction): void {
 
 export function pagesRouter(d: HubDeps): Router {
   const r = Router();
+  const soon = (w: StopWarning | null) => (w && w.at - d.clock.now() < 24 * 3600_000 ? w : null);
 
   /** The user a page is about: yourself, or someone you hold `scope` on (admins). */
   const subject = (req: Request, scope: string): UserRow => {
@@ -49,8 +51,10 @@ export function pagesRouter(d: HubDeps): Router {
       status: d.serverManager.status(me.name, row.name),
       lastActivity: row.last_activity,
       started: row.started,
+      // warn before a scheduled stop, idle stop or maximum age (within the next 24 h)
+      stopWarning: d.serverManager.status(me.name, row.name) === 'running' ? soon(nextStopFor(d, me, row)) : null,
     }));
-    if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', profile: undefined, url: serverPrefix(me.name, ''), status: 'stopped', lastActivity: null, started: null });
+    if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', profile: undefined, url: serverPrefix(me.name, ''), status: 'stopped', lastActivity: null, started: null, stopWarning: null });
     res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers });
   });
 
@@ -141,7 +145,7 @@ export function pagesRouter(d: HubDeps): Router {
   });
 
   // Reached when the proxy has no route for /user/<name>/… (server not running, or proxy lagging).
-  r.all('/hub/user/:user{/*rest}', requireLogin, (req, res) => {
+  r.all('/hub/user/:user{/*rest}', requireLogin, async (req, res) => {
     const name = param(req, 'user');
     const me = req.identity!;
     const user = d.users.byName(name);
@@ -151,6 +155,9 @@ export function pagesRouter(d: HubDeps): Router {
     const original = req.originalUrl.slice('/hub'.length);
     const status = d.serverManager.status(name, serverName);
     if (status === 'running') {
+      // the server runs but the proxy sent the request here: its route is missing (proxy restarted).
+      // Put it back now instead of waiting for the next route check, then send the browser back.
+      await d.serverManager.ensureRoute(name, serverName).catch((err) => d.log.warn({ err: String(err) }, 'could not re-add route'));
       const u = new URL(original, 'http://x');
       const redirects = Number(u.searchParams.get('redirects') ?? '0');
       if (redirects >= 4) throw new HubError(500, 'Redirect loop detected.');

@@ -1,0 +1,27 @@
+/**
+ * Request ids: every request gets one (a sane incoming X-Request-Id is kept, else a new one), it is
+ * echoed in the X-Request-Id response header, and every log line written while the request is
+ * handled carries it as `reqId` (pino mixin reading AsyncLocalStorage), with no logger plumbing.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import type { RequestHandler } from 'express';
+
+export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
+
+/** The pino mixin: adds reqId to log lines written inside a request. */
+export function requestMixin(): Record<string, unknown> {
+  const ctx = requestContext.getStore();
+  return ctx ? { reqId: ctx.reqId } : {};
+}
+
+const SANE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function requestIds(): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const reqId = typeof incoming === 'string' && SANE.test(incoming) ? incoming : randomBytes(8).toString('hex');
+    res.setHeader('X-Request-Id', reqId);
+    requestContext.run({ reqId }, () => next());
+  };
+}
