@@ -558,7 +558,13 @@ export class DockerSpawner implements Spawner {
   private async fixOwnership(docker: Docker, image: string, type: 'volume' | 'bind', source: string, signal: AbortSignal): Promise<void> {
     const uid = this.opts.uid!;
     const gid = this.opts.gid ?? 100;
-    await this.runHelper(docker, image, type, source, `chown ${uid}:${gid} /mnt/home && chmod 0750 /mnt/home`, signal, `Could not give the home ${source} to ${uid}:${gid}`);
+    const what = `Could not give the home ${source} to ${uid}:${gid}`;
+    if (type === 'volume') return this.runHelper(docker, image, 'volume', source, `chown ${uid}:${gid} /mnt/home && chmod 0750 /mnt/home`, signal, what);
+    // a bind home: the helper mounts the parent and creates the leaf (Podman does not create missing bind sources)
+    const slash = source.replace(/\/+$/, '').lastIndexOf('/');
+    const parent = slash > 0 ? source.slice(0, slash) : '/';
+    const leaf = `/mnt/home/${source.slice(slash + 1)}`.replaceAll("'", `'\\''`);
+    await this.runHelper(docker, image, 'bind', parent, `mkdir -p '${leaf}' && chown ${uid}:${gid} '${leaf}' && chmod 0750 '${leaf}'`, signal, what);
   }
 
   /** Runs `script` as root in a short-lived container (no network) with `source` mounted at /mnt/home. */

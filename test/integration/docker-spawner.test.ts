@@ -7,6 +7,9 @@
  * labhub.test=<run> and removed in afterAll.
  */
 import Docker from 'dockerode';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
 import { DockerSpawnerSchema, type DockerSpawnerConfig } from '../../spawners/docker-options.js';
@@ -86,8 +89,10 @@ for (const engine of ['dockerd', 'podman'] as const) {
       return err as SpawnFailure;
     };
 
+    const bindRoots: string[] = [];
     afterAll(async () => {
       await Promise.allSettled(started.map((s) => s.stop({ now: true })));
+      for (const r of bindRoots) rmSync(r, { recursive: true, force: true });
       await docker.getImage(`${env!.REGISTRY}/labhub-test/bb:${RUN}`).remove({ force: true }).catch(() => undefined);
       await docker.getNetwork(`labhub-test-${RUN}`).remove().catch(() => undefined);
       await cleanupTestObjects(docker, RUN);
@@ -187,6 +192,20 @@ for (const engine of ['dockerd', 'podman'] as const) {
       expect(mounts).toEqual([`labhub-home-${other.user}-${RUN}`]);
       await other.s.stop();
       await s.stop();
+    });
+
+    it('a bind-path home (template) is created for the user with the right owner and kept', async () => {
+      const root = mkdtempSync(join(tmpdir(), `labhub-binds-${engine}-`));
+      bindRoots.push(root);
+      const opts = base({ uid: 4321, gid: 100, home: { type: 'bind', source: `${root}/{username}` } });
+      const { s, user } = spawner(opts);
+      await s.start(request(user));
+      const id = String(s.getState().containerId);
+      expect(await exec(docker, id, ['sh', '-c', 'id -u; echo on-nfs > /home/jovyan/file.txt'])).toEqual({ code: 0, out: '4321\n' });
+      const st = statSync(join(root, user));
+      expect([st.uid, st.gid, st.mode & 0o777]).toEqual([4321, 100, 0o750]);
+      await s.stop();
+      expect(readFileSync(join(root, user, 'file.txt'), 'utf8')).toBe('on-nfs\n');
     });
 
     it('shared folders: read-only for students, read-write for a group, absent for others; groups claimed in userOptions count for nothing', async () => {
