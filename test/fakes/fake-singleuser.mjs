@@ -9,6 +9,12 @@ if (process.env.FAKE_SINGLEUSER_EXIT) {
   console.error('fake-singleuser: asked to fail at startup');
   process.exit(3);
 }
+// FAKE_SINGLEUSER_DELAY=N waits N seconds before listening (a slow start, for hub-crash-during-spawn
+// tests); FAKE_SINGLEUSER_DELAY_USERS=a,b limits that to those users.
+const delayUsers = (process.env.FAKE_SINGLEUSER_DELAY_USERS ?? '').split(',').filter(Boolean);
+if (process.env.FAKE_SINGLEUSER_DELAY && (!delayUsers.length || delayUsers.includes(process.env.JUPYTERHUB_USER ?? ''))) {
+  await new Promise((r) => setTimeout(r, Number(process.env.FAKE_SINGLEUSER_DELAY) * 1000));
+}
 const url = new URL(process.env.JUPYTERHUB_SERVICE_URL ?? 'http://127.0.0.1:0/');
 const prefix = process.env.JUPYTERHUB_SERVICE_PREFIX ?? '/';
 const server = createServer((req, res) => {
