@@ -117,26 +117,29 @@ describe('apptainer spawner with the stand-in', () => {
     const id = { user: 'inst', serverName: 'lab' };
     const s = new ApptainerSpawner(ctx, instanceMode, id);
     const { url } = await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
-    expect(await fetch(`${url}/user/inst/lab/api`).then((r) => r.status, () => 0).then(async (st) => {
-      for (let i = 0; i < 50 && st !== 200; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        st = await fetch(`${url}/user/inst/lab/api`).then((r) => r.status, () => 0);
-      }
-      return st;
-    })).toBe(200);
-    let entries = readLog();
-    const startEntry = entries.find((e) => (e as { instanceStart?: string }).instanceStart === 'labhub-inst-lab');
-    expect(startEntry, JSON.stringify(entries.slice(-3))).toBeDefined();
-    expect(startEntry!.argv.slice(0, 2)).toEqual(['instance', 'start']);
-    expect(startEntry!.argv.slice(-2)).toEqual([image, 'labhub-inst-lab']);
-    expect(startEntry!.binds).toEqual([join(dataDir, 'homes', 'inst'), `${dataDir}:/data`]);
-    const execEntry = entries.find((e) => e.argv.includes('instance://labhub-inst-lab'));
-    expect(execEntry!.argv[0]).toBe('exec');
-    expect(execEntry!.argv).not.toContain('--bind'); // fixed at instance start
-    expect(execEntry!.argv.join(' ')).not.toContain(TOKEN);
-    expect(s.getState()).toMatchObject({ instance: 'labhub-inst-lab' });
-    await s.stop();
-    entries = readLog();
+    try {
+      expect(await fetch(`${url}/user/inst/lab/api`).then((r) => r.status, () => 0).then(async (st) => {
+        for (let i = 0; i < 50 && st !== 200; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          st = await fetch(`${url}/user/inst/lab/api`).then((r) => r.status, () => 0);
+        }
+        return st;
+      })).toBe(200);
+      const started = readLog();
+      const startEntry = started.find((e) => (e as { instanceStart?: string }).instanceStart === 'labhub-inst-lab');
+      expect(startEntry, JSON.stringify(started.slice(-3))).toBeDefined();
+      expect(startEntry!.argv.slice(0, 2)).toEqual(['instance', 'start']);
+      expect(startEntry!.argv.slice(-2)).toEqual([image, 'labhub-inst-lab']);
+      expect(startEntry!.binds).toEqual([join(dataDir, 'homes', 'inst'), `${dataDir}:/data`]);
+      const execEntry = started.find((e) => e.argv.includes('instance://labhub-inst-lab'));
+      expect(execEntry!.argv[0]).toBe('exec');
+      expect(execEntry!.argv).not.toContain('--bind'); // fixed at instance start
+      expect(execEntry!.argv.join(' ')).not.toContain(TOKEN);
+      expect(s.getState()).toMatchObject({ instance: 'labhub-inst-lab' });
+    } finally {
+      await s.stop();
+    }
+    const entries = readLog();
     expect(entries.some((e) => (e as { instanceStop?: string }).instanceStop === 'labhub-inst-lab')).toBe(true);
     const list = JSON.parse(execFileSync(FAKE_APPTAINER, ['instance', 'list', '--json'], { encoding: 'utf8' })) as { instances: Array<{ instance: string }> };
     expect(list.instances.map((x) => x.instance)).not.toContain('labhub-inst-lab');
