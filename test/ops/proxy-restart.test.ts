@@ -1,0 +1,165 @@
+/**
+ * Proxy restart alone, 1,000 routes: the hub runs `labhub-proxy` from dist/ as a subprocess
+ * (proxy.mode 'subprocess'); the test kills the proxy with SIGKILL and measures the time until its
+ * route table holds every route again (the hub notices the exit, restarts the proxy and re-adds all
+ * routes from the database). Must be < 5 s.
+ *
+ * How 1,000 running servers are made cheaply: the database is seeded with 1,000 users whose server
+ * rows point (local-spawner state: pid, start time, port) at ONE tiny HTTP server process started by
+ * the test. The hub re-attaches them at start exactly as after a restart (poll = the pid is alive)
+ * and routes /user/uNNNN/ to it.
+ *
+ * Also: a request for /user/x/ whose route is missing reaches the hub, which re-adds the route at
+ * once and sends the browser back (no redirect loop).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDb } from '../../hub/db/db.js';
+import { ServerRepo } from '../../hub/db/servers.js';
+import { UserRepo } from '../../hub/db/users.js';
+import { freePort } from '../../spawners/ports.js';
+import { processStartTime } from '../../spawners/process-info.js';
+import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
+import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+
+const N = 1000;
+const dataDir = mkdtempSync(join(tmpdir(), 'labhub-ops-proxy-'));
+let hub: HubProcess | undefined;
+let backend: ChildProcess | undefined;
+let port = 0;
+let apiPort = 0;
+let proxyToken = '';
+
+/** Starts one tiny HTTP server (a separate process, so the hub could stop it without touching us). */
+async function startBackend(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['-e', "const s=require('http').createServer((q,r)=>r.end('ok '+q.url));s.listen(0,'127.0.0.1',()=>console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (b: Buffer) => resolve(Number(b.toString().trim())));
+    child.once('exit', () => reject(new Error('backend exited')));
+  });
+  return { child, port: p };
+}
+
+function proxyPids(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a.endsWith('proxy/main.js')) && cmd.includes(String(apiPort))) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+async function routeCount(): Promise<number> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { Authorization: `token ${proxyToken}` }, signal: AbortSignal.timeout(2000) });
+    if (r.status !== 200) return -1;
+    return Object.keys((await r.json()) as object).length;
+  } catch {
+    return -1;
+  }
+}
+
+beforeAll(async () => {
+  const b = await startBackend();
+  backend = b.child;
+  const db = openDb(join(dataDir, 'labhub.sqlite'));
+  const users = new UserRepo(db);
+  const servers = new ServerRepo(db);
+  const now = new Date().toISOString();
+  const state = { pid: backend.pid!, port: b.port, ip: '127.0.0.1', startTime: processStartTime(backend.pid!), logFile: '' };
+  db.transaction(() => {
+    for (let i = 0; i < N; i++) {
+      const u = users.create(`u${String(i).padStart(4, '0')}`, { now });
+      const row = servers.ensure(u.id, '', 'local');
+      servers.markStarted(row.id, `http://127.0.0.1:${b.port}`, state, now);
+    }
+  })();
+  db.close();
+  port = await freePort();
+  apiPort = await freePort();
+  const cfg = join(dataDir, 'labhub.yaml');
+  writeFileSync(
+    cfg,
+    [
+      'pollIntervalSeconds: 600',
+      'spawner:',
+      '  kind: local',
+      `  cmd: [${JSON.stringify(process.execPath)}, ${JSON.stringify(FAKE_SINGLEUSER)}]`,
+      'proxy:',
+      '  mode: subprocess',
+      '  command: [labhub-proxy]',
+      `  apiPort: ${apiPort}`,
+      '  routeCheckIntervalSeconds: 3600', // only the proxy watchdog may restore routes in this test
+      'operations:',
+      '  proxyCheckIntervalSeconds: 5',
+    ].join('\n'),
+  );
+  hub = await startHubProcess({ dataDir, port, args: ['--config', cfg] });
+  proxyToken = readFileSync(join(dataDir, 'labhub_proxy_token'), 'utf8').trim();
+}, 60_000);
+
+afterAll(async () => {
+  // servers are left running by a hub shutdown; the backend is ours to stop
+  if (hub) await hub.stop('SIGTERM');
+  backend?.kill('SIGKILL');
+  for (const pid of proxyPids()) process.kill(pid, 'SIGKILL');
+});
+
+describe('proxy restart', () => {
+  it(`restores all ${N} routes within 5 s after the proxy is killed`, async () => {
+    // the hub re-attached every seeded server at start
+    for (let i = 0; i < 100 && (await routeCount()) < N + 1; i++) await sleep(100);
+    expect(await routeCount()).toBe(N + 1); // + the hub's own route
+    const [pid] = proxyPids();
+    expect(pid).toBeGreaterThan(0);
+
+    const t0 = Date.now();
+    process.kill(pid, 'SIGKILL');
+    let count = -1;
+    while (Date.now() - t0 < 15_000) {
+      count = await routeCount();
+      if (count === N + 1) break;
+      await sleep(20);
+    }
+    const ms = Date.now() - t0;
+    console.log(`proxy killed → ${count} routes back in ${ms} ms`);
+    expect(count).toBe(N + 1);
+    expect(ms).toBeLessThan(5000);
+    const [newPid] = proxyPids();
+    expect(newPid).not.toBe(pid);
+    const res = await fetch(`http://127.0.0.1:${port}/user/u0999/lab`);
+    expect(await res.text()).toBe('ok /user/u0999/lab');
+    expect(hub!.output()).toContain('proxy routes restored');
+  });
+
+  it('a request for a running server whose route is missing re-adds the route at once (no redirect loop)', async () => {
+    const admin = (await runLabhub(['token', 'u0001', '--data-dir', dataDir])).stdout.trim();
+    const del = await fetch(`http://127.0.0.1:${apiPort}/api/routes/user/u0001`, { method: 'DELETE', headers: { Authorization: `token ${proxyToken}` } });
+    expect(del.status).toBe(204);
+    expect(await routeCount()).toBe(N);
+    // step through the redirects by hand: proxy → hub (/hub/user/u0001/…) → back to /user/u0001/…
+    let url = `http://127.0.0.1:${port}/user/u0001/tree`;
+    const hops: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch(url, { redirect: 'manual', headers: { Authorization: `token ${admin}` } });
+      if (r.status !== 302 && r.status !== 303) {
+        expect(r.status).toBe(200);
+        expect(await r.text()).toMatch(/^ok \/user\/u0001\/tree/);
+        break;
+      }
+      url = new URL(r.headers.get('location')!, url).toString();
+      hops.push(new URL(url).pathname + new URL(url).search);
+    }
+    expect(hops).toEqual(['/hub/user/u0001/tree', '/user/u0001/tree?redirects=1']);
+    expect(await routeCount()).toBe(N + 1);
+  });
+});
