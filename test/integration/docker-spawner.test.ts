@@ -7,7 +7,7 @@
  * labhub.test=<run> and removed in afterAll.
  */
 import Docker from 'dockerode';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +206,26 @@ for (const engine of ['dockerd', 'podman'] as const) {
       expect([st.uid, st.gid, st.mode & 0o777]).toEqual([4321, 100, 0o750]);
       await s.stop();
       expect(readFileSync(join(root, user, 'file.txt'), 'utf8')).toBe('on-nfs\n');
+    });
+
+    it('extra volumes: a named volume per user and a read-only bind path', async () => {
+      const root = mkdtempSync(join(tmpdir(), `labhub-data-${engine}-`));
+      bindRoots.push(root);
+      writeFileSync(join(root, 'dataset.csv'), 'a,b\n');
+      const opts = base({
+        home: { type: 'none' },
+        volumes: [
+          { source: `labhub-scratch-{username}-${RUN}`, target: '/scratch' },
+          { type: 'bind', source: root, target: '/data', readOnly: true },
+        ],
+      });
+      const { s, user } = spawner(opts);
+      await s.start(request(user));
+      const id = String(s.getState().containerId);
+      expect(await exec(docker, id, ['sh', '-c', 'echo tmp > /scratch/x && cat /data/dataset.csv'])).toEqual({ code: 0, out: 'a,b\n' });
+      expect((await exec(docker, id, ['sh', '-c', 'echo no > /data/new.csv'])).code).not.toBe(0);
+      expect((await docker.getVolume(`labhub-scratch-${user}-${RUN}`).inspect()).Labels).toMatchObject({ 'labhub.user': user, 'labhub.test': RUN });
+      await s.stop();
     });
 
     it('shared folders: read-only for students, read-write for a group, absent for others; groups claimed in userOptions count for nothing', async () => {
