@@ -6,7 +6,9 @@ import express, { type Express } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { TerminalManager } from './terminals.js';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadedConfig } from '../config/load.js';
@@ -70,6 +72,9 @@ export interface CreateHubInput {
 
 export interface Hub {
   app: Express;
+  /** WebSocket upgrades the hub serves itself (web terminals). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  terminals: TerminalManager;
   deps: HubDeps;
   sessionStore: SqliteSessionStore;
   /** Where the proxy reaches the hub, once it listens (port 0 in tests). */
@@ -177,7 +182,22 @@ export function createHub(input: CreateHubInput): Hub {
   const needsCsrf = (req: express.Request) => !tokenAuth(req) && req.path.startsWith('/hub/') && !req.path.startsWith('/hub/static/');
   app.use((req, res, next) => (needsCsrf(req) ? issueCsrf(req, res, next) : next()));
   registerRoutes(app, deps, join(HERE, 'static'));
-  return { app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url) };
+  const terminals = new TerminalManager(deps);
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!TerminalManager.matches(req.url)) {
+      socket.write('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return void socket.destroy();
+    }
+    // the login session decides who is asking; express-session only reads here (no response yet)
+    sessionMiddleware(req as express.Request, { getHeader: () => undefined, setHeader: () => undefined, on: () => undefined, end: () => undefined } as unknown as express.Response, () => {
+      const r = req as express.Request;
+      const s = r.session;
+      const user = s?.userId ? users.byId(s.userId) : undefined;
+      const identity = user && user.cookie_id === s?.cookieId ? access.forUser(user, s?.hubSessionId) : undefined;
+      terminals.handleUpgrade(req, socket, head, identity).catch(() => socket.destroy());
+    });
+  };
+  return { app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url), handleUpgrade, terminals };
 }
 
 export interface RunningHub {
@@ -222,6 +242,8 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   try {
     hub = createHub({ config, secrets, db, log, clock, proxy: proxyClient, clientSecrets: loaded.secrets.clientSecrets, serviceTokens: loaded.secrets.serviceTokens });
     server = createServer(hub.app);
+    const h = hub;
+    server.on('upgrade', (req, socket, head) => h.handleUpgrade(req, socket, head));
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
@@ -295,6 +317,7 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
       clearInterval(proxyTimer);
       schedules.dispose();
       hub.deps.culler.dispose();
+      hub.terminals.dispose();
       // stop accepting; requests in flight may finish within the grace period
       const drained = new Promise<void>((res) => server.close(() => res()));
       server.closeIdleConnections();

@@ -21,6 +21,7 @@ import { waitForHttpServer } from './wait-up.js';
 import type { HubMetrics } from './metrics.js';
 import { SpawnFailure } from '../spawners/spawn-failure.js';
 import { mapLimit } from './concurrency.js';
+import { currentActor } from './request-context.js';
 
 export type SpawnerBuilder = (identity: { user: string; serverName: string }, state?: SpawnerState, spawnerConfig?: Config['spawner']) => Spawner;
 
@@ -146,7 +147,7 @@ export class ServerManager {
     const progress = new ProgressLog();
     progress.push({ progress: 0, message: 'Server requested' });
     const abort = new AbortController();
-    this.d.log.info({ user: user.name, server: serverName, by: opts.by ?? 'system', profile: resolved.userOptions.profile, event: 'server-start' }, 'server start requested');
+    this.d.log.info({ user: user.name, server: serverName, by: opts.by ?? currentActor() ?? 'system', profile: resolved.userOptions.profile, event: 'server-start' }, 'server start requested');
     const done = this.runSpawn(user, serverName, resolved, progress, abort.signal).finally(() => this.pending.delete(k));
     this.pending.set(k, { kind: 'spawn', progress, done, abort });
     return this.waitBriefly(done, opts.waitMs);
@@ -307,7 +308,7 @@ export class ServerManager {
     const spawner = this.running.get(k);
     const row = this.d.servers.get(user.id, serverName);
     if (!spawner && !row?.started) return { pending: false };
-    this.d.log.info({ user: user.name, server: serverName, by: opts.by ?? 'system', reason: opts.reason, event: 'server-stop' }, 'server stop requested');
+    this.d.log.info({ user: user.name, server: serverName, by: opts.by ?? currentActor() ?? 'system', reason: opts.reason, event: 'server-stop' }, 'server stop requested');
     const progress = new ProgressLog();
     const done = this.runStop(user, serverName, row, spawner).finally(() => this.pending.delete(k));
     this.pending.set(k, { kind: 'stop', progress, done, abort: new AbortController() });

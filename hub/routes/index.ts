@@ -1,5 +1,7 @@
 /** Mounts every router in order; unknown API paths become JSON 404s; the error handler is last. */
 import express, { type Express } from 'express';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
 import { errorHandler } from '../http/error-handler.js';
@@ -23,8 +25,19 @@ import { adminRouter } from './admin.js';
 import { tokenPageRouter } from './token-page.js';
 import { opsRouter } from './ops.js';
 
+const require = createRequire(import.meta.url);
+const xtermRoot = dirname(require.resolve('@xterm/xterm/package.json'));
+const fitRoot = dirname(require.resolve('@xterm/addon-fit/package.json'));
+const XTERM_FILES: Record<string, string> = {
+  'xterm.js': join(xtermRoot, 'lib', 'xterm.js'),
+  'xterm.css': join(xtermRoot, 'css', 'xterm.css'),
+  'addon-fit.js': join(fitRoot, 'lib', 'addon-fit.js'),
+};
+
 export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
   app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
+  // xterm.js for the web terminal, served from its npm packages
+  for (const [name, file] of Object.entries(XTERM_FILES)) app.get(`/hub/static/vendor/xterm/${name}`, (_req, res) => res.sendFile(file, { maxAge: '1h' }));
   app.use(infoRouter(d));
   app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400), services: d.services, csrf: d.csrf }));
   // CSRF for cookie-authenticated API writes (token calls are exempt inside check())

@@ -12,6 +12,7 @@ import { hasScope } from '../scopes.js';
 import { startServer } from './api/servers.js';
 import { param } from './params.js';
 import { userOf } from '../http/auth.js';
+import { TerminalManager } from '../terminals.js';
 import { defaultProfile, describeLimits, visibleProfiles } from '../profiles.js';
 import type { UserRow } from '../db/users.js';
 import { nextStopFor, type StopWarning } from '../stop-warnings.js';
@@ -175,6 +176,16 @@ export function pagesRouter(d: HubDeps): Router {
     const rest = ((req.params as Record<string, string[] | undefined>).rest ?? []).map(encodeURIComponent).join('/');
     const search = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
     res.redirect(302, `${serverPrefix(userOf(req).name, '')}${rest}${search}`);
+  });
+
+  // Web terminal page (the shell itself is a WebSocket, see terminals.ts)
+  r.get(['/hub/terminal/:user', '/hub/terminal/:user/:server'], requireLogin, (req, res) => {
+    const owner = param(req, 'user');
+    const serverName = param(req, 'server');
+    if (!TerminalManager.allowed(req.identity!, owner, serverName)) throw new HubError(404, `No terminal access to ${owner}'s server`);
+    if (d.serverManager.status(owner, serverName) !== 'running') throw new HubError(409, `${owner}'s server${serverName ? ` ${serverName}` : ''} is not running`);
+    const wsPath = `/hub/terminal/${encodeURIComponent(owner)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}/ws`;
+    res.render('terminal', { identity: req.identity, xsrf: req.xsrfToken, owner, serverName, wsPath });
   });
 
   // Share codes: a logged-in user accepts a code and gets the share (JupyterHub /hub/accept-share).
