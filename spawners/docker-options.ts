@@ -107,8 +107,8 @@ export const DockerSpawnerSchema = z.strictObject({
   git: z
     .strictObject({
       credentials: z.boolean().default(true).describe('Install the git credential helper that fetches a fresh token from the hub (GET /hub/api/users/:name/git-credentials).'),
-      userName: z.string().optional().describe('git user.name; {username} expanded (default: the user name).'),
-      userEmail: z.string().optional().describe('git user.email; {username} expanded.'),
+      userName: z.string().optional().describe('git user.name; {username} expanded, unescaped (default: the user name).'),
+      userEmail: z.string().optional().describe('git user.email; {username} expanded, unescaped.'),
       repos: z
         .array(z.strictObject({ url: z.string().min(1), dir: z.string().regex(/^[^/][^\0]*$/).optional(), branch: z.string().optional() }))
         .default([])

@@ -663,8 +663,10 @@ export class DockerSpawner implements Spawner {
       git.push(['credential.helper', CREDENTIAL_HELPER]);
       env.GIT_ASKPASS = CREDENTIAL_HELPER;
     }
-    git.push(['user.name', expandTemplate(o.git.userName ?? '{raw_username}', req.user, req.serverName)]);
-    if (o.git.userEmail) git.push(['user.email', expandTemplate(o.git.userEmail, req.user, req.serverName)]);
+    // identities use the user name as is (escaping is for volume and container names)
+    const raw = (t: string) => t.replaceAll('{username}', req.user).replaceAll('{raw_username}', req.user).replaceAll('{servername}', req.serverName);
+    git.push(['user.name', raw(o.git.userName ?? '{username}')]);
+    if (o.git.userEmail) git.push(['user.email', raw(o.git.userEmail)]);
     env.GIT_CONFIG_COUNT = String(git.length);
     git.forEach(([k, v], i) => {
       env[`GIT_CONFIG_KEY_${i}`] = k;

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { credentialFor } from '../../hub/routes/api/git-credentials.js';
 import { GIT_CREDENTIAL_HELPER, shellEnvFile, tarArchive } from '../../spawners/docker-files.js';
 import { DockerSpawnerSchema } from '../../spawners/docker-options.js';
-import { chooseImage, containerName, deepMerge, demuxLogs, describeLimits, effectiveLimits, escapeName, hostConfigLimits, parseSize } from '../../spawners/docker.js';
+import { chooseImage, containerName, DockerSpawner, deepMerge, demuxLogs, describeLimits, effectiveLimits, escapeName, hostConfigLimits, parseSize } from '../../spawners/docker.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
 
 const opts = (o: Record<string, unknown> = {}) => DockerSpawnerSchema.parse({ kind: 'docker', ...o });
@@ -138,6 +138,40 @@ describe('docker spawner: container files', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('docker spawner: the server environment', () => {
+  it('binds inside the container, rewrites the hub origin for containers, sets HOME and git config', () => {
+    const o = opts({ hubUrl: 'http://172.17.0.1:8081', git: { userEmail: '{username}@lab.example' }, environment: { EXTRA: '1' } });
+    const s = new DockerSpawner({ dataDir: '/x', log: { info() {}, warn() {}, error() {}, debug() {} }, hubId: 'h' }, o, { user: 'Ann', serverName: '' });
+    const env = s.serverEnv(
+      {
+        user: 'Ann',
+        serverName: '',
+        servicePrefix: '/user/Ann/',
+        env: { JUPYTERHUB_API_URL: 'http://127.0.0.1:8081/hub/api', JUPYTERHUB_ACTIVITY_URL: 'http://127.0.0.1:8081/hub/api/users/Ann/activity', JUPYTERHUB_API_TOKEN: 't' },
+        userOptions: {},
+        signal: AbortSignal.timeout(1000),
+      },
+      { Id: 'sha256:abc', RepoTags: ['lab/img:1'] } as never,
+    );
+    expect(env).toMatchObject({
+      JUPYTERHUB_SERVICE_URL: 'http://0.0.0.0:8888/user/Ann/',
+      JUPYTERHUB_API_URL: 'http://172.17.0.1:8081/hub/api',
+      JUPYTERHUB_ACTIVITY_URL: 'http://172.17.0.1:8081/hub/api/users/Ann/activity',
+      JUPYTER_IMAGE_SPEC: 'lab/img:1',
+      HOME: '/home/jovyan',
+      GIT_ASKPASS: '/opt/labhub/bin/git-credential-labhub',
+      GIT_CONFIG_COUNT: '3',
+      GIT_CONFIG_KEY_0: 'credential.helper',
+      GIT_CONFIG_VALUE_0: '/opt/labhub/bin/git-credential-labhub',
+      GIT_CONFIG_KEY_1: 'user.name',
+      GIT_CONFIG_VALUE_1: 'Ann',
+      GIT_CONFIG_KEY_2: 'user.email',
+      GIT_CONFIG_VALUE_2: 'Ann@lab.example',
+      EXTRA: '1',
+    });
   });
 });
 
