@@ -287,6 +287,15 @@ export class SlurmSpawner implements Spawner {
     req.onProgress?.({ progress: 5, message: `Submitting a batch job (${summary})${runner.where === 'local' ? '' : ` via ${runner.where}`}` });
 
     if (req.signal.aborted) throw new SpawnFailure('Spawn cancelled before submission', 'cancelled');
+    // The hub only persists state after start() returns: a hub that died while a job was queued left it
+    // behind. The hub starts this server only when it believes none runs, so same-named jobs are orphans.
+    const leftovers = await runner.run([this.bin('squeue'), '-h', '--me', '-n', this.jobName(), '-t', 'PENDING,CONFIGURING,RUNNING,SUSPENDED', '-o', '%i'], { timeoutMs: this.timeout() });
+    const orphanIds = leftovers.code === 0 ? leftovers.stdout.split('\n').map((l) => l.trim()).filter((l) => /^\d+$/.test(l)) : [];
+    if (orphanIds.length) {
+      await runner.run([this.bin('scancel'), ...orphanIds], { timeoutMs: this.timeout() });
+      this.ctx.log.warn({ user: req.user, server: req.serverName, jobs: orphanIds }, 'cancelled leftover Slurm jobs of an interrupted spawn');
+      req.onProgress?.({ progress: 6, message: `Cancelled leftover job ${orphanIds.join(', ')} of an earlier, interrupted start` });
+    }
     const wrote = await runner.run(['sh', '-c', 'umask 077 && mkdir -p -- "$1" && cat > "$2"', 'sh', spool, envFile], { stdin: envFileContent(env), timeoutMs: this.timeout() });
     if (wrote.code !== 0) throw new SpawnFailure(`could not write the job's environment file ${envFile}: ${(wrote.stderr || wrote.stdout).trim()}`, 'command');
     const sb = await runner.run([this.bin('sbatch'), '--parsable'], { stdin: script, timeoutMs: this.timeout() });

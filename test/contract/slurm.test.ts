@@ -212,6 +212,24 @@ if (!slurm) {
       expect((err as Error).message).toMatch(/Spawn cancelled \(job \d+ cancelled\)/);
     });
 
+    it('a job left queued by a crashed hub (same job name, no state) is cancelled by the next start', async () => {
+      const id = { user: 'orphan', serverName: '' };
+      const orphan = slurmCmd(s, ['sbatch', '--parsable', '-J', 'labhub-orphan', '--begin=now+1hour', '-o', '/dev/null', '--wrap', 'sleep 600']).trim();
+      const other = slurmCmd(s, ['sbatch', '--parsable', '-J', 'labhub-orphan-lab', '--begin=now+1hour', '-o', '/dev/null', '--wrap', 'sleep 600']).trim();
+      try {
+        expect(jobState(s, orphan)).toBe('PENDING');
+        const events: ProgressEvent[] = [];
+        const sp = track(new SlurmSpawner(ctx, options(), id));
+        await sp.start({ ...request(id, {}, events), signal: AbortSignal.timeout(45_000) });
+        expect(events.map((e) => e.message)).toContain(`Cancelled leftover job ${orphan} of an earlier, interrupted start`);
+        expect(jobState(s, orphan)).toBe('CANCELLED');
+        expect(jobState(s, other)).toBe('PENDING'); // another server's job (named server 'lab') is not touched
+        await sp.stop();
+      } finally {
+        slurmCmd(s, ['scancel', orphan, other]);
+      }
+    });
+
     it('a job killed outside (scancel) → poll reports stopped with the job state', async () => {
       const id = { user: 'killed', serverName: '' };
       const sp = track(new SlurmSpawner(ctx, options(), id));
