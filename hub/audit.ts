@@ -12,6 +12,7 @@ import type { Clock } from './clock.js';
 import { isoNow } from './clock.js';
 import { prep, type Db } from './db/db.js';
 import type { Logger } from './log.js';
+import { currentActor } from './request-context.js';
 
 export interface AuditEntry {
   id: number;
@@ -73,7 +74,7 @@ export class AuditLog {
     const action = String(obj.event);
     const user = nameOf(obj.user);
     const by = nameOf(obj.by);
-    const actor = by ?? (SELF_EVENTS.has(action) && user ? user : 'system');
+    const actor = by ?? (SELF_EVENTS.has(action) && user ? user : (currentActor() ?? 'system'));
     let target = '';
     if (typeof obj.group === 'string') target = `group:${obj.group}`;
     else if (Array.isArray(obj.groups)) target = `group:${obj.groups.join(',')}`;

@@ -215,6 +215,7 @@ export function adminRouter(d: HubDeps): Router {
     }
     if (typeof props !== 'object' || props === null || Array.isArray(props)) throw new HubError(400, 'Properties must be a JSON object');
     d.groups.setProperties(g.id, props as Record<string, unknown>);
+    d.log.info({ group: name, by: req.identity!.name, event: 'group-properties-changed' }, 'group properties changed');
     return `Saved properties of ${name}`;
   });
 

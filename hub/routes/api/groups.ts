@@ -111,6 +111,7 @@ export function groupsRouter(d: HubDeps): Router {
     const b = req.body as unknown;
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new HubError(400, 'Group properties must be a JSON object');
     d.groups.setProperties(g.id, b as Record<string, unknown>);
+    d.log.info({ group: g.name, by: req.identity!.name, event: 'group-properties-changed' }, 'group properties changed');
     res.json(groupModel(d, d.groups.byName(g.name)!, req.identity!.scopes));
   });
 

@@ -71,6 +71,7 @@ export function servicesRouter(d: HubDeps): Router {
     d.oauth.deleteClient(serviceClientId(s.name));
     d.services.delete(s.id);
     if (s.url) await d.proxy.deleteRoute(servicePrefix(s.name)).catch(() => undefined);
+    d.log.info({ service: s.name, by: req.identity!.name, event: 'service-deleted' }, 'service deleted');
     res.status(204).end();
   });
 

@@ -100,6 +100,7 @@ export function tokensRouter(d: HubDeps): Router {
     const t = d.tokens.byId(parseTokenId(param(req, 'id')));
     if (!t || t.user_id !== user.id || t.kind === 'server') throw new HubError(404, `No such token: ${param(req, 'id')}`);
     d.tokens.delete(t.id);
+    d.log.info({ user: user.name, tokenId: `a${t.id}`, by: req.identity!.name, event: 'token-revoked' }, 'token revoked');
     res.status(204).end();
   });
 
