@@ -8,7 +8,8 @@
 import { createServer, type Server } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { lookup } from 'node:dns/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSlurmTime, parseSlurmTime, SlurmSpawnerSchema, type SlurmSpawnerConfig } from '../../spawners/slurm-options.js';
@@ -228,6 +229,17 @@ if (!slurm) {
       } finally {
         slurmCmd(s, ['scancel', orphan, other]);
       }
+    });
+
+    it("reportHost 'hostname': the hub routes to the node's name as the job reports it", async () => {
+      const id = { user: 'byname', serverName: '' };
+      const sp = track(new SlurmSpawner(ctx, options({ reportHost: 'hostname' }), id));
+      const { url } = await sp.start({ ...request(id), signal: AbortSignal.timeout(45_000) });
+      expect(new URL(url).hostname).toBe(hostname());
+      expect(sp.getState()).toMatchObject({ host: hostname() });
+      const resolvable = await lookup(hostname()).then((a) => a.address === '127.0.0.1', () => false);
+      if (resolvable) expect(await waitUp(`${url}/user/byname/api`)).toBe(200); // the server binds 127.0.0.1 (bindIp)
+      await sp.stop();
     });
 
     it('a job killed outside (scancel) → poll reports stopped with the job state', async () => {
