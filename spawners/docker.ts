@@ -48,6 +48,9 @@ const PING_TIMEOUT_MS = 3000;
 const SNAPSHOT_TTL_MS = 2000;
 const snapshots = new Map<string, { at: number; states: Promise<Map<string, string> | null> }>();
 
+/** Containers this process is placing right now, per host: concurrent spawns see each other before their containers exist. */
+const inflight = new Map<string, Set<string>>();
+
 function snapshotKey(host: string, hubId: string): string {
   return `${host}\0${hubId}`;
 }
@@ -276,8 +279,28 @@ export class DockerSpawner implements Spawner {
 
     // ---- placement ----
     const chosen = await this.place(image, req.signal, progress);
+    const { host } = chosen;
+    const slot = snapshotKey(host.url, this.ctx.hubId);
+    const placing = inflight.get(slot) ?? new Set<string>();
+    inflight.set(slot, placing.add(this.name));
+    try {
+      progress(8, `Placed on Docker host ${hostLabel(host)}${host.capacity ? ` (${chosen.load}/${host.capacity} servers)` : ''}`);
+      return await this.startOn(chosen, image, groups, limits, req, progress);
+    } finally {
+      placing.delete(this.name);
+      if (!placing.size && inflight.get(slot) === placing) inflight.delete(slot);
+    }
+  }
+
+  private async startOn(
+    chosen: Candidate,
+    image: string,
+    groups: string[],
+    limits: EffectiveLimits,
+    req: SpawnRequest,
+    progress: (p: number, message: string) => void,
+  ): Promise<StartResult> {
     const { host, docker } = chosen;
-    progress(8, `Placed on Docker host ${hostLabel(host)}${host.capacity ? ` (${chosen.load}/${host.capacity} servers)` : ''}`);
 
     // ---- image ----
     if (this.opts.pullPolicy === 'always' || (!chosen.hasImage && this.opts.pullPolicy === 'ifNotPresent')) {
@@ -379,9 +402,11 @@ export class DockerSpawner implements Spawner {
               .then(() => true)
               .catch(() => false),
           ]);
-          const mine = list.filter((c) => c.Names.some((n) => n === `/${this.name}`)).length;
-          const load = list.filter((c) => c.State === 'running' || c.State === 'created').length - mine;
-          return { host, docker, load: Math.max(0, load), hasImage, hasMine: mine > 0 };
+          const mine = list.some((c) => c.Names.includes(`/${this.name}`));
+          const placing = new Set(inflight.get(snapshotKey(host.url, this.ctx.hubId)) ?? []);
+          placing.delete(this.name);
+          const live = list.filter((c) => (c.State === 'running' || c.State === 'created') && !c.Names.some((n) => n === `/${this.name}` || placing.has(n.slice(1))));
+          return { host, docker, load: live.length + placing.size, hasImage, hasMine: mine };
         } catch (err) {
           return { host, error: errMessage(err) };
         }

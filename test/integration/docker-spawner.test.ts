@@ -470,6 +470,43 @@ describe.runIf(run && runPodman)('docker spawner placement over dockerd + podman
     await s.stop();
   });
 
+  it('concurrent spawns see each other: capacity holds and they spread over the hosts', async () => {
+    const ctx = { dataDir: '/nonexistent', log, hubId: `${runId}-conc` };
+    const opts = DockerSpawnerSchema.parse({
+      kind: 'docker',
+      hosts: [
+        { url: `unix://${env!.DOCKER_SOCK}`, capacity: 2 },
+        { url: `unix://${env!.PODMAN_SOCK}`, capacity: 2 },
+      ],
+      image: env!.LABHUB_TEST_IMAGE_BB,
+      pullPolicy: 'never',
+      cmd: ['httpd', '-f', '-p', '8888', '-h', '/www'],
+      labels: { 'labhub.test': runId },
+      home: { type: 'none' },
+      stopTimeoutSeconds: 1,
+    });
+    const spawners = Array.from({ length: 5 }, (_, i) => new DockerSpawner(ctx, opts, { user: `cc${i}x${process.pid}`, serverName: '' }));
+    started.push(...spawners);
+    const results = await Promise.allSettled(
+      spawners.map((s, i) =>
+        s.start({
+          user: `cc${i}x${process.pid}`,
+          serverName: '',
+          servicePrefix: serverPrefix(`cc${i}x${process.pid}`, ''),
+          env: buildSingleUserEnv({ user: `cc${i}x${process.pid}`, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
+          userOptions: {},
+          signal: AbortSignal.timeout(60_000),
+        }),
+      ),
+    );
+    const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    expect(failed.map((r) => (r.reason as Error).message)).toEqual([expect.stringMatching(/^All reachable Docker hosts are at capacity/)]);
+    const hosts = spawners.map((s) => s.getState().host).filter(Boolean);
+    expect(hosts.filter((h) => h === `unix://${env!.DOCKER_SOCK}`)).toHaveLength(2);
+    expect(hosts.filter((h) => h === `unix://${env!.PODMAN_SOCK}`)).toHaveLength(2);
+    await Promise.all(spawners.map((s) => s.stop()));
+  });
+
   it('keep-and-restart goes back to the host that keeps the container', async () => {
     const ctx = { dataDir: '/nonexistent', log, hubId: runId };
     const base = {
