@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
+import type { AppRoute } from '../config/profiles-schema.js';
 import type { ProxyClient } from '../proxy/client.js';
 import type { ResourceLimits, Spawner, SpawnerState } from '../spawners/spawner.js';
 import type { Clock } from './clock.js';
@@ -26,7 +27,7 @@ import { currentActor } from './request-context.js';
 export type SpawnerBuilder = (identity: { user: string; serverName: string }, state?: SpawnerState, spawnerConfig?: Config['spawner']) => Spawner;
 
 /** What a spawn needs from the profile choice (see profiles.ts); identity when no profiles exist. */
-export type SpawnResolver = (user: UserRow, userOptions: Record<string, unknown>) => { spawner: Config['spawner']; limits?: ResourceLimits; userOptions: Record<string, unknown> };
+export type SpawnResolver = (user: UserRow, userOptions: Record<string, unknown>) => { spawner: Config['spawner']; app?: AppRoute; limits?: ResourceLimits; userOptions: Record<string, unknown> };
 
 export interface ServerManagerDeps {
   config: Config;
@@ -42,6 +43,8 @@ export interface ServerManagerDeps {
   /** Internal hub API URL handed to servers, e.g. http://127.0.0.1:8081/hub/api */
   hubApiUrl: string;
   metrics?: HubMetrics;
+  /** labhub_auth route data for hub-authenticated apps (the proxy's auth check endpoint). */
+  routeAuth?: () => Record<string, unknown>;
   /** Other routes the hub owns (services), kept by checkRoutes. */
   extraRoutes?: () => Array<{ path: string; target: string; data: Record<string, unknown> }>;
   /** Runs before every spawn, e.g. refreshing the user's identity-provider tokens (auth.refreshAuthState); a throw fails the spawn. */
@@ -229,7 +232,8 @@ export class ServerManager {
         throw new SpawnError(`Server at ${prefix} failed to start: ${why}${logs.length ? `. Last output: ${logs.slice(-3).join(' | ')}` : ''}`, poll.status === 'stopped' ? 'exited' : 'http-timeout');
       }
       progress.push({ progress: 90, message: 'Adding route to proxy' });
-      await this.d.proxy.addRoute(prefix, { user: user.name, server_name: serverName, target: url, jupyterhub: true });
+      this.appRoutes.set(k, resolved.app);
+      await this.d.proxy.addRoute(prefix, this.routeData(user.name, serverName, url));
       this.d.servers.markStarted(row.id, url, spawner.getState(), isoNow(clock));
       this.running.set(k, spawner);
       progress.push({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
@@ -323,6 +327,7 @@ export class ServerManager {
       await s?.stop();
     } finally {
       this.running.delete(key(user.name, serverName));
+      this.appRoutes.delete(key(user.name, serverName));
       if (row) {
         this.d.tokens.deleteForServer(row.id);
         this.d.servers.markStopped(row.id);
@@ -354,7 +359,7 @@ export class ServerManager {
       const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const }));
       if (row.started && row.url && poll.status === 'running') {
         this.running.set(key(user.name, row.name), spawner);
-        await this.d.proxy.addRoute(prefix, { user: user.name, server_name: row.name, target: row.url, jupyterhub: true }).catch((err) => this.d.log.warn({ err: String(err) }, 'route add failed; reconciliation will retry'));
+        await this.d.proxy.addRoute(prefix, this.routeData(user.name, row.name, row.url)).catch((err) => this.d.log.warn({ err: String(err) }, 'route add failed; reconciliation will retry'));
         resumed++;
       } else {
         // dead, or a spawn interrupted before it was ready: make sure nothing is left behind
@@ -408,10 +413,35 @@ export class ServerManager {
     const prefix = serverPrefix(userName, serverName);
     const current = await this.d.proxy.getRoute(prefix).catch(() => null);
     if (current?.target === row.url) return false;
-    await this.d.proxy.addRoute(prefix, { user: userName, server_name: serverName, target: row.url, jupyterhub: true });
+    await this.d.proxy.addRoute(prefix, this.routeData(userName, serverName, row.url));
     this.d.log.warn({ user: userName, server: serverName }, 'route was missing from the proxy; re-added');
     return true;
   }
+
+  /**
+   * Proxy route data of a server: JupyterHub's keys, plus LabHub's for apps that need the proxy to
+   * check hub logins (labhub_auth) or to strip the /user/… prefix (labhub_strip_prefix).
+   */
+  routeData(userName: string, serverName: string, target: string): Record<string, unknown> & { target: string } {
+    const data: Record<string, unknown> & { target: string } = { user: userName, server_name: serverName, target, jupyterhub: true };
+    const app = this.appRoutes.get(key(userName, serverName)) ?? this.appRouteFor(userName, serverName);
+    if (app?.hubAuth && this.d.routeAuth) data.labhub_auth = this.d.routeAuth();
+    if (app?.stripPrefix) data.labhub_strip_prefix = true;
+    return data;
+  }
+
+  private appRouteFor(userName: string, serverName: string): AppRoute | undefined {
+    const user = this.d.users.byName(userName);
+    const row = user ? this.d.servers.get(user.id, serverName) : undefined;
+    if (!user || !row) return undefined;
+    try {
+      return this.resolve(user, JSON.parse(row.user_options) as Record<string, unknown>).app;
+    } catch {
+      return this.d.config.app;
+    }
+  }
+
+  private readonly appRoutes = new Map<string, AppRoute | undefined>();
 
   /** JupyterHub check_routes: the proxy must route exactly the running servers (and the hub). */
   async checkRoutes(hubTarget: string): Promise<{ added: number; removed: number }> {
@@ -441,13 +471,14 @@ export class ServerManager {
     for (const extra of this.d.extraRoutes?.() ?? []) {
       const path = extra.path.replace(/\/$/, '');
       const current = routes[path] ?? routes[decodeURIComponent(path)];
-      if (current?.target !== extra.target) adds.push([path, { ...extra.data, target: extra.target, jupyterhub: true }]);
+      const version = (d: unknown) => (d as { labhub_auth?: { version?: unknown } } | undefined)?.labhub_auth?.version;
+      if (current?.target !== extra.target || version(current) !== version(extra.data)) adds.push([path, { ...extra.data, target: extra.target, jupyterhub: true }]);
     }
     for (const [path, target] of wanted) {
       const decodedMatch = routes[path] ?? routes[decodeURIComponent(path)];
       if (decodedMatch?.target !== target) {
         const [, , u, s] = decodeURIComponent(path).split('/');
-        adds.push([path, { user: u, server_name: s ?? '', target, jupyterhub: true }]);
+        adds.push([path, this.routeData(u, s ?? '', target)]);
       }
     }
     for (const [path, data] of Object.entries(routes)) {
@@ -493,6 +524,9 @@ export class ServerManager {
   async dispose(): Promise<void> {
     this.disposed = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
+    // a spawn still starting when the hub shuts down is cancelled and cleaned up (its spawner's
+    // stop runs), instead of holding the shutdown for start + http timeouts
+    for (const p of this.pending.values()) if (p.kind === 'spawn') p.abort.abort();
     await Promise.allSettled([...this.pending.values()].map((p) => p.done));
   }
 }
