@@ -1,6 +1,6 @@
 /**
  * Operations endpoints and pages:
- *   GET  /hub/health                       liveness + database/proxy checks (no auth; 503 when the database fails)
+ *   GET  /hub/health, /hub/api/health      liveness + database/proxy checks (no auth; 503 when the database fails)
  *   GET  /hub/api/audit                    audit log (read:audit), filters actor/action/target/since/until, JupyterHub pagination
  *   GET  /hub/api/schedules                configured schedules and culling, next stop of every running server (read:servers)
  *   POST /hub/api/schedules/override       {user, server?, minutes}: no scheduled/idle stop of that server for a while (admin:servers)
@@ -46,7 +46,7 @@ export function opsRouter(d: HubDeps): Router {
   const r = Router();
   const startedAt = Date.now();
 
-  r.get('/hub/health', async (_req, res) => {
+  r.get(['/hub/health', '/hub/api/health'], async (_req, res) => {
     const checks: Record<string, string> = {};
     let ok = true;
     try {

@@ -1,4 +1,4 @@
-/** GET /hub/api (version, unauthenticated), /hub/api/info, /hub/api/health. */
+/** GET /hub/api (version, unauthenticated), /hub/api/info. (/hub/health: routes/ops.ts) */
 import { Router } from 'express';
 import type { HubDeps } from '../../deps.js';
 import { requireScope } from '../../http/auth.js';
@@ -18,9 +18,6 @@ export function infoRouter(d: HubDeps): Router {
       spawner: { class: `labhub.spawners.${d.config.spawner.kind}`, version: '0.1.0' },
       authenticator: { class: `labhub.auth.${d.config.auth.methods.map((m) => m.kind).join("+")}`, version: '0.1.0' },
     });
-  });
-  r.get(['/hub/api/health', '/hub/health'], (_req, res) => {
-    res.status(200).end();
   });
   return r;
 }
