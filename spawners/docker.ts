@@ -233,6 +233,8 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 interface Candidate {
   host: DockerHostConfig;
   docker: Docker;
+  /** Names of this hub's running/created containers there (at probe time). */
+  live: string[];
   load: number;
   hasImage: boolean;
   /** This server's (kept) container already exists there. */
@@ -278,11 +280,10 @@ export class DockerSpawner implements Spawner {
     const limits = effectiveLimits(this.opts, groups, req.limits);
 
     // ---- placement ----
-    const chosen = await this.place(image, req.signal, progress);
+    const chosen = await this.place(image, req.signal, progress); // reserves a slot on the chosen host
     const { host } = chosen;
     const slot = snapshotKey(host.url, this.ctx.hubId);
-    const placing = inflight.get(slot) ?? new Set<string>();
-    inflight.set(slot, placing.add(this.name));
+    const placing = inflight.get(slot)!;
     try {
       progress(8, `Placed on Docker host ${hostLabel(host)}${host.capacity ? ` (${chosen.load}/${host.capacity} servers)` : ''}`);
       return await this.startOn(chosen, image, groups, limits, req, progress);
@@ -403,15 +404,19 @@ export class DockerSpawner implements Spawner {
               .catch(() => false),
           ]);
           const mine = list.some((c) => c.Names.includes(`/${this.name}`));
-          const placing = new Set(inflight.get(snapshotKey(host.url, this.ctx.hubId)) ?? []);
-          placing.delete(this.name);
-          const live = list.filter((c) => (c.State === 'running' || c.State === 'created') && !c.Names.some((n) => n === `/${this.name}` || placing.has(n.slice(1))));
-          return { host, docker, load: live.length + placing.size, hasImage, hasMine: mine };
+          const live = list.filter((c) => c.State === 'running' || c.State === 'created').map((c) => (c.Names[0] ?? '').replace(/^\//, ''));
+          return { host, docker, live, load: 0, hasImage, hasMine: mine };
         } catch (err) {
           return { host, error: errMessage(err) };
         }
       }),
     );
+    // From here to the reservation below nothing awaits: concurrent spawns of this process see each other.
+    for (const p of probes) {
+      if ('error' in p) continue;
+      const placing = inflight.get(snapshotKey(p.host.url, this.ctx.hubId)) ?? new Set<string>();
+      p.load = p.live.filter((n) => n !== this.name && !placing.has(n)).length + [...placing].filter((n) => n !== this.name).length;
+    }
     const ok: Candidate[] = [];
     for (const p of probes) {
       if ('error' in p) {
@@ -431,6 +436,8 @@ export class DockerSpawner implements Spawner {
     // keep-and-restart: back to the host that keeps this server's container
     const kept = (c: Candidate) => Number(c.hasMine && !this.opts.remove);
     ok.sort((a, b) => kept(b) - kept(a) || Number(b.hasImage) - Number(a.hasImage) || ratio(a) - ratio(b) || a.load - b.load);
+    const slot = snapshotKey(ok[0].host.url, this.ctx.hubId);
+    inflight.set(slot, (inflight.get(slot) ?? new Set<string>()).add(this.name)); // released by start()
     return ok[0];
   }
 
