@@ -171,9 +171,10 @@ describe('apptainer spawner with the stand-in', () => {
     const bad = { ...logged, image: join(dataDir, 'missing.sif') };
     const s = new ApptainerSpawner(ctx, bad, { user: 'noimage', serverName: '' });
     await s.start({ ...request({ user: 'noimage', serverName: '' }), signal: AbortSignal.timeout(10_000) });
+    // the exit code arrives with the child's 'exit' event, a moment after /proc shows it gone
     let poll = await s.poll();
-    for (let i = 0; i < 100 && poll.status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (poll.status === 'running' || poll.exitCode === null); i++) {
+      await new Promise((r) => setTimeout(r, 100));
       poll = await s.poll();
     }
     expect(poll).toMatchObject({ status: 'stopped', exitCode: 255 });
