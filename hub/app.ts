@@ -320,11 +320,14 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
       hub.terminals.dispose();
       // stop accepting; requests in flight may finish within the grace period
       const drained = new Promise<void>((res) => server.close(() => res()));
+      // keep-alive connections go as soon as their request is answered
+      const idle = setInterval(() => server.closeIdleConnections(), 100);
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), ops.shutdownGraceSeconds * 1000);
       if (opts.servers ?? ops.stopServersOnShutdown) await hub.deps.serverManager.stopAll();
       await drained;
       clearTimeout(grace);
+      clearInterval(idle);
       await hub.deps.serverManager.dispose();
       await hub.deps.serviceManager.stopManaged();
       await proxy.close();

@@ -8,7 +8,7 @@
  *    the half-started process (checked in /proc), marks the server stopped and revokes its token;
  *  - SIGTERM: graceful, servers keep running and are re-attached.
  */
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,30 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../spawners/ports.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 import { isPidAlive, runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
-
-/** Processes of the fake server for `user` under this data dir, from /proc (pid → env). */
-export function fakeServerProcs(user: string, dataDir: string): Array<{ pid: number; env: Record<string, string> }> {
-  const out: Array<{ pid: number; env: Record<string, string> }> = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-      if (!cmd.includes('fake-singleuser')) continue;
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue; // zombie: already dead
-      const env = Object.fromEntries(
-        readFileSync(`/proc/${d}/environ`, 'utf8')
-          .split('\0')
-          .filter(Boolean)
-          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-      );
-      if (env.JUPYTERHUB_USER === user && (env.HOME ?? '').startsWith(dataDir)) out.push({ pid: Number(d), env });
-    } catch {
-      /* process gone */
-    }
-  }
-  return out;
-}
+import { fakeServerProcs } from '../helpers/procs.js';
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
