@@ -365,15 +365,26 @@ export class DockerSpawner implements Spawner {
       }
     }
 
+    // A cancel/timeout makes the hub call stop() at once, maybe before the container existed: clean up here too.
+    const cleanupIfAborted = async () => {
+      if (!req.signal.aborted) return;
+      if (this.opts.remove) await container.remove({ force: true, v: true }).catch(() => undefined);
+      else await container.stop({ t: 1 }).catch(() => undefined);
+      this.state = null;
+      req.signal.throwIfAborted();
+    };
+    await cleanupIfAborted();
+
     // ---- contract files (env, git helper, repos), then start ----
     await this.putFiles(container, req, imageInfo, host);
-    req.signal.throwIfAborted();
+    await cleanupIfAborted();
     progress(65, `Starting container ${name}`);
     try {
       await container.start();
     } catch (err) {
       throw new SpawnFailure(`Could not start container ${name}: ${errMessage(err)}`, 'start');
     }
+    await cleanupIfAborted();
     this.invalidate(host.url);
     const info = await container.inspect();
     const url = this.urlOf(info, host);

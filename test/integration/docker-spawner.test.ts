@@ -324,6 +324,29 @@ for (const engine of ['dockerd', 'podman'] as const) {
       await s.stop();
     });
 
+    it('a spawn cancelled at any step leaves no container behind', async () => {
+      for (const step of ['Preparing home', 'Creating container', 'Starting container']) {
+        const ac = new AbortController();
+        const { s, user } = spawner(base());
+        let stopped: Promise<void> | undefined;
+        const err = await s
+          .start({
+            ...request(user),
+            signal: ac.signal,
+            onProgress: (e) => {
+              if (!e.message.startsWith(step)) return;
+              ac.abort();
+              stopped = s.stop({ now: true }); // what the hub does on cancel: stop at once, while start() is still running
+            },
+          })
+          .then(() => null, (e: unknown) => e as Error);
+        expect(err?.name, step).toBe('AbortError');
+        await stopped;
+        const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`labhub.user=${user}`, `labhub.test=${RUN}`] }) } as object);
+        expect(left, step).toEqual([]);
+      }
+    });
+
     it('stop of a container that is already gone: resolves, and poll says why', async () => {
       const { s, user } = spawner(base());
       await s.start(request(user));
