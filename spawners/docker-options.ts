@@ -69,6 +69,19 @@ export const DockerSpawnerSchema = z.strictObject({
     .default({})
     .describe("Images users may choose (label → image); userOptions.image may name a label (or one of these images), never an arbitrary image."),
   pullPolicy: z.enum(['ifNotPresent', 'always', 'never']).default('ifNotPresent').describe('When to pull the image; pull progress is shown on the spawn page.'),
+  registryAuth: z
+    .record(
+      z.string().min(1),
+      z
+        .strictObject({
+          username: z.string().min(1).describe('Registry user name.'),
+          passwordFile: z.string().optional().describe('File holding the password or token (preferred: keeps the secret out of the config).'),
+          password: z.string().optional().describe('Password or token (prefer passwordFile).'),
+        })
+        .refine((a) => a.password !== undefined || a.passwordFile !== undefined, 'set passwordFile or password'),
+    )
+    .default({})
+    .describe("Credentials for pulling from private registries, by registry host (e.g. 'ghcr.io', 'registry.lab.example:5000'; Docker Hub is 'docker.io')."),
   namePrefix: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).default('labhub').describe('Container names are {namePrefix}-{user}[--{server}] (escaped, DNS-safe).'),
   cmd: z.array(z.string()).optional().describe("Command of the container (default: the image's CMD)."),
   args: z.array(z.string()).default([]).describe('Extra arguments appended to the command.'),

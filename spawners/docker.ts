@@ -461,7 +461,8 @@ export class DockerSpawner implements Spawner {
     emit({ progress: 10, message: `Pulling image ${image} on ${hostLabel(host)}` });
     let stream: NodeJS.ReadableStream;
     try {
-      stream = (await docker.pull(image, { abortSignal: req.signal } as object)) as NodeJS.ReadableStream;
+      const authconfig = this.registryAuthFor(image);
+      stream = (await docker.pull(image, { abortSignal: req.signal, ...(authconfig ? { authconfig } : {}) } as object)) as NodeJS.ReadableStream;
     } catch (err) {
       const msg = `Pulling ${image} failed: ${errMessage(err)}`;
       emit({ progress: 10, message: msg });
@@ -544,6 +545,22 @@ export class DockerSpawner implements Spawner {
       throw new SpawnFailure(msg, 'image');
     }
     emit({ progress: 50, message: `Pulled ${image}` });
+  }
+
+  /** X-Registry-Auth for the image's registry, from registryAuth (password read from its file at each pull). */
+  private registryAuthFor(image: string): { username: string; password: string; serveraddress: string } | undefined {
+    const registry = registryOf(image);
+    const a = this.opts.registryAuth[registry];
+    if (!a) return undefined;
+    let password = a.password ?? '';
+    if (a.passwordFile) {
+      try {
+        password = readFileSync(a.passwordFile, 'utf8').trim();
+      } catch (err) {
+        throw new SpawnFailure(`Cannot read the password file for registry ${registry}: ${(err as Error).message}`, 'image');
+      }
+    }
+    return { username: a.username, password, serveraddress: registry };
   }
 
   private async storage(docker: Docker, image: string, groups: string[], signal: AbortSignal): Promise<{ mounts: Record<string, unknown>[]; binds: string[] }> {
@@ -840,6 +857,12 @@ export class DockerSpawner implements Spawner {
   recentLogs(): string[] {
     return [...this.logs];
   }
+}
+
+/** The registry host of an image reference ('docker.io' for Docker Hub names). */
+export function registryOf(image: string): string {
+  const first = image.split('/')[0];
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
 }
 
 function numericUser(user?: string): { uid: number; gid: number } | undefined {

@@ -6,6 +6,8 @@
  * keep-and-restart, user-defined networks, and the failure cases. Everything is labelled
  * labhub.test=<run> and removed in afterAll.
  */
+import bcrypt from 'bcryptjs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import Docker from 'dockerode';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
 import { DockerSpawnerSchema, type DockerSpawnerConfig } from '../../spawners/docker-options.js';
 import { DockerSpawner } from '../../spawners/docker.js';
+import { freePort } from '../../spawners/ports.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
 import type { ProgressEvent, SpawnRequest } from '../../spawners/spawner.js';
 import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine } from '../helpers/docker-env.js';
@@ -565,5 +568,83 @@ describe.runIf(run && runPodman)('docker spawner placement over dockerd + podman
     await second.start(req());
     expect(second.getState()).toMatchObject({ host: dockerd.url, containerId: kept.containerId });
     await second.stop();
+  });
+});
+
+describe.runIf(run)('docker spawner pulls from a private registry (dockerd)', () => {
+  const runId = `private-${process.pid}`;
+  const docker = new Docker({ socketPath: env?.DOCKER_SOCK ?? '' });
+  const dir = mkdtempSync(join(tmpdir(), 'labhub-private-registry-'));
+  let registry: ChildProcess | undefined;
+  let addr = '';
+  const PASSWORD = `reg-${process.pid}-secret`;
+
+  beforeAll(async () => {
+    // distribution's htpasswd auth (bcrypt), on a free loopback port, owned by this test
+    writeFileSync(join(dir, 'htpasswd'), `labuser:${bcrypt.hashSync(PASSWORD, 8)}\n`);
+    const port = await freePort();
+    addr = `127.0.0.1:${port}`;
+    writeFileSync(
+      join(dir, 'config.yml'),
+      `version: 0.1\nlog: { level: error }\nstorage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: "${addr}" }\nauth: { htpasswd: { realm: labhub-test, path: ${dir}/htpasswd } }\n`,
+    );
+    registry = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 401; i++) {
+      status = await fetch(`http://${addr}/v2/`).then((r) => r.status, () => 0);
+      if (status !== 401) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(401);
+    writeFileSync(join(dir, 'password'), `${PASSWORD}\n`, { mode: 0o600 });
+  });
+
+  afterAll(async () => {
+    registry?.kill();
+    await docker.getImage(`${addr}/private/bb:${runId}`).remove({ force: true }).catch(() => undefined);
+    await cleanupTestObjects(docker, runId);
+    expect(await leftovers(docker, runId)).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('without credentials the registry refusal is the failure; with registryAuth (passwordFile) it pulls', async () => {
+    const ref = `${addr}/private/bb:${runId}`;
+    const maker = await docker.createContainer({ Image: env!.LABHUB_TEST_IMAGE_BB, Cmd: ['sh', '-c', 'echo private > /marker'], Labels: { 'labhub.test': runId } });
+    await maker.start();
+    await maker.wait();
+    await maker.commit({ repo: `${addr}/private/bb`, tag: runId });
+    await maker.remove();
+    const push = await docker.getImage(ref).push({ authconfig: { username: 'labuser', password: PASSWORD, serveraddress: addr } });
+    await new Promise((resolve, reject) => docker.modem.followProgress(push, (err, out) => (err ? reject(err) : (out as Array<{ error?: string }>).find((e) => e.error) ? reject(new Error(JSON.stringify(out))) : resolve(null))));
+    await docker.getImage(ref).remove();
+    const base = {
+      kind: 'docker',
+      hosts: [{ url: `unix://${env!.DOCKER_SOCK}` }],
+      image: ref,
+      cmd: ['httpd', '-f', '-p', '8888', '-h', '/www'],
+      labels: { 'labhub.test': runId },
+      home: { type: 'none' },
+      stopTimeoutSeconds: 1,
+    };
+    const ctx = { dataDir: '/nonexistent', log, hubId: runId };
+    const req = (user: string, events: ProgressEvent[] = []): SpawnRequest => ({
+      user,
+      serverName: '',
+      servicePrefix: serverPrefix(user, ''),
+      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
+      userOptions: {},
+      signal: AbortSignal.timeout(60_000),
+      onProgress: (e) => events.push(e),
+    });
+    const anon = new DockerSpawner(ctx, DockerSpawnerSchema.parse(base), { user: `pa${process.pid}`, serverName: '' });
+    const err = await anon.start(req(`pa${process.pid}`)).catch((e: unknown) => e as SpawnFailure);
+    expect(err).toBeInstanceOf(SpawnFailure);
+    expect((err as SpawnFailure).message).toMatch(/^Pulling .* failed: .*(auth|unauthorized|credentials)/i);
+    const opts = DockerSpawnerSchema.parse({ ...base, registryAuth: { [addr]: { username: 'labuser', passwordFile: join(dir, 'password') } } });
+    const events: ProgressEvent[] = [];
+    const s = new DockerSpawner(ctx, opts, { user: `pb${process.pid}`, serverName: '' });
+    await s.start(req(`pb${process.pid}`, events));
+    expect(events.map((e) => e.message)).toContain(`Pulled ${ref}`);
+    expect(JSON.stringify(await docker.getContainer(String(s.getState().containerId)).inspect())).not.toContain(PASSWORD);
+    await s.stop();
   });
 });

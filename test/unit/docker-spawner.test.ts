@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { credentialFor } from '../../hub/routes/api/git-credentials.js';
 import { GIT_CREDENTIAL_HELPER, shellEnvFile, tarArchive } from '../../spawners/docker-files.js';
 import { DockerSpawnerSchema } from '../../spawners/docker-options.js';
-import { chooseImage, containerName, DockerSpawner, deepMerge, demuxLogs, describeLimits, effectiveLimits, escapeName, hostConfigLimits, parseSize } from '../../spawners/docker.js';
+import { chooseImage, containerName, DockerSpawner, registryOf, deepMerge, demuxLogs, describeLimits, effectiveLimits, escapeName, hostConfigLimits, parseSize } from '../../spawners/docker.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
 
 const opts = (o: Record<string, unknown> = {}) => DockerSpawnerSchema.parse({ kind: 'docker', ...o });
@@ -67,6 +67,16 @@ describe('docker spawner: image policy', () => {
     expect(() => chooseImage(o, { image: 'evil/miner:latest' })).toThrow(SpawnFailure);
     expect(() => chooseImage(o, { image: 'toString' })).toThrow(/not allowed; choose one of: python, r/);
     expect(() => chooseImage(o, { image: ['lab/py:3'] })).toThrow(/must be a string/);
+  });
+});
+
+describe('docker spawner: registry of an image', () => {
+  it('finds the registry host the way docker does', () => {
+    expect(registryOf('jupyter/base-notebook:latest')).toBe('docker.io');
+    expect(registryOf('ubuntu')).toBe('docker.io');
+    expect(registryOf('ghcr.io/lab/img:1')).toBe('ghcr.io');
+    expect(registryOf('127.0.0.1:5000/x/y')).toBe('127.0.0.1:5000');
+    expect(registryOf('localhost/labhub-bb:latest')).toBe('localhost');
   });
 });
 
