@@ -369,7 +369,7 @@ if (!slurm) {
       const su = lookupSystemUser(s.systemUser);
       expect(su, `system account ${s.systemUser} (created by test/setup/slurm.sh)`).not.toBeNull();
       const id = { user: s.systemUser, serverName: '' };
-      const sp = track(new SlurmSpawner(ctx, options({ runAs: 'user', homeTemplate: `${s.homes}/{username}`, extraDirectives: ['--begin=now+3'] }), id));
+      const sp = track(new SlurmSpawner(ctx, options({ runAs: 'user', homeTemplate: `${s.homes}/{username}`, extraDirectives: ['--begin=now+8'] }), id));
       const req = request(id);
       const p = sp.start({ ...req, signal: AbortSignal.timeout(45_000) });
       p.catch(() => undefined);

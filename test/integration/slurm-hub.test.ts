@@ -111,7 +111,7 @@ spawner:
   warnBeforeEndMinutes: 30
   queuePollSeconds: 0.5
   # keeps every job PENDING (reason BeginTime) for a moment, so the queue phase is always observable
-  extraDirectives: ['--begin=now+2']
+  extraDirectives: ['--begin=now+4']
   partitions:
     debug: { maxTime: '2:00:00' }
     short: { maxTime: '00:30:00' }
