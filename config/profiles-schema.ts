@@ -43,6 +43,12 @@ export const ProfileOptionSchema = z.strictObject({
   unlistedChoice: UnlistedChoiceSchema.optional().describe('An optional free-text choice.'),
 });
 
+/** How the proxy serves the app in the server: Jupyter handles auth itself; others may not. */
+export const AppRouteSchema = z.strictObject({
+  hubAuth: z.boolean().default(false).describe("The proxy admits only users with access to the server (hub login), for apps without their own auth (RStudio, code-server)."),
+  stripPrefix: z.boolean().default(false).describe('Forward /user/{name}/… as /… (for apps that serve at the root).'),
+});
+
 export const ProfileSchema = z.strictObject({
   slug: slug.describe('Identifier stored in user_options.profile.'),
   displayName: z.string().min(1).describe('Title of the card.'),
@@ -52,7 +58,9 @@ export const ProfileSchema = z.strictObject({
   spawner: Overrides.default({}).describe('Spawner options for this profile, merged over the top-level spawner (set kind to use another spawner).'),
   limits: LimitsSchema.default({}).describe('CPU/memory/GPU limits shown on the card and applied by spawners that support them.'),
   options: z.record(slug, ProfileOptionSchema).default({}).describe('Further choices within the profile (e.g. image tag, size).'),
+  app: AppRouteSchema.optional().describe('Route settings for the app this profile runs (default: the top-level `app`).'),
 });
 
 export type ProfileConfig = z.infer<typeof ProfileSchema>;
 export type Limits = z.infer<typeof LimitsSchema>;
+export type AppRoute = z.infer<typeof AppRouteSchema>;

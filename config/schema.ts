@@ -10,7 +10,7 @@ import { DockerSpawnerSchema } from '../spawners/docker-options.js';
 import { ApptainerSpawnerSchema } from '../spawners/apptainer-options.js';
 import { SlurmSpawnerSchema } from '../spawners/slurm-options.js';
 import { AuthSchema } from './auth-schema.js';
-import { ProfileSchema } from './profiles-schema.js';
+import { AppRouteSchema, ProfileSchema } from './profiles-schema.js';
 import { deepMerge } from './merge.js';
 import { SchedulesSchema } from '../hub/schedules.js';
 import { CullingSchema, OperationsSchema, QuotasSchema } from './ops-schema.js';
@@ -114,6 +114,7 @@ export const ConfigSchema = z.strictObject({
     .describe('Custom scopes (custom:…) that roles may grant and services may check.'),
   services: z.array(ServiceSchema).default([]).describe('Services: externally managed (url + apiTokenEnv) or hub-managed (command).'),
   spawner: SpawnerSchema.prefault({ kind: 'local' }).describe('Which spawner starts servers, and its options.'),
+  app: AppRouteSchema.prefault({}).describe('How the proxy serves single-user apps (hub authentication, prefix stripping); profiles may override it.'),
   profiles: z
     .array(ProfileSchema)
     .default([])

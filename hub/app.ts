@@ -27,6 +27,8 @@ import { OAuthRepo } from './db/oauth.js';
 import { RoleRepo } from './db/roles.js';
 import { ServiceRepo } from './db/services.js';
 import { ShareRepo } from './db/shares.js';
+import { PortRepo } from './db/ports.js';
+import { RouteAuth } from './route-auth.js';
 import { HubMetrics } from './metrics.js';
 import { resolveSpawn } from './profiles.js';
 import { applyRbacConfig } from './rbac-sync.js';
@@ -115,7 +117,7 @@ export function createHub(input: CreateHubInput): Hub {
   // services first: roles may be assigned to them
   serviceManager.applyConfig();
   applyRbacConfig(config, { roles, groups, users, services }, isoNow(clock));
-  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => serviceManager.routes(), preSpawn: (u) => deps.auth.refreshAuthState(u.id), checkQuota: (u, s, r) => quotas.check(u, s, r) });
+  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => [...serviceManager.routes(), ...deps.routeAuth.portRoutes()], routeAuth: () => deps.routeAuth.routeData(), preSpawn: (u) => deps.auth.refreshAuthState(u.id), checkQuota: (u, s, r) => quotas.check(u, s, r) });
   const quotas = new Quotas({ config, users, servers, active: () => serverManager.activeServers() });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
@@ -124,12 +126,16 @@ export function createHub(input: CreateHubInput): Hub {
   const deps: HubDeps = {
     config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
     groups, roles, services, shares, serviceManager, metrics, audit,
+    ports: new PortRepo(db),
+    routeAuth: undefined as unknown as RouteAuth,
     culler: undefined as unknown as Culler,
     hubTarget: () => hubTarget,
     shutdown: async () => {
       throw new Error('shutdown is only available in a started hub');
     },
   };
+  deps.routeAuth = new RouteAuth(deps);
+
 
   deps.culler = new Culler(deps);
 

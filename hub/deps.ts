@@ -7,6 +7,8 @@ import type { AuthService } from './auth/service.js';
 import type { Clock } from './clock.js';
 import type { Db } from './db/db.js';
 import type { GroupRepo } from './db/groups.js';
+import type { PortRepo } from './db/ports.js';
+import type { RouteAuth } from './route-auth.js';
 import type { OAuthRepo } from './db/oauth.js';
 import type { RoleRepo } from './db/roles.js';
 import type { ServiceRepo } from './db/services.js';
@@ -47,6 +49,8 @@ export interface HubDeps {
   shares: ShareRepo;
   serviceManager: ServiceManager;
   metrics: HubMetrics;
+  ports: PortRepo;
+  routeAuth: RouteAuth;
   /** Who did what (hub/audit.ts); `event:` log lines are recorded automatically. */
   audit: AuditLog;
   /** Idle/max-age culler (hub/culler.ts); its timer runs only in a started hub with culling configured. */

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { SpawnerSchema } from '../config/schema.js';
-import type { Limits, ProfileConfig } from '../config/profiles-schema.js';
+import type { AppRoute, Limits, ProfileConfig } from '../config/profiles-schema.js';
 import type { ResourceLimits } from '../spawners/spawner.js';
 import { HubError } from './errors.js';
 import { deepMerge, isPlain } from '../config/merge.js';
@@ -16,6 +16,7 @@ export type SpawnerConfig = Config['spawner'];
 
 export interface ResolvedSpawn {
   spawner: SpawnerConfig;
+  app: AppRoute;
   limits?: ResourceLimits;
   userOptions: Record<string, unknown>;
   profile?: ProfileConfig;
@@ -64,7 +65,7 @@ export const unlistedKey = (option: string) => `${option}--unlisted-choice`;
 export const UNLISTED = '__unlisted__';
 
 export function resolveSpawn(config: Config, groups: readonly string[], userOptions: Record<string, unknown>): ResolvedSpawn {
-  if (config.profiles.length === 0) return { spawner: config.spawner, userOptions };
+  if (config.profiles.length === 0) return { spawner: config.spawner, app: config.app, userOptions };
   const visible = visibleProfiles(config, groups);
   const requested = userOptions.profile;
   if (requested !== undefined && typeof requested !== 'string') throw new HubError(400, "'profile' must be a string");
@@ -99,7 +100,7 @@ export function resolveSpawn(config: Config, groups: readonly string[], userOpti
   }
   const unknown = Object.keys(userOptions).filter((k) => !known.has(k));
   if (unknown.length) throw new HubError(400, `Unknown options for profile '${profile.slug}': ${unknown.join(', ')}`);
-  return { spawner, limits: toResourceLimits(limits), userOptions: normalized, profile };
+  return { spawner, app: profile.app ?? config.app, limits: toResourceLimits(limits), userOptions: normalized, profile };
 }
 
 /** Human summary of limits for cards and the admin page. */

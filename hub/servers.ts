@@ -481,7 +481,13 @@ export class ServerManager {
         adds.push([path, this.routeData(u, s ?? '', target)]);
       }
     }
+    const extraPaths = new Set((this.d.extraRoutes?.() ?? []).map((e) => e.path.replace(/\/$/, '')));
     for (const [path, data] of Object.entries(routes)) {
+      // shared-port routes of servers that stopped or shares that ended
+      if (data.jupyterhub && 'labhub_port' in data && !extraPaths.has(path)) {
+        deletes.push(path);
+        continue;
+      }
       if (!data.jupyterhub || !('user' in data)) continue;
       const encoded = path.split('/').map((p) => encodeURIComponent(decodeURIComponent(p))).join('/');
       if (!wanted.has(encoded) && !wanted.has(path)) deletes.push(path);

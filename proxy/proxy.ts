@@ -29,6 +29,7 @@ import { UpstreamRegistry, type ClientTls, type Upstream } from './upstream.js';
 import { tunnel, type TunnelOptions } from './ws.js';
 
 export type { RouteData, RouteStore } from './store.js';
+import { dropRouteCookie, isRouteAuth, RouteAuthGate } from './route-auth.js';
 
 export interface ProxyOptions {
   /** CONFIGPROXY_AUTH_TOKEN; unset ⇒ the API is unauthenticated (CHP) */
@@ -101,6 +102,8 @@ export interface TargetMatch {
 }
 
 export class LabHubProxy extends EventEmitter implements ForwardSink {
+  /** Hub checks for routes that carry labhub_auth (shared ports, apps without their own login). */
+  private readonly routeGate: RouteAuthGate;
   readonly options: ProxyOptions;
   readonly log: ProxyLogger;
   readonly proxyServer: http.Server;
@@ -137,6 +140,7 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     this.log = deps.log ?? options.log ?? defaultLogger('info');
     this.now = deps.now ?? Date.now;
     this.authToken = options.authToken;
+    this.routeGate = new RouteAuthGate(options.authToken, deps.now);
     this.includePrefix = options.includePrefix ?? true;
     this.prependPath = options.prependPath ?? true;
     this.hostRouting = !!options.hostRouting;
@@ -325,6 +329,22 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
 
   private dispatchWeb(req: http.IncomingMessage, res: http.ServerResponse, match: TrieMatch<RouteData> | undefined): void {
     if (!match) return handleWebError(this.errCtx, 404, req, res);
+    const auth = match.data.labhub_auth;
+    if (isRouteAuth(auth)) {
+      this.routeGate.check(req, match.prefix, auth).then(
+        (r) => {
+          if (r.status !== 200) return RouteAuthGate.refuse(req, res, match.prefix, r);
+          dropRouteCookie(req);
+          this.forwardWeb(req, res, match);
+        },
+        (e) => handleWebError(this.errCtx, 500, req, res, e),
+      );
+      return;
+    }
+    this.forwardWeb(req, res, match);
+  }
+
+  private forwardWeb(req: http.IncomingMessage, res: http.ServerResponse, match: TrieMatch<RouteData>): void {
     try {
       if (this.listenerCount('proxyRequest') !== 0) {
         (req as { labhubUseHeaders?: boolean }).labhubUseHeaders = true;
@@ -371,6 +391,22 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
 
   private dispatchWs(req: http.IncomingMessage, socket: Duplex, head: Buffer, match: TrieMatch<RouteData> | undefined): void {
     if (!match) return handleWsError(this.errCtx, 404, req, socket);
+    const auth = match.data.labhub_auth;
+    if (isRouteAuth(auth)) {
+      this.routeGate.check(req, match.prefix, auth).then(
+        (r) => {
+          if (r.status !== 200) return handleWsError(this.errCtx, r.status === 401 ? 403 : r.status, req, socket);
+          dropRouteCookie(req);
+          this.forwardWs(req, socket, head, match);
+        },
+        (e) => handleWsError(this.errCtx, 500, req, socket, e),
+      );
+      return;
+    }
+    this.forwardWs(req, socket, head, match);
+  }
+
+  private forwardWs(req: http.IncomingMessage, socket: Duplex, head: Buffer, match: TrieMatch<RouteData>): void {
     // http-proxy-3 checkMethodAndHeader: only GET + Upgrade: websocket
     if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       socket.destroy();

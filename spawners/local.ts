@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalSpawnerConfig } from './local-options.js';
 import { freePort } from './ports.js';
+import { portOwnedBy } from './listening.js';
 import { isAlive, processStartTime } from './process-info.js';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
@@ -41,6 +42,8 @@ export function safePathPart(s: string): string {
 export class LocalProcessSpawner implements Spawner {
   readonly kind = 'local';
   private state: LocalState | null;
+  /** Shells opened by terminal(): what they start belongs to this server too (shared ports). */
+  private readonly terminalPids = new Set<number>();
   /** Exit code of a child this instance started (unknown for re-attached processes). */
   private exitCode: number | null = null;
 
@@ -133,6 +136,8 @@ export class LocalProcessSpawner implements Spawner {
     Object.assign(env, this.opts.environment, { HOME: home, USER: this.identity.user, SHELL: '/bin/bash', TERM: 'xterm-256color', JUPYTERHUB_USER: this.identity.user, JUPYTERHUB_SERVER_NAME: this.identity.serverName });
     const shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
     const proc = pty.spawn(shell, ['-l'], { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: home, env });
+    this.terminalPids.add(proc.pid);
+    proc.onExit(() => this.terminalPids.delete(proc.pid));
     return {
       write: (data) => proc.write(data),
       resize: (cols, rows) => proc.resize(Math.max(1, cols), Math.max(1, rows)),
@@ -146,6 +151,13 @@ export class LocalProcessSpawner implements Spawner {
         }
       },
     };
+  }
+
+  /** Another port of this server: only if the server (or its terminals) really listens on it. */
+  portTarget(port: number): string | undefined {
+    const s = this.state;
+    if (!s || !portOwnedBy(port, new Set([s.pid, ...this.terminalPids]))) return undefined;
+    return `http://${s.ip === '0.0.0.0' ? '127.0.0.1' : s.ip}:${port}`;
   }
 
   recentLogs(): string[] {

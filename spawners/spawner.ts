@@ -81,6 +81,11 @@ export interface Spawner {
    * processes, `docker exec` with a TTY for containers, a step in the job for Slurm.
    */
   terminal?(opts: { cols: number; rows: number }): Promise<TerminalSession>;
+  /**
+   * Where another port of this server is reached from the proxy (shared ports), when that is not
+   * the server's own host (e.g. a container's internal address). Default: the server URL's host.
+   */
+  portTarget?(port: number): string | undefined;
 }
 
 /** A running interactive shell. Output arrives through onData; close() ends it. */

@@ -7,6 +7,7 @@ import { HubError } from '../errors.js';
 import { errorHandler } from '../http/error-handler.js';
 import { oauthRouter } from '../oauth/provider.js';
 import { groupsRouter } from './api/groups.js';
+import { portsRouter } from './api/ports.js';
 import { hubRouter } from './api/hub.js';
 import { infoRouter } from './api/info.js';
 import { servicesRouter } from './api/services.js';
@@ -50,6 +51,7 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use(tokensRouter(d));
   app.use(passwordsRouter(d));
   app.use(groupsRouter(d));
+  app.use(portsRouter(d));
   app.use(servicesRouter(d));
   app.use(sharesRouter(d));
   app.use(hubRouter(d));

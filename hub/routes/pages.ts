@@ -13,6 +13,7 @@ import { startServer } from './api/servers.js';
 import { param } from './params.js';
 import { userOf } from '../http/auth.js';
 import { TerminalManager } from '../terminals.js';
+import { portPrefix } from '../route-auth.js';
 import { defaultProfile, describeLimits, visibleProfiles } from '../profiles.js';
 import type { UserRow } from '../db/users.js';
 import { nextStopFor, type StopWarning } from '../stop-warnings.js';
@@ -56,7 +57,16 @@ export function pagesRouter(d: HubDeps): Router {
       stopWarning: d.serverManager.status(me.name, row.name) === 'running' ? soon(nextStopFor(d, me, row)) : null,
     }));
     if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', profile: undefined, url: serverPrefix(me.name, ''), status: 'stopped', lastActivity: null, started: null, stopWarning: null });
-    res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers });
+    const ports = d.ports.forUser(me.id).map((p) => ({
+      port: p.port,
+      level: p.level,
+      users: JSON.parse(p.users) as string[],
+      groups: JSON.parse(p.groups) as string[],
+      expires_at: p.expires_at,
+      url: `${portPrefix(me.name, p.server_name, p.port)}/`,
+      apiPath: `/hub/api/users/${encodeURIComponent(me.name)}${p.server_name ? `/servers/${encodeURIComponent(p.server_name)}` : ''}/ports/${p.port}`,
+    }));
+    res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers, ports });
   });
 
   // "New named server" form on the home page → that server's spawn page

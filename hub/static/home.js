@@ -10,6 +10,22 @@
       }).then(function (r) { if (r.ok) location.reload(); else r.json().then(function (j) { msg.textContent = j.message; b.disabled = false; }); });
     });
   });
+  var share = document.getElementById('share-port');
+  if (share) share.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var server = document.getElementById('share-server').value;
+    var port = document.getElementById('share-port-number').value;
+    var users = document.getElementById('share-users').value.split(/[\s,]+/).filter(Boolean);
+    var level = document.getElementById('share-level').value;
+    var url = '/hub/api/users/' + encodeURIComponent(share.dataset.user) + (server ? '/servers/' + encodeURIComponent(server) : '') + '/ports/' + encodeURIComponent(port);
+    fetch(url, { method: 'PUT', headers: { 'X-XSRFToken': xsrf, 'Content-Type': 'application/json' }, credentials: 'same-origin', body: JSON.stringify(level === 'users' ? { level: level, users: users } : { level: level }) })
+      .then(function (r) { if (r.ok) location.reload(); else r.json().then(function (j) { msg.textContent = j.message; }); });
+  });
+  document.querySelectorAll('button.unshare').forEach(function (b) {
+    b.addEventListener('click', function () {
+      fetch(b.dataset.path, { method: 'DELETE', headers: { 'X-XSRFToken': xsrf }, credentials: 'same-origin' }).then(function (r) { if (r.ok) location.reload(); });
+    });
+  });
   document.querySelectorAll('button.stop').forEach(function (b) {
     b.addEventListener('click', function () {
       b.disabled = true;

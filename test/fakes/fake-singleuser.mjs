@@ -3,6 +3,8 @@
 // (spawner contract, API suites, soak bench). It honours the same environment contract: listens on
 // JUPYTERHUB_SERVICE_URL, serves under JUPYTERHUB_SERVICE_PREFIX, answers {prefix}api with JSON.
 // FAKE_SINGLEUSER_EXIT=1 makes it exit at once with a message (for failure-path tests).
+// FAKE_EXTRA_APP_PORT=n also serves a small app on that port (HTTP + WebSocket echo), like a
+// Dash/Streamlit demo a user starts inside their workspace (shared-ports tests).
 import { createServer } from 'node:http';
 
 if (process.env.FAKE_SINGLEUSER_EXIT) {
@@ -32,3 +34,13 @@ const server = createServer((req, res) => {
 });
 server.listen(Number(url.port), url.hostname, () => console.log(`fake-singleuser listening on ${url.host}${prefix}`));
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));
+
+if (process.env.FAKE_EXTRA_APP_PORT) {
+  const { WebSocketServer } = await import('ws');
+  const app = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ app: 'extra', path: req.url, cookie: req.headers.cookie ?? null, owner: process.env.JUPYTERHUB_USER }));
+  });
+  const wss = new WebSocketServer({ server: app });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m}`)));
+  app.listen(Number(process.env.FAKE_EXTRA_APP_PORT), '127.0.0.1');
+}

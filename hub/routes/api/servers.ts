@@ -18,6 +18,7 @@ function serverNameOf(d: HubDeps, req: Request): string {
   if (name === '') return '';
   if (!d.config.allowNamedServers) throw new HubError(400, 'Named servers are not enabled.');
   if (!SERVER_NAME_RE.test(name)) throw new HubError(400, `Invalid server name '${name}': use letters, digits, '.', '_' and '-'`);
+  if (name === 'ports') throw new HubError(400, "'ports' is reserved (shared ports live at /user/{name}/ports/…)");
   return name;
 }
 
