@@ -254,17 +254,19 @@ export class ServerManager {
 
   private waitForAddress(k: string, signal: AbortSignal): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
+      const waiter = (addr: { host: string; port: number }) => {
+        signal.removeEventListener('abort', onAbort);
+        if (this.addressWaiters.get(k) === waiter) this.addressWaiters.delete(k);
+        resolve(addr);
+      };
+      // only remove our own waiter: an older spawn's timeout must not drop a newer spawn's
       const onAbort = () => {
-        this.addressWaiters.delete(k);
+        if (this.addressWaiters.get(k) === waiter) this.addressWaiters.delete(k);
         reject(signal.reason ?? new Error('aborted'));
       };
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      this.addressWaiters.set(k, (addr) => {
-        signal.removeEventListener('abort', onAbort);
-        this.addressWaiters.delete(k);
-        resolve(addr);
-      });
+      this.addressWaiters.set(k, waiter);
     });
   }
 
