@@ -15,6 +15,8 @@ export interface CommandRunner {
   /** Where commands run, for messages ("local", "root@login1:22"). */
   readonly where: string;
   run(argv: string[], opts?: { stdin?: string; timeoutMs?: number }): Promise<CommandResult>;
+  /** The local argv and environment that run `argv` interactively (on a pty), e.g. a terminal. */
+  interactive(argv: string[]): { argv: string[]; env: Record<string, string> };
 }
 
 /** Quotes one word for a POSIX shell. */
@@ -79,6 +81,9 @@ export class LocalRunner implements CommandRunner {
   run(argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
     return runArgv([...this.prefix, ...argv], this.env, opts.stdin, opts.timeoutMs);
   }
+  interactive(argv: string[]): { argv: string[]; env: Record<string, string> } {
+    return { argv: [...this.prefix, ...argv], env: this.env };
+  }
 }
 
 export class SshRunner implements CommandRunner {
@@ -92,5 +97,9 @@ export class SshRunner implements CommandRunner {
   }
   run(argv: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
     return runArgv(sshArgv(this.target, argv, this.remoteEnv), this.localEnv, opts.stdin, opts.timeoutMs);
+  }
+  interactive(argv: string[]): { argv: string[]; env: Record<string, string> } {
+    // -tt: a terminal on the login node too, so the remote srun --pty gets one
+    return { argv: sshArgv({ ...this.target, extraArgs: ['-tt', ...this.target.extraArgs] }, argv, this.remoteEnv), env: this.localEnv };
   }
 }

@@ -22,6 +22,7 @@ import { safePathPart } from './local.js';
 import { formatSlurmTime, parseSlurmTime, USER_OPTION_KEYS, type SlurmSpawnerConfig, type SlurmUserOptionKey } from './slurm-options.js';
 import { LocalRunner, shellQuote, SshRunner, type CommandRunner } from './slurm-commands.js';
 import type { PollResult, ResourceLimits, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import type { TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 import { resolveRunAs, runAsPrefix } from './system-user.js';
 
@@ -226,6 +227,31 @@ export class SlurmSpawner implements Spawner {
       this.runner = new LocalRunner(runAsPrefix(su), env);
     }
     return this.runner;
+  }
+
+  /**
+   * A shell inside the running job (same node, same cgroup and environment): `srun --jobid … --overlap
+   * --pty`, run as the user (or over ssh from the login node), on a local pty.
+   */
+  async terminal(opts: { cols: number; rows: number }): Promise<TerminalSession> {
+    const s = this.state;
+    if (!s) throw new SpawnFailure('no job is running', 'stopped');
+    const pty = await import('node-pty');
+    const { argv, env } = this.getRunner().interactive([this.bin('srun'), `--jobid=${s.jobId}`, '--overlap', '--pty', '/bin/bash', '-l']);
+    const proc = pty.spawn(argv[0], argv.slice(1), { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, env: { ...env, TERM: 'xterm-256color' } });
+    return {
+      write: (data) => proc.write(data),
+      resize: (cols, rows) => proc.resize(Math.max(1, cols), Math.max(1, rows)),
+      onData: (cb) => void proc.onData(cb),
+      onExit: (cb) => void proc.onExit(({ exitCode }) => cb(exitCode)),
+      close: () => {
+        try {
+          proc.kill('SIGHUP');
+        } catch {
+          /* already gone */
+        }
+      },
+    };
   }
 
   private bin(name: string): string {

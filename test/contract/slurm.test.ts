@@ -259,6 +259,24 @@ if (!slurm) {
       await sp.stop();
     });
 
+    it('web terminal: a shell inside the running job (srun --overlap --pty) runs commands on the node', async () => {
+      const id = { user: 'term', serverName: '' };
+      const sp = track(new SlurmSpawner(ctx, options(), id));
+      await sp.start({ ...request(id), signal: AbortSignal.timeout(45_000) });
+      const jobId = (sp.getState() as { jobId: string }).jobId;
+      const term = await sp.terminal({ cols: 100, rows: 30 });
+      let out = '';
+      term.onData((d) => (out += d));
+      const exited = new Promise<number | null>((r) => term.onExit(r));
+      term.write('echo job=$SLURM_JOB_ID; stty size\r');
+      for (let i = 0; i < 100 && !(out.includes(`job=${jobId}`) && /30 100/.test(out)); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain(`job=${jobId}`);
+      expect(out).toMatch(/30 100/);
+      term.write('exit\r');
+      expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))])).not.toBe('timeout');
+      await sp.stop();
+    });
+
     it('warns in the log before the job reaches its time limit', async () => {
       const id = { user: 'walltime', serverName: '' };
       const sp = track(new SlurmSpawner(ctx, options({ time: '3', warnBeforeEndMinutes: 5 }), id));
