@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { describeConfig } from '../../config/load.js';
+import { ConfigSchema } from '../../config/schema.js';
 
 describe('README', () => {
   const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
@@ -18,6 +20,15 @@ describe('README', () => {
     }
     const rows = table.split('\n').filter((l) => l.startsWith('| `'));
     expect(rows.length).toBe(describeConfig().length);
+  });
+
+  it('every full configuration example in the README is valid', () => {
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).filter((b) => /^(profiles|spawner|auth|services):/m.test(b));
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const b of blocks) {
+      const parsed = ConfigSchema.safeParse(parseYaml(b));
+      expect(parsed.success, `${b.slice(0, 80)}…: ${parsed.success ? '' : parsed.error.message}`).toBe(true);
+    }
   });
 
   it('gives the two commands', () => {
