@@ -13,6 +13,7 @@
  *   asks the hub for a fresh token on every git operation (see docker-files.ts).
  * State: {containerId, containerName, host}. After a hub restart poll() re-attaches by id.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { DockerHostConfig, DockerLimits, DockerSpawnerConfig } from './docker-options.js';
@@ -27,13 +28,15 @@ import {
   tarArchive,
   type TarEntry,
 } from './docker-files.js';
-import type { PollResult, ProgressEvent, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import type { PollResult, ProgressEvent, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 
 interface DockerState {
   containerId: string;
   containerName: string;
   host: string;
+  /** The container's address on its network (shared ports on hosts the hub can route to). */
+  ip?: string;
 }
 
 type DockerError = Error & { statusCode?: number; json?: { message?: string }; code?: string };
@@ -57,7 +60,12 @@ function snapshotKey(host: string, hubId: string): string {
 
 function parseState(state?: SpawnerState): DockerState | null {
   if (!state || typeof state.containerId !== 'string' || typeof state.host !== 'string') return null;
-  return { containerId: state.containerId, containerName: typeof state.containerName === 'string' ? state.containerName : '', host: state.host };
+  return {
+    containerId: state.containerId,
+    containerName: typeof state.containerName === 'string' ? state.containerName : '',
+    host: state.host,
+    ...(typeof state.ip === 'string' && state.ip ? { ip: state.ip } : {}),
+  };
 }
 
 /** DNS-safe escaping (lowercase letters and digits kept, everything else as -hh), after escapism/DockerSpawner. */
@@ -352,8 +360,9 @@ export class DockerSpawner implements Spawner {
         throw new SpawnFailure(`Could not create container ${name} on ${hostLabel(host)}: ${errMessage(err)}`, statusOf(err) === 404 ? 'image' : 'create');
       }
     }
-    // From here on stop() can clean up whatever exists.
+    // From here on stop() can clean up whatever exists; the hub persists it at once (crash safety).
     this.state = { containerId: container.id, containerName: name, host: host.url };
+    req.onState?.(this.getState());
     if (limits.gpus !== undefined && limits.gpus !== 0) {
       // Podman's Docker API (4.x) accepts DeviceRequests and silently drops them: never start "GPU" servers without GPUs
       const created = await container.inspect();
@@ -393,6 +402,8 @@ export class DockerSpawner implements Spawner {
       await this.fetchLogs(container);
       throw new SpawnFailure(`Container ${name} started but ${why}${this.logs.length ? `. Last output: ${this.logs.slice(-3).join(' | ')}` : ''}`, 'exited');
     }
+    const ip = info.NetworkSettings.Networks?.[this.opts.network]?.IPAddress || info.NetworkSettings.IPAddress || Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress;
+    if (ip && this.state) this.state = { ...this.state, ip };
     this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, container: name, host: hostLabel(host), url }, 'docker server started');
     return { url };
   }
@@ -856,6 +867,60 @@ export class DockerSpawner implements Spawner {
 
   recentLogs(): string[] {
     return [...this.logs];
+  }
+
+  /**
+   * Another port of this server (shared ports): the container's own address, which only this
+   * container listens on. Only for engines on this machine (unix socket) or user-defined networks,
+   * where the hub can route to container addresses; otherwise undefined (never the host's port).
+   */
+  portTarget(port: number): string | undefined {
+    const s = this.state;
+    if (!s?.ip) return undefined;
+    const local = s.host.startsWith('unix://') || s.host.startsWith('npipe:');
+    if (!local && this.opts.network === 'bridge') return undefined;
+    return `http://${s.ip}:${port}`;
+  }
+
+  /** A login shell in the container (docker exec with a TTY), with the server's environment, in its home. */
+  async terminal(opts: { cols: number; rows: number }): Promise<TerminalSession> {
+    const s = this.state;
+    if (!s) throw new Error('the server is not running');
+    const container = this.client(s.host).getContainer(s.containerId);
+    // the shell's pid goes to a file, so close() can hang it up (closing the attach stream leaves it running)
+    const pidFile = `/tmp/.labhub-terminal-${randomBytes(6).toString('hex')}`;
+    const script = `echo $$ > ${pidFile}; if [ -r "\${LABHUB_ENV_FILE:-${ENV_FILE}}" ]; then set -a; . "\${LABHUB_ENV_FILE:-${ENV_FILE}}"; set +a; fi; export TERM=xterm-256color; cd "$HOME" 2>/dev/null; if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi`;
+    const exec = await container.exec({ Cmd: ['/bin/sh', '-c', script], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Env: ['TERM=xterm-256color'] });
+    const stream = (await exec.start({ hijack: true, stdin: true, Tty: true } as Docker.ExecStartOptions)) as NodeJS.ReadWriteStream & { destroy(): void };
+    const resize = (cols: number, rows: number) => exec.resize({ w: Math.max(1, cols), h: Math.max(1, rows) }).catch(() => undefined);
+    await resize(opts.cols, opts.rows);
+    const exits: Array<(code: number | null) => void> = [];
+    let exited: number | null | undefined;
+    const finish = async () => {
+      if (exited !== undefined) return;
+      exited = await exec
+        .inspect()
+        .then((i) => i.ExitCode ?? null)
+        .catch(() => null);
+      for (const cb of exits) cb(exited);
+    };
+    stream.on('end', () => void finish());
+    stream.on('close', () => void finish());
+    stream.on('error', () => void finish());
+    return {
+      write: (data) => void stream.write(data),
+      resize: (cols, rows) => void resize(cols, rows),
+      onData: (cb) => void stream.on('data', (b: Buffer) => cb(b.toString('utf8'))),
+      onExit: (cb) => (exited !== undefined ? cb(exited) : void exits.push(cb)),
+      close: () => {
+        const hangup = `p=$(cat ${pidFile} 2>/dev/null) && [ -n "$p" ] && { kill -HUP "$p" 2>/dev/null; for i in 1 2 3 4 5; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; kill -KILL "$p" 2>/dev/null; }; rm -f ${pidFile}`;
+        void container
+          .exec({ Cmd: ['/bin/sh', '-c', hangup], AttachStdout: false, AttachStderr: false })
+          .then((e) => e.start({ Detach: true } as Docker.ExecStartOptions))
+          .catch(() => undefined)
+          .finally(() => setTimeout(() => stream.destroy(), 1500).unref());
+      },
+    };
   }
 }
 

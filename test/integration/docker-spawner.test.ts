@@ -350,6 +350,59 @@ for (const engine of ['dockerd', 'podman'] as const) {
       }
     });
 
+    it('web terminal: a login shell in the container with the server environment, resizable, ends on exit/close', async () => {
+      const { s, user } = spawner(base({ uid: 1000, gid: 100, home: { type: 'volume', source: `labhub-home-{username}-${RUN}` } }));
+      await s.start(request(user));
+      const term = await s.terminal({ cols: 80, rows: 24 });
+      let out = '';
+      term.onData((d) => (out += d));
+      const exited = new Promise<number | null>((resolve) => term.onExit(resolve));
+      const waitFor = async (re: RegExp) => {
+        for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(out).toMatch(re);
+      };
+      term.write('echo "term-$((6*7)) $JUPYTERHUB_USER $(id -u) $(pwd)"\n');
+      await waitFor(new RegExp(`term-42 ${user} 1000 /home/jovyan`));
+      term.resize(100, 30);
+      await new Promise((r) => setTimeout(r, 200));
+      term.write('stty size\n');
+      await waitFor(/30 100/);
+      term.write('exit 3\n');
+      expect(await exited).toBe(3);
+      // close() ends a shell that is still running
+      const second = await s.terminal({ cols: 80, rows: 24 });
+      const secondExit = new Promise<number | null>((resolve) => second.onExit(resolve));
+      second.close();
+      await expect(Promise.race([secondExit.then(() => 'exited'), new Promise((r) => setTimeout(() => r('still running'), 10_000))])).resolves.toBe('exited');
+      const id = String(s.getState().containerId);
+      let shells = '';
+      for (let i = 0; i < 50; i++) {
+        shells = (await exec(docker, id, ['ps', '-o', 'args'])).out.split('\n').filter((l) => /sh -l/.test(l)).join('\n');
+        if (!shells) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(shells).toBe(''); // the shell itself is gone, not just the connection
+      await s.stop();
+    });
+
+    it('shared ports: portTarget is the container address, reachable from the hub', async () => {
+      const { s, user } = spawner(base());
+      await s.start(request(user));
+      const id = String(s.getState().containerId);
+      expect((await exec(docker, id, ['httpd', '-p', '9999', '-h', '/www'])).code).toBe(0); // daemonizes
+      const target = s.portTarget(9999);
+      const info = await docker.getContainer(id).inspect();
+      expect(target).toBe(`http://${Object.values(info.NetworkSettings.Networks)[0].IPAddress}:9999`);
+      let status = 0;
+      for (let i = 0; i < 50 && !status; i++) status = await fetch(`${target}/`).then((r) => r.status, () => 0);
+      expect(status).toBe(404); // busybox httpd answering from inside the container
+      // a remote host on the default bridge: container addresses are not routable, so no target
+      const remote = new DockerSpawner(ctx, base(), { user, serverName: '' }, { ...s.getState(), host: 'tcp://10.0.0.99:2376' });
+      expect(remote.portTarget(9999)).toBeUndefined();
+      await s.stop();
+      expect(s.portTarget(9999)).toBeUndefined();
+    });
+
     it('stop of a container that is already gone: resolves, and poll says why', async () => {
       const { s, user } = spawner(base());
       await s.start(request(user));
