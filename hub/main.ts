@@ -70,7 +70,7 @@ const program = new Command('labhub')
       fail(err);
     }
     try {
-      const running = await startHub(loaded);
+      const running = await startHub(loaded, { onShutdown: () => process.exit(0) });
       process.stdout.write(`LabHub is running at ${running.publicUrl}/ (hub ${running.hubUrl})\n`);
       let closing = false;
       const shutdown = (signal: string) => {

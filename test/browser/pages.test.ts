@@ -196,6 +196,21 @@ describe('web pages in headless Chromium', () => {
     await page.close();
   });
 
+  it("an admin starting someone else's server gets the same profile form (JupyterHub/DockerSpawner gap)", async () => {
+    const page = await browser.newPage();
+    await login(page, 'admin', ADMIN_PASSWORD);
+    await page.goto(`${hub.publicUrl}/hub/admin?q=bob`);
+    await Promise.all([page.waitForURL(/\/hub\/spawn\/bob$/), page.click('tr[data-user="bob"] a:has-text("Spawn page")')]);
+    expect(await page.textContent('h1')).toContain("bob's server");
+    expect(await page.locator('.profile-card').count()).toBe(2);
+    await page.click('.profile-card[data-profile="gpu"] .profile-head');
+    await Promise.all([page.waitForURL(/\/hub\/spawn-pending\/bob/), page.click('#start')]);
+    const bob = (await (await api('/users/bob')).json()) as { servers: Record<string, { user_options: Record<string, string> }> };
+    expect(bob.servers[''].user_options).toEqual({ profile: 'gpu', image: 'stable' });
+    await api('/users/bob/server', { method: 'DELETE' });
+    await page.close();
+  });
+
   it('the token page creates a token that works against the API; revoking it ends it', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await login(page, 'bob', passwords.bob);
