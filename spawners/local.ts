@@ -12,12 +12,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalSpawnerConfig } from './local-options.js';
 import { freePort } from './ports.js';
 import { portOwnedBy } from './listening.js';
-import { isAlive, processStartTime } from './process-info.js';
+import { isAlive, processesWithEnv, processStartTime } from './process-info.js';
+import { randomBytes } from 'node:crypto';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 
 interface LocalState {
+  /** 0 until the process exists (state saved before the fork, see start()). */
   pid: number;
+  /** Marker in the server's environment (LABHUB_SPAWN_ID): finds the process if the hub died mid-start. */
+  spawnId?: string;
   port: number;
   startTime: number | null;
   ip: string;
@@ -28,6 +32,7 @@ function parseState(state?: SpawnerState): LocalState | null {
   if (!state || typeof state.pid !== 'number' || typeof state.port !== 'number') return null;
   return {
     pid: state.pid,
+    spawnId: typeof state.spawnId === 'string' ? state.spawnId : undefined,
     port: state.port,
     startTime: typeof state.startTime === 'number' ? state.startTime : null,
     ip: typeof state.ip === 'string' ? state.ip : '127.0.0.1',
@@ -85,6 +90,12 @@ export class LocalProcessSpawner implements Spawner {
     const args = [...this.opts.cmd.slice(1), ...this.opts.args];
     if (this.isRoot && this.opts.allowRoot && !args.includes('--allow-root')) args.push('--allow-root');
     const logFile = this.logFile();
+    // Saved before the fork: a hub killed between fork and the next save still finds the process
+    // (by this marker in its environment) on restart and stops it, instead of orphaning it.
+    const spawnId = randomBytes(12).toString('hex');
+    env.LABHUB_SPAWN_ID = spawnId;
+    this.state = { pid: 0, port, ip, startTime: null, logFile, spawnId };
+    req.onState?.(this.getState());
     const fd = openSync(logFile, 'a', 0o600);
     req.onProgress?.({ progress: 20, message: `Starting ${this.opts.cmd[0]} on port ${port}` });
     const child = spawn(this.opts.cmd[0], args, { cwd: home, env, detached: true, stdio: ['ignore', fd, fd] });
@@ -95,7 +106,7 @@ export class LocalProcessSpawner implements Spawner {
     });
     child.unref(); // the server outlives the hub
     child.once('exit', (code) => (this.exitCode = code));
-    this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile };
+    this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile, spawnId };
     req.onState?.(this.getState());
     this.ctx.log.info({ user: req.user, server: req.serverName, pid: spawned, port }, 'local server started');
     return { url };
@@ -104,6 +115,15 @@ export class LocalProcessSpawner implements Spawner {
   async stop(): Promise<void> {
     const s = this.state;
     if (!s) return;
+    if (!s.pid && s.spawnId) {
+      // the hub died between saving the state and learning the pid: find the process by its marker
+      for (const pid of processesWithEnv('LABHUB_SPAWN_ID', s.spawnId)) {
+        signalGroup(pid, 'SIGKILL');
+        this.ctx.log.warn({ user: this.identity.user, server: this.identity.serverName, pid }, 'killed a server whose start a hub crash interrupted');
+      }
+      this.state = null;
+      return;
+    }
     if (isAlive(s.pid, s.startTime)) {
       signalGroup(s.pid, 'SIGTERM');
       const deadline = Date.now() + this.opts.stopGraceSeconds * 1000;
@@ -117,7 +137,7 @@ export class LocalProcessSpawner implements Spawner {
 
   async poll(): Promise<PollResult> {
     const s = this.state;
-    if (!s) return { status: 'stopped', exitCode: null, reason: 'not started' };
+    if (!s || !s.pid) return { status: 'stopped', exitCode: null, reason: 'not started' };
     if (isAlive(s.pid, s.startTime)) return { status: 'running' };
     return { status: 'stopped', exitCode: this.exitCode, reason: `process ${s.pid} exited${this.exitCode !== null ? ` with code ${this.exitCode}` : ''}` };
   }

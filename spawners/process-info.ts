@@ -2,7 +2,7 @@
  * Facts about a process from /proc, so a pid saved before a hub restart is only trusted when it
  * still names the same process (the kernel reuses pids).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or null. */
 export function processStartTime(pid: number): number | null {
@@ -16,6 +16,22 @@ export function processStartTime(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** Live processes whose environment holds `NAME=value` (a marker set at spawn), from /proc. */
+export function processesWithEnv(name: string, value: string): number[] {
+  const needle = Buffer.from(`\0${name}=${value}\0`);
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${d}/environ`), Buffer.from([0])]);
+      if (env.includes(needle) && processStartTime(Number(d)) !== null) out.push(Number(d));
+    } catch {
+      /* gone, or not ours */
+    }
+  }
+  return out;
 }
 
 export function isAlive(pid: number, startTime?: number | null): boolean {
