@@ -10,7 +10,8 @@
 //     (+ two bare forwarders that isolate the upstream client: node:http Agent vs undici Pool)
 //     Cases run in interleaved rounds and each keeps its best round: the machine is shared, and
 //     a neighbour's load burst should not decide a ratio.
-//   * websocket message round-trips (8 connections × fixed count): direct, CHP, LabHub
+//   * websocket message round-trips (8 connections × fixed count): direct, CHP, LabHub, and a bare
+//     TCP relay (the floor for any relay process)
 //   * peak RSS (VmHWM) of each proxy process
 // and prints a table with the ratios the targets are stated in.
 import { execFileSync, spawn } from 'node:child_process';
@@ -221,6 +222,10 @@ async function main() {
     }
   }
 
+  const relayPort = await freePort();
+  const relay = start([path.join(HERE, 'tcp-relay.mjs'), String(relayPort), String(upPort)]);
+  await sleep(300);
+
   const cases = [
     ['direct', upPort, upstream.pid],
     ['CHP 5.3, 1 route', chp1.port, chp1.child.pid],
@@ -256,8 +261,8 @@ async function main() {
   const mem = { chp: rssMb(chpN.child.pid), labhub: rssMb(labN.child.pid) };
 
   // websockets, interleaved rounds, best of; ping-pong and 16-in-flight
-  const ws = { direct: 0, chp: 0, lab: 0 };
-  const wsw = { direct: 0, chp: 0, lab: 0 };
+  const ws = { direct: 0, chp: 0, lab: 0, relay: 0 };
+  const wsw = { direct: 0, chp: 0, lab: 0, relay: 0 };
   const wsCpu = { chp: Infinity, lab: Infinity }; // proxy CPU µs per echoed message (ping-pong)
   const perMsg = async (url, pid) => {
     const c0 = cpuMs(pid);
@@ -266,6 +271,8 @@ async function main() {
   };
   for (let round = 0; round < ROUNDS; round++) {
     ws.direct = Math.max(ws.direct, await wsRate(`ws://127.0.0.1:${upPort}/ws`, 1));
+    ws.relay = Math.max(ws.relay, await wsRate(`ws://127.0.0.1:${relayPort}/ws`, 1));
+    wsw.relay = Math.max(wsw.relay, await wsRate(`ws://127.0.0.1:${relayPort}/ws`, 16));
     let [rate, cpu] = await perMsg(`ws://127.0.0.1:${chp1.port}${path1}`, chp1.child.pid);
     ws.chp = Math.max(ws.chp, rate);
     wsCpu.chp = Math.min(wsCpu.chp, cpu);
@@ -281,6 +288,7 @@ async function main() {
   const memWs = { chp: rssMb(chp1.child.pid).hwm, labhub: rssMb(lab1.child.pid).hwm };
 
   for (const c of [chp1, lab1, chpN, labN]) await stop(c.child);
+  await stop(relay);
   for (const b of Object.values(bare)) await stop(b.child);
   await stop(upstream);
 
@@ -320,6 +328,7 @@ async function main() {
   console.log(`| direct | ${f0(ws.direct)} | 1.00× | ${f0(wsw.direct)} | 1.00× |`);
   console.log(`| CHP 5.3 | ${f0(ws.chp)} | ${f2(ws.chp / ws.direct)}× | ${f0(wsw.chp)} | ${f2(wsw.chp / wsw.direct)}× |`);
   console.log(`| LabHub | ${f0(ws.lab)} | ${f2(ws.lab / ws.direct)}× | ${f0(wsw.lab)} | ${f2(wsw.lab / wsw.direct)}× |`);
+  console.log(`| bare TCP relay (floor for a relay process) | ${f0(ws.relay)} | ${f2(ws.relay / ws.direct)}× | ${f0(wsw.relay)} | ${f2(wsw.relay / wsw.direct)}× |`);
   console.log(`proxy CPU per ping-pong message: CHP ${f1(wsCpu.chp)} µs, LabHub ${f1(wsCpu.lab)} µs`);
   console.log();
   console.log(`| memory (MB) | RSS idle | RSS after HTTP load, ${ROUTES} routes | peak RSS, ${ROUTES} routes | peak RSS, 1 route + ws |`);
