@@ -36,9 +36,9 @@ export function startSchedules(d: Pick<HubDeps, 'users' | 'servers' | 'serverMan
     clock: d.clock,
     log: d.log.child({ component: 'schedules' }),
     list: () => scheduleTargets(d),
-    stop: async (t) => {
+    stop: async (t, reason) => {
       const user = d.users.byName(t.user);
-      if (user) await d.serverManager.stop(user, t.server);
+      if (user) await d.serverManager.stop(user, t.server, { by: 'system', reason: `schedule ${(t as { schedule?: string }).schedule ?? ''}: ${reason}` });
     },
     start: async (t) => {
       const user = d.users.byName(t.user);

@@ -112,6 +112,13 @@ export class ServerManager {
     return this.status(user, serverName) === 'running' ? this.running.get(key(user, serverName)) : undefined;
   }
 
+  /** Running servers by spawner kind (profiles may use several kinds): the `spawner` label of jupyterhub_running_servers. */
+  runningByKind(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const s of this.running.values()) out.set(s.kind, (out.get(s.kind) ?? 0) + 1);
+    return out;
+  }
+
   runningCount(): number {
     return this.running.size;
   }

@@ -12,6 +12,8 @@ import { startSchedules } from '../../hub/schedule-wiring.js';
 import { nextStopFor } from '../../hub/stop-warnings.js';
 import { cullRule } from '../../hub/culler.js';
 import { CullingSchema } from '../../config/ops-schema.js';
+import supertest from 'supertest';
+import { hashPassword } from '../../hub/auth/password.js';
 
 const MIN = 60_000;
 
@@ -84,6 +86,24 @@ describe('culling with an injected clock', () => {
     const view = await t.api.get('/hub/api/schedules').set('Authorization', `token ${admin}`).expect(200);
     expect(view.body.servers.map((s: { user: string }) => s.user)).toEqual(['carol', 'rita', 'sam']);
     expect(view.body.culling.idleTimeoutSeconds).toBe(600);
+    // the user sees it on the home page; sam (no stop planned) sees no warning
+    const login = async (name: string) => {
+      d.users.setPasswordHash(d.users.byName(name)!.id, await hashPassword(`${name}-password-1`));
+      const b = supertest.agent(t.hub.app);
+      const page = await b.get('/hub/login');
+      await b.post('/hub/login').type('form').send({ username: name, password: `${name}-password-1`, _xsrf: /name="_xsrf" value="([^"]+)"/.exec(page.text)![1] }).expect(302);
+      return b;
+    };
+    const home = await (await login('carol')).get('/hub/home').expect(200);
+    expect(home.text).toContain('class="stop-warning"');
+    expect(home.text).toContain(`data-stop-at="${w.iso}"`);
+    expect(home.text).toMatch(/will be stopped at \d{4}-\d\d-\d\d \d\d:\d\d UTC if it stays idle/);
+    expect((await (await login('sam')).get('/hub/home').expect(200)).text).not.toContain('stop-warning');
+    // admins see every running server's next stop, with a "keep running" form
+    const adminPage = await (await login('admin')).get('/hub/admin/schedules').expect(200);
+    expect(adminPage.text).toContain('data-user="carol"');
+    expect(adminPage.text).toContain('action="/hub/admin/schedules/override"');
+    expect(adminPage.text).toMatch(/Idle timeout: 600 s/);
   });
 
   it('an admin override keeps a server past its idle timeout; without it the culler stops it', async () => {

@@ -56,7 +56,9 @@ export function hubRouter(d: HubDeps): Router {
     const m = d.metrics;
     m.totalUsers.set(d.users.count());
     m.runningServers.reset();
-    m.runningServers.set({ spawner: d.config.spawner.kind }, d.serverManager.runningCount());
+    // one series per spawner kind in use (profiles can mix kinds); the configured kind always shows
+    m.runningServers.set({ spawner: d.config.spawner.kind }, 0);
+    for (const [kind, n] of d.serverManager.runningByKind()) m.runningServers.set({ spawner: kind }, n);
     const now = d.clock.now();
     for (const [period, days] of [['24h', 1], ['7d', 7], ['30d', 30]] as const) m.activeUsers.set({ period }, d.users.activeSince(new Date(now - days * 86400_000).toISOString()));
     res.type(m.registry.contentType).send(await m.registry.metrics());
