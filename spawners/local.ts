@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalSpawnerConfig } from './local-options.js';
 import { freePort } from './ports.js';
 import { portOwnedBy } from './listening.js';
+import { ptySession } from './pty.js';
 import { isAlive, processesWithEnv, processStartTime } from './process-info.js';
 import { randomBytes } from 'node:crypto';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
@@ -148,29 +149,16 @@ export class LocalProcessSpawner implements Spawner {
 
   /** A login shell as the server's user, in its home, with the server's identity in the environment. */
   async terminal(opts: { cols: number; rows: number }): Promise<TerminalSession> {
-    const pty = await import('node-pty');
     const home = this.homeDir();
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const env: Record<string, string> = {};
     for (const k of this.opts.envKeep) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-    Object.assign(env, this.opts.environment, { HOME: home, USER: this.identity.user, SHELL: '/bin/bash', TERM: 'xterm-256color', JUPYTERHUB_USER: this.identity.user, JUPYTERHUB_SERVER_NAME: this.identity.serverName });
+    Object.assign(env, this.opts.environment, { HOME: home, USER: this.identity.user, SHELL: '/bin/bash', JUPYTERHUB_USER: this.identity.user, JUPYTERHUB_SERVER_NAME: this.identity.serverName });
     const shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
-    const proc = pty.spawn(shell, ['-l'], { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: home, env });
-    this.terminalPids.add(proc.pid);
-    proc.onExit(() => this.terminalPids.delete(proc.pid));
-    return {
-      write: (data) => proc.write(data),
-      resize: (cols, rows) => proc.resize(Math.max(1, cols), Math.max(1, rows)),
-      onData: (cb) => void proc.onData(cb),
-      onExit: (cb) => void proc.onExit(({ exitCode }) => cb(exitCode)),
-      close: () => {
-        try {
-          proc.kill('SIGHUP');
-        } catch {
-          /* already gone */
-        }
-      },
-    };
+    const { session, pid } = await ptySession(shell, ['-l'], { cols: opts.cols, rows: opts.rows, cwd: home, env });
+    this.terminalPids.add(pid);
+    session.onExit(() => this.terminalPids.delete(pid));
+    return session;
   }
 
   /** Another port of this server: only if the server (or its terminals) really listens on it. */

@@ -23,6 +23,7 @@ import { formatSlurmTime, parseSlurmTime, USER_OPTION_KEYS, type SlurmSpawnerCon
 import { LocalRunner, shellQuote, SshRunner, type CommandRunner } from './slurm-commands.js';
 import type { PollResult, ResourceLimits, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
 import type { TerminalSession } from './spawner.js';
+import { ptySession } from './pty.js';
 import { SpawnFailure } from './spawn-failure.js';
 import { resolveRunAs, runAsPrefix } from './system-user.js';
 
@@ -236,22 +237,8 @@ export class SlurmSpawner implements Spawner {
   async terminal(opts: { cols: number; rows: number }): Promise<TerminalSession> {
     const s = this.state;
     if (!s) throw new SpawnFailure('no job is running', 'stopped');
-    const pty = await import('node-pty');
     const { argv, env } = this.getRunner().interactive([this.bin('srun'), `--jobid=${s.jobId}`, '--overlap', '--pty', '/bin/bash', '-l']);
-    const proc = pty.spawn(argv[0], argv.slice(1), { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, env: { ...env, TERM: 'xterm-256color' } });
-    return {
-      write: (data) => proc.write(data),
-      resize: (cols, rows) => proc.resize(Math.max(1, cols), Math.max(1, rows)),
-      onData: (cb) => void proc.onData(cb),
-      onExit: (cb) => void proc.onExit(({ exitCode }) => cb(exitCode)),
-      close: () => {
-        try {
-          proc.kill('SIGHUP');
-        } catch {
-          /* already gone */
-        }
-      },
-    };
+    return (await ptySession(argv[0], argv.slice(1), { cols: opts.cols, rows: opts.rows, env })).session;
   }
 
   private bin(name: string): string {
