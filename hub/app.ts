@@ -141,6 +141,8 @@ export function createHub(input: CreateHubInput): Hub {
 
   const app = express();
   app.disable('x-powered-by');
+  // API answers are small and never revalidated: hashing every body for an ETag is wasted CPU
+  app.set('etag', false);
   app.set('trust proxy', 'loopback');
   app.set('views', join(HERE, 'views'));
   app.set('view engine', 'ejs');
