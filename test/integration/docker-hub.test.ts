@@ -56,13 +56,14 @@ async function gatewayIp(docker: Docker, network: string): Promise<string> {
   return `${a}.${b}.${c}.${d + 1}`;
 }
 
-async function startHub(config: Record<string, unknown>, hubPort: number): Promise<{ hub: HubProcess; token: string }> {
+async function startHub(config: (hubPort: number) => Record<string, unknown>): Promise<{ hub: HubProcess; token: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'labhub-docker-e2e-'));
   const file = join(dir, 'labhub.yaml');
-  writeFileSync(file, JSON.stringify(config, null, 2)); // JSON is YAML
   let hub: HubProcess | undefined;
-  // free ports are picked before they are bound, and other suites run in parallel: retry a lost race
+  // free ports are picked before they are bound, and other suites run in parallel: retry a lost race on fresh ports
   for (let attempt = 1; !hub; attempt++) {
+    const hubPort = await freePort();
+    writeFileSync(file, JSON.stringify(config(hubPort), null, 2)); // JSON is YAML
     try {
       hub = await startHubProcess({ dataDir: dir, hubPort, adminPassword: PASSWORD, args: ['--config', file] });
     } catch (err) {
@@ -132,33 +133,29 @@ for (const { engine, SOCK, network, enabled } of engines) {
       const root = mkdtempSync(join(tmpdir(), 'labhub-git-root-'));
       makeRepo(root, 'lab.git', { 'README.md': 'lab repository\n', 'data/numbers.csv': '1,2,3\n' });
       git = await startGitHttpServer({ host: gw, root, username: 'admin-git', password: GIT_TOKEN });
-      const hubPort = await freePort();
-      ({ hub, token } = await startHub(
-        {
-          hubIp: gw, // containers on the bridge reach the hub at the gateway address
-          hubConnectUrl: `http://${gw}:${hubPort}`,
-          startTimeoutSeconds: 120,
-          httpTimeoutSeconds: 90,
-          spawner: {
-            kind: 'docker',
-            hosts: [{ url: `unix://${SOCK}`, name: `ci-${engine}` }],
-            image: env!.LABHUB_TEST_IMAGE_JUPYTER,
-            pullPolicy: 'never',
-            uid: 1000,
-            gid: 100,
-            home: { type: 'volume', source: `labhub-home-{username}-${RUN}` },
-            // read-only except for the hub group 'teachers' (groups come from the hub's database)
-            sharedMounts: [{ source: `labhub-shared-${RUN}`, target: '/shared', readOnly: true, readWriteGroups: ['teachers'] }],
-            limits: { memory: '512M', cpus: 1 },
-            labels: { 'labhub.test': RUN },
-            namePrefix: `labhub-t${process.pid}`, // other runs of this file may share the engine
-            stopTimeoutSeconds: 3,
-            remove: !process.env.LABHUB_TEST_KEEP,
-            git: { userEmail: '{username}@lab.example', repos: [{ url: `${git.url}/lab.git` }] },
-          },
+      ({ hub, token } = await startHub((hubPort) => ({
+        hubIp: gw, // containers on the bridge reach the hub at the gateway address
+        hubConnectUrl: `http://${gw}:${hubPort}`,
+        startTimeoutSeconds: 120,
+        httpTimeoutSeconds: 90,
+        spawner: {
+          kind: 'docker',
+          hosts: [{ url: `unix://${SOCK}`, name: `ci-${engine}` }],
+          image: env!.LABHUB_TEST_IMAGE_JUPYTER,
+          pullPolicy: 'never',
+          uid: 1000,
+          gid: 100,
+          home: { type: 'volume', source: `labhub-home-{username}-${RUN}` },
+          // read-only except for the hub group 'teachers' (groups come from the hub's database)
+          sharedMounts: [{ source: `labhub-shared-${RUN}`, target: '/shared', readOnly: true, readWriteGroups: ['teachers'] }],
+          limits: { memory: '512M', cpus: 1 },
+          labels: { 'labhub.test': RUN },
+          namePrefix: `labhub-t${process.pid}`, // other runs of this file may share the engine
+          stopTimeoutSeconds: 3,
+          remove: !process.env.LABHUB_TEST_KEEP,
+          git: { userEmail: '{username}@lab.example', repos: [{ url: `${git.url}/lab.git` }] },
         },
-        hubPort,
-      ));
+      })));
       // the login's auth state (what a GitHub/OIDC login stores), written encrypted like the hub does
       const key = parseCryptKey(readFileSync(join(hub.dataDir, 'labhub_crypt_key'), 'utf8').split(';')[0]);
       const db = new Database(join(hub.dataDir, 'labhub.sqlite'));
@@ -291,23 +288,20 @@ describe.runIf(run)('docker spawner end to end: a container that exits at start'
   let token: string;
 
   beforeAll(async () => {
-    ({ hub, token } = await startHub(
-      {
-        startTimeoutSeconds: 60,
-        httpTimeoutSeconds: 30,
-        spawner: {
-          kind: 'docker',
-          hosts: [{ url: `unix://${env!.DOCKER_SOCK}` }],
-          image: env!.LABHUB_TEST_IMAGE_BB,
-          pullPolicy: 'never',
-          cmd: ['sh', '-c', 'echo "loading settings"; echo "fatal: cannot read /etc/jupyter/config.py" >&2; exit 7'],
-          home: { type: 'none' },
-          namePrefix: `labhub-f${process.pid}`,
-          labels: { 'labhub.test': runId },
-        },
+    ({ hub, token } = await startHub(() => ({
+      startTimeoutSeconds: 60,
+      httpTimeoutSeconds: 30,
+      spawner: {
+        kind: 'docker',
+        hosts: [{ url: `unix://${env!.DOCKER_SOCK}` }],
+        image: env!.LABHUB_TEST_IMAGE_BB,
+        pullPolicy: 'never',
+        cmd: ['sh', '-c', 'echo "loading settings"; echo "fatal: cannot read /etc/jupyter/config.py" >&2; exit 7'],
+        home: { type: 'none' },
+        namePrefix: `labhub-f${process.pid}`,
+        labels: { 'labhub.test': runId },
       },
-      await freePort(),
-    ));
+    })));
   }, 60_000);
 
   afterAll(async () => {
