@@ -71,8 +71,10 @@ common_hash=$(tree_hash "$REPO/images/common" "$base_id")
 build "$COMMON" "$REPO/images/common" "$common_hash" --build-arg BASE_IMAGE="$BASE"
 build "$JUPYTERLAB" "$REPO/images/jupyterlab" "$(tree_hash "$REPO/images/jupyterlab" "$common_hash")" --build-arg BASE_IMAGE="$COMMON"
 if [ "${SKIP_CODE_SERVER_IMAGE:-0}" != 1 ]; then
+  # this machine's extra CAs (a TLS-intercepting egress proxy) for the npm downloads in the build stage
+  extra_ca=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
   build "$CODE_SERVER" "$REPO/images/code-server" "$(tree_hash "$REPO/images/code-server" "$common_hash")" \
-    --build-arg BASE_IMAGE="$COMMON" --build-arg BUILD_IMAGE="$BASE"
+    --build-arg BASE_IMAGE="$COMMON" --build-arg BUILD_IMAGE="$BASE" --build-arg EXTRA_CA_CERTS="$extra_ca"
 else
   CODE_SERVER=""
 fi
