@@ -7,6 +7,7 @@
  * - external: someone else runs it; we only need its API URL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
@@ -39,6 +40,54 @@ function proxyLogAdapter(log: Logger) {
     warn: (msg: string, ...a: unknown[]) => log.warn(a.length ? { args: a } : {}, msg),
     error: (msg: string, ...a: unknown[]) => log.error(a.length ? { args: a } : {}, msg),
   };
+}
+
+function isListening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Stops the proxy a previous hub process started (pid file), if it still runs and is a proxy. */
+async function stopStaleProxy(pidFile: string, apiPort: number, log: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  const alive = () => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    } catch {
+      return false;
+    }
+  };
+  // only a process that is our proxy (its command line has our API port): pids get reused
+  const ours = () => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(`--api-port ${apiPort}`);
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isInteger(pid) || pid <= 1 || !alive() || !ours()) return void rmSync(pidFile, { force: true });
+  log.warn({ pid }, 'stopping the proxy left behind by a previous hub process');
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 60 && alive(); i++) await sleep(50);
+  if (alive()) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 40 && alive(); i++) await sleep(25);
+  rmSync(pidFile, { force: true });
 }
 
 async function waitForPort(host: string, port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
@@ -77,7 +126,15 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
   const args = [...cmdArgs, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info'];
   let closing = false;
   const restartCallbacks: Array<() => void> = [];
+  // A proxy left behind by a hub that was killed (kill -9 does not take its children along) still
+  // holds the ports: stop it first, as JupyterHub does with its proxy pid file.
+  const pidFile = join(config.dataDir, 'labhub-proxy.pid');
+  await stopStaleProxy(pidFile, apiPort, log);
   const launch = async (): Promise<ChildProcess> => {
+    // a port someone else listens on would make waitForPort succeed for a proxy that is exiting
+    for (const [host, port] of [[config.ip, config.port], [p.apiIp, apiPort]] as const) {
+      if (await isListening(host, port)) throw new HubError(500, `proxy port ${host}:${port} is already in use by another process`);
+    }
     const child = spawn(cmd, args, { env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: authToken }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (b: Buffer) => log.info({ proxy: b.toString().trim() }, 'proxy output'));
     child.stderr?.on('data', (b: Buffer) => log.warn({ proxy: b.toString().trim() }, 'proxy output'));
@@ -92,6 +149,7 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
       child.kill('SIGKILL');
       throw err;
     }
+    if (child.pid) writeFileSync(pidFile, `${child.pid}\n`, { mode: 0o600 });
     child.once('exit', (code, signal) => {
       if (closing || child !== current) return;
       log.error({ code, signal, event: 'proxy-died', by: 'system' }, 'proxy exited; restarting it');
@@ -128,6 +186,7 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
     close: async () => {
       closing = true;
       await stopChild(current);
+      rmSync(pidFile, { force: true });
     },
     restart: async () => {
       const old = current;

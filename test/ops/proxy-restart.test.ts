@@ -10,7 +10,8 @@
  * and routes /user/uNNNN/ to it.
  *
  * Also: a request for /user/x/ whose route is missing reaches the hub, which re-adds the route at
- * once and sends the browser back (no redirect loop).
+ * once and sends the browser back (no redirect loop); and a proxy orphaned by a kill -9 of the hub
+ * is replaced by the next hub (pid file), which routes everything again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -161,5 +162,20 @@ describe('proxy restart', () => {
     }
     expect(hops).toEqual(['/hub/user/u0001/tree', '/user/u0001/tree?redirects=1']);
     expect(await routeCount()).toBe(N + 1);
+  });
+
+  it('kill -9 of the hub leaves its proxy behind; the next hub replaces it (pid file) and routes everything again', async () => {
+    const [stale] = proxyPids();
+    await hub!.stop('SIGKILL');
+    expect(proxyPids()).toEqual([stale]); // still serving users while the hub is down
+    expect((await fetch(`http://127.0.0.1:${port}/user/u0500/x`)).status).toBe(200);
+    hub = await startHubProcess({ dataDir, port, args: ['--config', join(dataDir, 'labhub.yaml')] });
+    const now = proxyPids();
+    expect(now).toHaveLength(1);
+    expect(now[0]).not.toBe(stale);
+    expect(readFileSync(join(dataDir, 'labhub-proxy.pid'), 'utf8').trim()).toBe(String(now[0]));
+    for (let i = 0; i < 100 && (await routeCount()) < N + 1; i++) await sleep(100);
+    expect(await routeCount()).toBe(N + 1);
+    expect(await (await fetch(`http://127.0.0.1:${port}/user/u0500/x`)).text()).toBe('ok /user/u0500/x');
   });
 });
