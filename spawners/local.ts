@@ -52,6 +52,7 @@ export class LocalProcessSpawner implements Spawner {
   private readonly terminalPids = new Set<number>();
   /** Exit code of a child this instance started (unknown for re-attached processes). */
   private exitCode: number | null = null;
+  private exited: Promise<number | null> | null = null;
 
   constructor(
     private readonly ctx: SpawnerContext,
@@ -106,7 +107,7 @@ export class LocalProcessSpawner implements Spawner {
       child.once('error', (err) => reject(new SpawnFailure(`could not start ${this.opts.cmd[0]}: ${err.message}`, 'command')));
     });
     child.unref(); // the server outlives the hub
-    child.once('exit', (code) => (this.exitCode = code));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve((this.exitCode = code))));
     this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile, spawnId };
     req.onState?.(this.getState());
     this.ctx.log.info({ user: req.user, server: req.serverName, pid: spawned, port }, 'local server started');
@@ -138,10 +139,13 @@ export class LocalProcessSpawner implements Spawner {
 
   async poll(): Promise<PollResult> {
     const s = this.state;
-    if (!s || !s.pid) return { status: 'stopped', exitCode: null, reason: 'not started' };
+    if (!s) return { status: 'stopped', exitCode: null, reason: 'not started' };
     if (isAlive(s.pid, s.startTime)) return { status: 'running' };
+    // our own child: /proc can drop it a moment before Node delivers its exit code
+    if (this.exited && this.exitCode === null) await Promise.race([this.exited, sleep(250)]);
     return { status: 'stopped', exitCode: this.exitCode, reason: `process ${s.pid} exited${this.exitCode !== null ? ` with code ${this.exitCode}` : ''}` };
   }
+
 
   getState(): SpawnerState {
     return this.state ? { ...this.state } : {};

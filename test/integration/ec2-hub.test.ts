@@ -190,7 +190,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
   it('the cost guard message reaches the API error and the progress stream', async () => {
     const before = fake.callsOf('RunInstances').length;
     const res = await api('POST', '/users/admin/server', { profile: 'closed' });
-    expect(res.status).toBe(500); // fails within slowSpawnTimeoutSeconds: answered with the spawn error
+    expect(res.status).toBe(429); // fails within slowSpawnTimeoutSeconds: answered with the spawn error; out of capacity is "try later"
     expect(((await res.json()) as { message: string }).message).toMatch(/Profile 'GPU VM' is not available right now/);
     const sse = await fetch(`${hub.publicUrl}/hub/api/users/admin/server/progress`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(15_000) });
     const events = (await sse.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { message: string; failed?: boolean });
