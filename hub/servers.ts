@@ -240,7 +240,7 @@ export class ServerManager {
       }
       progress.push({ progress: 90, message: 'Adding route to proxy' });
       this.appRoutes.set(k, resolved.app);
-      await this.d.proxy.addRoute(prefix, this.routeData(user.name, serverName, url));
+      await this.routeLocked(k, () => this.d.proxy.addRoute(prefix, this.routeData(user.name, serverName, url)));
       this.d.servers.markStarted(row.id, url, spawner.getState(), isoNow(clock));
       this.running.set(k, spawner);
       progress.push({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
@@ -250,7 +250,7 @@ export class ServerManager {
       const error = toSpawnError(err);
       log.warn({ user: user.name, server: serverName, reason: error instanceof SpawnError ? error.reason : 'error', err: error.logMessage ?? error.message }, 'spawn failed');
       if (spawner) await spawner.stop({ now: true }).catch((e) => log.error({ err: e }, 'cleanup after failed spawn'));
-      await this.d.proxy.deleteRoute(prefix).catch(() => undefined);
+      await this.routeLocked(k, () => this.d.proxy.deleteRoute(prefix)).catch(() => undefined);
       this.d.tokens.deleteForServer(row.id);
       this.d.servers.markStopped(row.id);
       progress.push({ progress: 100, failed: true, message: `Spawn failed: ${error.message}` });
@@ -331,7 +331,7 @@ export class ServerManager {
   private async runStop(user: UserRow, serverName: string, row: ServerRow | undefined, spawner: Spawner | undefined): Promise<void> {
     const prefix = serverPrefix(user.name, serverName);
     const s = spawner ?? (row ? this.d.buildSpawner({ user: user.name, serverName }, JSON.parse(row.state), this.spawnerConfigFor(user, row)) : undefined);
-    await this.d.proxy.deleteRoute(prefix).catch((err) => this.d.log.warn({ err: String(err) }, 'route delete failed; reconciliation will retry'));
+    await this.routeLocked(key(user.name, serverName), () => this.d.proxy.deleteRoute(prefix)).catch((err) => this.d.log.warn({ err: String(err) }, 'route delete failed; reconciliation will retry'));
     try {
       await s?.stop();
     } finally {
@@ -368,7 +368,7 @@ export class ServerManager {
       const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const }));
       if (row.started && row.url && poll.status === 'running') {
         this.running.set(key(user.name, row.name), spawner);
-        await this.d.proxy.addRoute(prefix, this.routeData(user.name, row.name, row.url)).catch((err) => this.d.log.warn({ err: String(err) }, 'route add failed; reconciliation will retry'));
+        await this.routeLocked(key(user.name, row.name), () => this.d.proxy.addRoute(prefix, this.routeData(user.name, row.name, row.url!))).catch((err) => this.d.log.warn({ err: String(err) }, 'route add failed; reconciliation will retry'));
         resumed++;
       } else {
         // dead, or a spawn interrupted before it was ready: make sure nothing is left behind
@@ -401,7 +401,7 @@ export class ServerManager {
       this.d.log.warn({ user: userName, server: serverName, by: 'system', reason: 'reason' in result ? result.reason : undefined, event: 'server-died' }, 'server stopped unexpectedly');
       if (!user) return;
       const row = this.d.servers.get(user.id, serverName);
-      await this.d.proxy.deleteRoute(serverPrefix(userName, serverName)).catch(() => undefined);
+      await this.routeLocked(k, () => this.d.proxy.deleteRoute(serverPrefix(userName, serverName))).catch(() => undefined);
       if (row) {
         this.d.tokens.deleteForServer(row.id);
         this.d.servers.markStopped(row.id);
@@ -420,9 +420,15 @@ export class ServerManager {
     const row = user ? this.d.servers.get(user.id, serverName) : undefined;
     if (!row?.url) return false;
     const prefix = serverPrefix(userName, serverName);
-    const current = await this.d.proxy.getRoute(prefix).catch(() => null);
-    if (current?.target === row.url) return false;
-    await this.d.proxy.addRoute(prefix, this.routeData(userName, serverName, row.url));
+    const url = row.url;
+    const added = await this.routeLocked(k, async () => {
+      if (this.status(userName, serverName) !== 'running') return false;
+      const current = await this.d.proxy.getRoute(prefix).catch(() => null);
+      if (current?.target === url) return false;
+      await this.d.proxy.addRoute(prefix, this.routeData(userName, serverName, url));
+      return true;
+    });
+    if (!added) return false;
     this.d.log.warn({ user: userName, server: serverName }, 'route was missing from the proxy; re-added');
     return true;
   }
@@ -466,6 +472,19 @@ export class ServerManager {
 
   private routeCheck: Promise<{ added: number; removed: number }> | null = null;
 
+  /** Route changes of one server run one after another (spawn, stop, poll, route checks), in order. */
+  private readonly routeLocks = new Map<string, Promise<unknown>>();
+  private routeLocked<T>(k: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.routeLocks.get(k) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.routeLocks.set(k, tail);
+    void tail.then(() => {
+      if (this.routeLocks.get(k) === tail) this.routeLocks.delete(k);
+    });
+    return run;
+  }
+
   private async doCheckRoutes(hubTarget: string): Promise<{ added: number; removed: number }> {
     const routes = await this.d.proxy.getAllRoutes();
     const limit = this.d.config.operations.reconcileConcurrency;
@@ -483,13 +502,15 @@ export class ServerManager {
       const version = (d: unknown) => (d as { labhub_auth?: { version?: unknown } } | undefined)?.labhub_auth?.version;
       if (current?.target !== extra.target || version(current) !== version(extra.data)) adds.push([path, { ...extra.data, target: extra.target, jupyterhub: true }]);
     }
+    const userAdds: Array<{ path: string; user: string; server: string; target: string }> = [];
     for (const [path, target] of wanted) {
       const decodedMatch = routes[path] ?? routes[decodeURIComponent(path)];
       if (decodedMatch?.target !== target) {
         const [, , u, s] = decodeURIComponent(path).split('/');
-        adds.push([path, this.routeData(u, s ?? '', target)]);
+        userAdds.push({ path, user: u, server: s ?? '', target });
       }
     }
+    const userDeletes: Array<{ path: string; user: string; server: string }> = [];
     const extraPaths = new Set((this.d.extraRoutes?.() ?? []).map((e) => e.path.replace(/\/$/, '')));
     for (const [path, data] of Object.entries(routes)) {
       // shared-port routes of servers that stopped or shares that ended
@@ -499,15 +520,34 @@ export class ServerManager {
       }
       if (!data.jupyterhub || !('user' in data)) continue;
       const encoded = path.split('/').map((p) => encodeURIComponent(decodeURIComponent(p))).join('/');
-      if (!wanted.has(encoded) && !wanted.has(path)) deletes.push(path);
+      if (!wanted.has(encoded) && !wanted.has(path)) userDeletes.push({ path, user: String(data.user), server: typeof data.server_name === 'string' ? data.server_name : '' });
     }
     // the hub's own route first: everything else is useless without it
     if (adds[0]?.[0] === '/') await this.d.proxy.addRoute('/', adds.shift()![1]);
-    const added = adds.length + (routes['/']?.target !== hubTarget ? 1 : 0);
+    let added = adds.length + (routes['/']?.target !== hubTarget ? 1 : 0);
+    let removed = deletes.length;
     await mapLimit(adds, limit, ([path, data]) => this.d.proxy.addRoute(path, data));
     await mapLimit(deletes, limit, (path) => this.d.proxy.deleteRoute(path));
-    if (added || deletes.length) this.d.log.info({ added, removed: deletes.length }, 'proxy routes reconciled');
-    return { added, removed: deletes.length };
+    // User routes change while this runs (spawns, stops; a full check after a proxy restart takes
+    // seconds): each change is made under the server's route lock and only if still true then.
+    await mapLimit(userAdds, limit, (a) =>
+      this.routeLocked(key(a.user, a.server), async () => {
+        const user = this.d.users.byName(a.user);
+        const url = user ? this.d.servers.get(user.id, a.server)?.url : undefined;
+        if (this.status(a.user, a.server) !== 'running' || url !== a.target) return;
+        await this.d.proxy.addRoute(a.path, this.routeData(a.user, a.server, a.target));
+        added++;
+      }),
+    );
+    await mapLimit(userDeletes, limit, (del) =>
+      this.routeLocked(key(del.user, del.server), async () => {
+        if (this.status(del.user, del.server) === 'running' || this.status(del.user, del.server) === 'spawn') return;
+        await this.d.proxy.deleteRoute(del.path);
+        removed++;
+      }),
+    );
+    if (added || removed) this.d.log.info({ added, removed }, 'proxy routes reconciled');
+    return { added, removed };
   }
 
   /** Stops every running server (hub shutdown with servers=true). */
