@@ -118,6 +118,19 @@ describe('models and bodies', () => {
     expect(res.body.map((u: { name: string }) => u.name)).toEqual(['alice']);
   });
 
+  it('auth_state is decrypted for admin:auth_state only', async () => {
+    t.hub.deps.authState.set(t.hub.deps.users.byName('alice')!.id, { access_token: 'gho_secret_for_test' });
+    expect((await call('admin', 'GET', '/users/alice')).body.auth_state).toEqual({ access_token: 'gho_secret_for_test' });
+    expect((await call('alice', 'GET', '/users/alice')).body).not.toHaveProperty('auth_state');
+    // admin:users includes admin:auth_state (JupyterHub's hierarchy): the culler's role sees it, read:users does not
+    expect((await call('service', 'GET', '/users/alice')).body.auth_state).toEqual({ access_token: 'gho_secret_for_test' });
+    const d = t.hub.deps;
+    const reader = d.tokens.create({ kind: 'api', userId: d.users.byName('admin')!.id, scopes: ['read:users', 'read:servers'], now: isoNow(d.clock) }).token;
+    const viaReader = await t.api.get('/hub/api/users/alice').set('Authorization', `token ${reader}`);
+    expect(viaReader.status).toBe(200);
+    expect(JSON.stringify(viaReader.body)).not.toContain('gho_secret_for_test');
+  });
+
   it('a token cannot get more than its owner: 403 naming the scope', async () => {
     const res = await call('alice', 'POST', '/users/alice/tokens', { scopes: ['admin:users'] });
     expect(res.status).toBe(403);

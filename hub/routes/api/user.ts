@@ -18,7 +18,7 @@ export function currentUserRouter(d: HubDeps): Router {
     const lookup = new Set(id.scopes);
     lookup.add(`read:users:name!user=${name}`);
     lookup.add(`read:users:groups!user=${name}`);
-    const model = userModel(buildUserModelInput(d, id.user!), lookup);
+    const model = userModel(buildUserModelInput(d, id.user!, id.scopes), lookup);
     res.json({
       ...model,
       session_id: id.sessionId ?? null,

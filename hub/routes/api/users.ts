@@ -14,12 +14,14 @@ import { createUsers, deleteUser, updateUser, validatedNames } from '../../user-
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
 import { sendPage } from '../paging.js';
 
-export function buildUserModelInput(d: HubDeps, user: UserRow): UserModelInput {
+export function buildUserModelInput(d: HubDeps, user: UserRow, callerScopes?: ReadonlySet<string>): UserModelInput {
   return {
     user,
     groups: d.users.groupNames(user.id),
     roles: d.access.userRoles(user),
     servers: d.servers.forUser(user.id).map((row) => ({ row, status: d.serverManager.status(user.name, row.name) })),
+    // decrypted only for callers allowed to see it (admin:auth_state on this user)
+    authState: callerScopes && hasScope(callerScopes, 'admin:auth_state', { user: user.name }) ? d.authState.get(user.id) : undefined,
   };
 }
 
@@ -64,7 +66,7 @@ export function usersRouter(d: HubDeps): Router {
 
   r.get('/hub/api/users/:name', requireScope('read:users', target), (req, res) => {
     const user = loadUser(d, param(req, 'name'));
-    res.json(userModel(buildUserModelInput(d, user), req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined }));
+    res.json(userModel(buildUserModelInput(d, user, req.identity!.scopes), req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined }));
   });
 
   r.post('/hub/api/users/:name', requireScope('admin:users', target), body, (req, res) => {
