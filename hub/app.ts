@@ -301,18 +301,30 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   };
   proxy.onRestart?.(() => restoreRoutes('proxy restarted'));
   let proxyFailures = 0;
+  let pinging = false;
+  // a hung proxy accepts connections but never answers: the ping gives up within one interval
+  const pingClient = new ProxyClient({ apiUrl: proxy.apiUrl, authToken: secrets.proxyAuthToken, timeoutMs: Math.min(5000, ops.proxyCheckIntervalSeconds * 1000) });
   const proxyTimer = setInterval(() => {
-    proxyClient.getAllRoutes(new Date(0)).then(
-      () => {
-        if (proxyFailures > 0) restoreRoutes('proxy reachable again');
-        proxyFailures = 0;
-      },
-      (err) => {
-        proxyFailures++;
-        log.warn({ err: String(err), failures: proxyFailures }, 'proxy not answering');
-        if (proxyFailures === 3 && proxy.restart) void proxy.restart().catch(() => undefined);
-      },
-    );
+    if (pinging) return;
+    pinging = true;
+    pingClient.reconfigure({ apiUrl: proxyClient.apiUrl });
+    pingClient
+      .getAllRoutes(new Date(0))
+      .then(
+        () => {
+          if (proxyFailures > 0) restoreRoutes('proxy reachable again');
+          proxyFailures = 0;
+        },
+        (err) => {
+          proxyFailures++;
+          log.warn({ err: String(err), failures: proxyFailures }, 'proxy not answering');
+          if (proxyFailures % 3 === 0 && proxy.restart) {
+            log.error({ event: 'proxy-hung', by: 'system' }, 'proxy not answering; replacing it');
+            void proxy.restart().catch(() => undefined);
+          }
+        },
+      )
+      .finally(() => (pinging = false));
   }, ops.proxyCheckIntervalSeconds * 1000);
   proxyTimer.unref();
   log.info({ hub: hubUrl, public: proxy.publicUrl }, 'LabHub is running');

@@ -11,7 +11,8 @@
  *
  * Also: a request for /user/x/ whose route is missing reaches the hub, which re-adds the route at
  * once and sends the browser back (no redirect loop); and a proxy orphaned by a kill -9 of the hub
- * is replaced by the next hub (pid file), which routes everything again.
+ * is replaced by the next hub (pid file), which routes everything again; a hung proxy (SIGSTOP) is
+ * detected by the 1 s health check and replaced.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -101,7 +102,7 @@ beforeAll(async () => {
       `  apiPort: ${apiPort}`,
       '  routeCheckIntervalSeconds: 3600', // only the proxy watchdog may restore routes in this test
       'operations:',
-      '  proxyCheckIntervalSeconds: 5',
+      '  proxyCheckIntervalSeconds: 1',
     ].join('\n'),
   );
   hub = await startHubProcess({ dataDir, port, args: ['--config', cfg] });
@@ -132,7 +133,7 @@ describe('proxy restart', () => {
       await sleep(20);
     }
     const ms = Date.now() - t0;
-    console.log(`proxy killed → ${count} routes back in ${ms} ms`);
+    console.log(`proxy killed → ${count} routes back in ${ms} ms`, hub!.output().split('\n').filter((l) => /proxy (restarted|routes restored|exited)/.test(l)).join('\n'));
     expect(count).toBe(N + 1);
     expect(ms).toBeLessThan(5000);
     const [newPid] = proxyPids();
@@ -162,6 +163,23 @@ describe('proxy restart', () => {
     }
     expect(hops).toEqual(['/hub/user/u0001/tree', '/user/u0001/tree?redirects=1']);
     expect(await routeCount()).toBe(N + 1);
+  });
+
+  it('a hung proxy (SIGSTOP: accepts connections, never answers) is replaced and re-routed', async () => {
+    const [hung] = proxyPids();
+    const t0 = Date.now();
+    process.kill(hung, 'SIGSTOP');
+    let pids: number[] = [];
+    while (Date.now() - t0 < 30_000) {
+      pids = proxyPids().filter((p) => p !== hung);
+      if (pids.length === 1 && (await routeCount()) === N + 1) break;
+      await sleep(100);
+    }
+    console.log(`proxy hung → replaced and ${await routeCount()} routes back in ${Date.now() - t0} ms`);
+    expect(pids).toHaveLength(1);
+    expect(await routeCount()).toBe(N + 1);
+    expect(proxyPids()).not.toContain(hung); // the hung one was killed
+    expect(hub!.output()).toContain('proxy not answering; replacing it');
   });
 
   it('kill -9 of the hub leaves its proxy behind; the next hub replaces it (pid file) and routes everything again', async () => {
