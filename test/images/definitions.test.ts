@@ -148,7 +148,10 @@ describe('image definitions', () => {
       expect(final.filter((i) => i.op === 'ENTRYPOINT')).toEqual([]); // the common image's entrypoint stays
       expect(final.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ')).toMatch(new RegExp(`LABHUB_APP=${a.app}(\\s|$)`));
       expect(final.filter((i) => i.op === 'CMD').map((i) => JSON.parse(i.args) as string[])).toEqual([[a.cmd]]);
-      expect(final.filter((i) => i.op === 'USER').at(-1)!.args).not.toMatch(/^(root|0)(:|$)/);
+      const user = final.filter((i) => i.op === 'USER').at(-1)!.args;
+      expect(user).not.toMatch(/^(root|0)(:|$)/);
+      // numeric: the Docker spawner then writes its environment file (with the server token) readable by this uid only
+      expect(user).toMatch(/^(\d+|\$\{NB_UID\}):(\d+|\$\{NB_GID\})$/);
       checkRuns(ins, a.dir);
     });
 

@@ -12,6 +12,7 @@
  */
 import Database from 'better-sqlite3';
 import Docker from 'dockerode';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -227,17 +228,19 @@ for (const proxyMode of ['inprocess', 'subprocess'] as const) {
     const docker = new Docker({ socketPath: denv?.DOCKER_SOCK ?? '' });
     const RUN = `img-e2e-${process.pid}-${proxyMode === 'inprocess' ? 'c' : 's'}`;
     const h = new Hub(docker);
+    let apiPort = 0;
 
     beforeAll(async () => {
       const gw = await gatewayIp(docker);
       const hubPort = await freePort();
+      apiPort = await freePort();
       await h.start(
         {
           hubIp: gw,
           hubConnectUrl: `http://${gw}:${hubPort}`,
           startTimeoutSeconds: 120,
           httpTimeoutSeconds: 90,
-          ...(proxyMode === 'subprocess' ? { proxy: { mode: 'subprocess', command: ['labhub-proxy'], apiPort: await freePort() } } : {}),
+          ...(proxyMode === 'subprocess' ? { proxy: { mode: 'subprocess', command: ['labhub-proxy'], apiPort } } : {}),
           // the culler pulls the proxy's per-route activity (idle timeout far away: nothing is culled)
           culling: { idleTimeoutSeconds: 3600, intervalSeconds: 1 },
           spawner: spawnerConfig(denv!.DOCKER_SOCK, RUN),
@@ -284,6 +287,14 @@ for (const proxyMode of ['inprocess', 'subprocess'] as const) {
         });
       });
 
+    it.runIf(proxyMode === 'subprocess')('the proxy is a separate process (labhub-proxy from dist/) whose route carries labhub_auth and labhub_strip_prefix', async () => {
+      const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(h.hub.child.pid)], { encoding: 'utf8' });
+      expect(children).toMatch(/dist\/proxy\/main\.js/);
+      const token = readFileSync(join(h.hub.dataDir, 'labhub_proxy_token'), 'utf8').trim();
+      const routes = (await (await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { Authorization: `token ${token}` } })).json()) as Record<string, Record<string, unknown>>;
+      expect(routes['/user/admin']).toMatchObject({ user: 'admin', labhub_strip_prefix: true, labhub_auth: { login: '/hub/routes/login' } });
+    });
+
     it('anonymous requests are sent to log in (HTML and WebSocket)', async () => {
       const anon = await fetch(`${h.hub.publicUrl}/user/admin/`, { redirect: 'manual', headers: { Accept: 'text/html' } });
       expect(anon.status).toBe(302);
@@ -301,7 +312,7 @@ for (const proxyMode of ['inprocess', 'subprocess'] as const) {
       expect(page.chain.some((u) => u.includes('/hub/routes/login'))).toBe(true);
       expect(page.text).toContain('vscode-workbench-web-configuration');
       // relative asset URLs resolve under the prefix and load through the proxy
-      const asset = /(?:src|href)="(\.\/[^"]+?\.(?:js|css))"/.exec(page.text)?.[1];
+      const asset = /src="((?!\/|https?:)[^"]+?workbench\.js)"/.exec(page.text)?.[1];
       expect(asset).toBeTruthy();
       const a = await b.get(new URL(asset!, `${h.hub.publicUrl}/user/admin/`).pathname);
       expect(a.status).toBe(200);
