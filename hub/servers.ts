@@ -353,6 +353,9 @@ export class ServerManager {
   async restore(): Promise<{ resumed: number; stopped: number }> {
     let resumed = 0;
     let stopped = 0;
+    // a crash between token creation and the spawner's first state leaves a token of a server that
+    // never ran (done first: spawns requested while the restore runs keep their tokens)
+    const orphanTokens = this.d.tokens.deleteServerTokensOfStopped();
     const limit = this.d.config.operations.reconcileConcurrency;
     await mapLimit(this.d.servers.active(), limit, async (row) => {
       const user = this.d.users.byId(row.user_id);
@@ -380,8 +383,6 @@ export class ServerManager {
         stopped++;
       }
     });
-    // a crash between token creation and the spawner's first state leaves a token of a server that never ran
-    const orphanTokens = this.d.tokens.deleteServerTokensOfStopped();
     this.d.log.info({ resumed, stopped, orphanTokens }, 'servers restored');
     return { resumed, stopped };
   }
