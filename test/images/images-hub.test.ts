@@ -287,13 +287,15 @@ for (const proxyMode of ['inprocess', 'subprocess'] as const) {
         });
       });
 
-    it.runIf(proxyMode === 'subprocess')('the proxy is a separate process (labhub-proxy from dist/) whose route carries labhub_auth and labhub_strip_prefix', async () => {
-      const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(h.hub.child.pid)], { encoding: 'utf8' });
-      expect(children).toMatch(/dist\/proxy\/main\.js/);
-      const token = readFileSync(join(h.hub.dataDir, 'labhub_proxy_token'), 'utf8').trim();
-      const routes = (await (await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { Authorization: `token ${token}` } })).json()) as Record<string, Record<string, unknown>>;
-      expect(routes['/user/admin']).toMatchObject({ user: 'admin', labhub_strip_prefix: true, labhub_auth: { login: '/hub/routes/login' } });
-    });
+    if (proxyMode === 'subprocess') {
+      it('the proxy is a separate process (labhub-proxy from dist/) whose route carries labhub_auth and labhub_strip_prefix', async () => {
+        const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(h.hub.child.pid)], { encoding: 'utf8' });
+        expect(children).toMatch(/dist\/proxy\/main\.js/);
+        const token = readFileSync(join(h.hub.dataDir, 'labhub_proxy_token'), 'utf8').trim();
+        const routes = (await (await fetch(`http://127.0.0.1:${apiPort}/api/routes`, { headers: { Authorization: `token ${token}` } })).json()) as Record<string, Record<string, unknown>>;
+        expect(routes['/user/admin']).toMatchObject({ user: 'admin', labhub_strip_prefix: true, labhub_auth: { login: '/hub/routes/login' } });
+      });
+    }
 
     it('anonymous requests are sent to log in (HTML and WebSocket)', async () => {
       const anon = await fetch(`${h.hub.publicUrl}/user/admin/`, { redirect: 'manual', headers: { Accept: 'text/html' } });
