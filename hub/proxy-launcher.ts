@@ -34,11 +34,12 @@ export interface RunningProxy {
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 function proxyLogAdapter(log: Logger) {
+  // the proxy logs printf-style ("Adding route %s -> %s", a, b): pino formats those itself
   return {
-    debug: (msg: string, ...a: unknown[]) => log.debug(a.length ? { args: a } : {}, msg),
-    info: (msg: string, ...a: unknown[]) => log.info(a.length ? { args: a } : {}, msg),
-    warn: (msg: string, ...a: unknown[]) => log.warn(a.length ? { args: a } : {}, msg),
-    error: (msg: string, ...a: unknown[]) => log.error(a.length ? { args: a } : {}, msg),
+    debug: (msg: string, ...a: unknown[]) => log.debug(msg, ...a),
+    info: (msg: string, ...a: unknown[]) => log.info(msg, ...a),
+    warn: (msg: string, ...a: unknown[]) => log.warn(msg, ...a),
+    error: (msg: string, ...a: unknown[]) => log.error(msg, ...a),
   };
 }
 

@@ -15,6 +15,7 @@ import { createLogger } from '../../hub/log.js';
 import { isoNow, type Clock } from '../../hub/clock.js';
 import { ProxyClient } from '../../proxy/client.js';
 import { startProxy } from '../../proxy/proxy.js';
+import { silentLogger } from '../../proxy/log.js';
 
 export const FAKE_SINGLEUSER = resolve(import.meta.dirname, '..', 'fakes', 'fake-singleuser.mjs');
 
@@ -40,7 +41,7 @@ export async function startTestHub(overrides: Record<string, unknown> = {}, opts
     ...overrides,
   });
   const proxyToken = randomBytes(16).toString('hex');
-  const proxy = await startProxy({ authToken: proxyToken, port: 0, apiPort: 0 });
+  const proxy = await startProxy({ authToken: proxyToken, port: 0, apiPort: 0, log: silentLogger });
   const db = openDb(join(dataDir, 'labhub.sqlite'));
   const secrets = { cookieSecret: randomBytes(32).toString('hex'), cryptKeys: [randomBytes(32)], proxyAuthToken: proxyToken };
   const hub = createHub({ config, secrets, db, log: createLogger('silent'), clock: opts.clock, proxy: new ProxyClient({ apiUrl: proxy.apiUrl, authToken: proxyToken }), serviceTokens: opts.serviceTokens });
