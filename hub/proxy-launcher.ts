@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { format } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,12 +35,12 @@ export interface RunningProxy {
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 function proxyLogAdapter(log: Logger) {
-  // the proxy logs printf-style ("Adding route %s -> %s", a, b): pino formats those itself
+  // the proxy logs printf-style ("Adding route %s -> %s", a, b)
   return {
-    debug: (msg: string, ...a: unknown[]) => log.debug(msg, ...a),
-    info: (msg: string, ...a: unknown[]) => log.info(msg, ...a),
-    warn: (msg: string, ...a: unknown[]) => log.warn(msg, ...a),
-    error: (msg: string, ...a: unknown[]) => log.error(msg, ...a),
+    debug: (msg: string, ...a: unknown[]) => log.debug(format(msg, ...a)),
+    info: (msg: string, ...a: unknown[]) => log.info(format(msg, ...a)),
+    warn: (msg: string, ...a: unknown[]) => log.warn(format(msg, ...a)),
+    error: (msg: string, ...a: unknown[]) => log.error(format(msg, ...a)),
   };
 }
 
