@@ -178,6 +178,29 @@ describe('image definitions', () => {
     });
   }
 
+  it("every Debian package the Dockerfiles and apptainer.def files install exists in bookworm (this machine's apt lists, no network)", () => {
+    const release = readFileSync('/etc/os-release', 'utf8');
+    let lists = true;
+    try {
+      execFileSync('apt-cache', ['policy', 'bash'], { encoding: 'utf8' });
+    } catch {
+      lists = false;
+    }
+    if (!/VERSION_CODENAME=bookworm/.test(release) || !lists) {
+      if (process.env.CI === 'true' || process.env.CI === '1') throw new Error('[CI] needs a Debian bookworm machine with apt lists');
+      console.warn('SKIPPING package check: not Debian bookworm with apt lists');
+      return;
+    }
+    const pkgs = new Set<string>();
+    const runs = (f: string) => parseDockerfile(read(f)).filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    for (const f of ['common/Dockerfile', ...APPS.map((a) => `${a.dir}/Dockerfile`)]) for (const p of aptPackages(runs(f))) pkgs.add(p);
+    for (const a of APPS) for (const p of aptPackages(parseDef(read(`${a.dir}/apptainer.def`)).sections.post)) pkgs.add(p);
+    expect(pkgs.size).toBeGreaterThan(20);
+    const out = execFileSync('apt-cache', ['policy', ...pkgs], { encoding: 'utf8' });
+    const missing = [...pkgs].filter((p) => !new RegExp(`^${p.replace(/[.+]/g, '\\$&')}:\\n\\s+Installed: .*\\n\\s+Candidate: (?!\\(none\\))`, 'm').test(out));
+    expect(missing).toEqual([]);
+  });
+
   it('the checks can fail: a Dockerfile that replaces the entrypoint and runs as root is caught', () => {
     const bad = parseDockerfile('ARG BASE_IMAGE=x\nFROM ${BASE_IMAGE}\nRUN apt-get update && apt-get install curl\nENTRYPOINT ["/bin/bash"]\nUSER root\n');
     expect(bad.filter((i) => i.op === 'ENTRYPOINT')).not.toEqual([]);
