@@ -4,7 +4,8 @@
  * - JupyterLab image (jupyterhub-singleuser behind images/common/labhub-entrypoint, `entrypoint: image`):
  *   the user logs in through LabHub's OAuth and uses the notebook contents API; the configured repo was
  *   cloned at start by the entrypoint with a token the hub handed out (local git HTTP server that
- *   requires it); the container stops in < 2 s on SIGTERM.
+ *   requires it); started as root (profile), the entrypoint remaps the user to NB_UID/NB_GID before the
+ *   clone and the app; the container stops in < 2 s on SIGTERM.
  * - code-server image in a profile with `app: {hubAuth: true, stripPrefix: true}`, with the proxy in the
  *   hub and as a separate process (labhub-proxy from dist/): anonymous requests are sent to log in, the
  *   owner gets the workbench HTML and its WebSocket, another user gets 403 on both; proxy traffic is the
@@ -152,6 +153,11 @@ describe.runIf(run)('images end to end: JupyterLab image through the Docker spaw
         startTimeoutSeconds: 120,
         httpTimeoutSeconds: 90,
         spawner: spawnerConfig(denv!.DOCKER_SOCK, RUN, { git: { repos: [{ url: `${git.url}/course.git` }] } }),
+        profiles: [
+          { slug: 'jupyter', displayName: 'Jupyter', default: true },
+          // started as root: the entrypoint remaps jovyan to NB_UID/NB_GID and drops privileges
+          { slug: 'root-start', displayName: 'Jupyter (root start)', spawner: { extraCreate: { User: '0:0' }, environment: { NB_UID: '1234', NB_GID: '1234' } } },
+        ],
       },
       hubPort,
     );
@@ -159,8 +165,10 @@ describe.runIf(run)('images end to end: JupyterLab image through the Docker spaw
     const key = parseCryptKey(readFileSync(join(h.hub.dataDir, 'labhub_crypt_key'), 'utf8').split(';')[0]);
     const db = new Database(join(h.hub.dataDir, 'labhub.sqlite'));
     db.pragma('busy_timeout = 5000');
+    expect((await h.api('POST', '/users/bob')).status).toBe(201);
+    expect((await h.api('POST', '/users/bob/password', { password: 'bob-password-123' })).status).toBeLessThan(300);
     const blob = new Crypter([key]).encryptJson({ git_credentials: [{ host: `${gw}:${new URL(git.url).port}`, username: 'admin-git', password: GIT_TOKEN }] });
-    expect(db.prepare("UPDATE users SET auth_state = ? WHERE name = 'admin'").run(blob).changes).toBe(1);
+    expect(db.prepare("UPDATE users SET auth_state = ? WHERE name IN ('admin', 'bob')").run(blob).changes).toBe(2);
     db.close();
   }, 60_000);
 
@@ -211,6 +219,23 @@ describe.runIf(run)('images end to end: JupyterLab image through the Docker spaw
     expect(logs).not.toContain(GIT_TOKEN);
     expect(JSON.stringify(await docker.getContainer(id).inspect())).not.toContain(GIT_TOKEN);
   }, 60_000);
+
+  it('started as root through the spawner: the entrypoint remaps the user to NB_UID/NB_GID, gives it the new home, clones as that user; the app works', async () => {
+    const s = await h.startServer('bob', { profile: 'root-start' });
+    const id = String(s.state.containerId);
+    expect((await docker.getContainer(id).inspect()).Config.User).toBe('0:0');
+    const ps = await exec(docker, id, ['ps', '-eo', 'uid=,gid=,args=']);
+    // the app itself (not docker-init, whose arguments name it too)
+    const app = ps.out.split('\n').filter((l) => /jupyterhub-singleuser/.test(l) && !/docker-init|labhub-entrypoint/.test(l));
+    expect(app.length, ps.out).toBe(1);
+    expect(app[0].trim().split(/\s+/).slice(0, 2)).toEqual(['1234', '1234']);
+    const own = await exec(docker, id, ['stat', '-c', '%u:%g %n', '/home/jovyan', '/home/jovyan/.labhub/home-initialized', '/home/jovyan/course/README.md']);
+    expect(own.out).toBe('1234:1234 /home/jovyan\n1234:1234 /home/jovyan/.labhub/home-initialized\n1234:1234 /home/jovyan/course/README.md\n');
+    const browser = new Browser(h.hub.publicUrl);
+    expect((await browser.login('bob', 'bob-password-123', '/user/bob/')).status).toBe(200);
+    const status = await browser.get('/user/bob/api/status');
+    expect(status.status).toBe(200);
+  }, 200_000);
 
   it('jupyterhub-singleuser stops on SIGTERM in < 2 s (docker stop with a 10 s grace period)', async () => {
     const id = String((await h.server('admin'))!.state.containerId);
