@@ -159,13 +159,18 @@ export class Culler {
   }
 
   start(): void {
-    if (this.timer || !cullingEnabled(this.d.config.culling)) return;
+    if (this.timer) return;
+    // Without culling, proxy traffic still counts as activity in the API (JupyterHub's
+    // update_last_activity every 300 s), so dashboards and external cullers see it.
+    const enabled = cullingEnabled(this.d.config.culling);
+    const every = enabled ? this.d.config.culling.intervalSeconds : 300;
+    const work = () => (enabled ? this.tick().then(() => undefined) : pullProxyActivity(this.d).then(() => undefined));
     const loop = () => {
       this.timer = setTimeout(() => {
-        this.tick()
-          .catch((err) => this.d.log.warn({ err: String(err) }, 'cull tick failed'))
+        work()
+          .catch((err) => this.d.log.warn({ err: String(err) }, enabled ? 'cull tick failed' : 'proxy activity pull failed'))
           .finally(() => this.timer && loop());
-      }, this.d.config.culling.intervalSeconds * 1000 * jitter());
+      }, every * 1000 * jitter());
       this.timer.unref();
     };
     loop();

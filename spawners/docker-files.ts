@@ -46,6 +46,8 @@ if [ -s ${REPOS_FILE} ]; then
 fi
 cd "$HOME" 2>/dev/null || true
 [ "$#" -gt 0 ] || { echo "labhub: no command to run (image has no CMD)" >&2; exit 127; }
+# LabHub's own images run a shared entrypoint that would clone again: tell it this is done
+export LABHUB_REPOS_DONE=1
 exec "$@"
 `;
 

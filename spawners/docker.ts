@@ -890,7 +890,10 @@ export class DockerSpawner implements Spawner {
     // the shell's pid goes to a file, so close() can hang it up (closing the attach stream leaves it running)
     const pidFile = `/tmp/.labhub-terminal-${randomBytes(6).toString('hex')}`;
     const script = `echo $$ > ${pidFile}; if [ -r "\${LABHUB_ENV_FILE:-${ENV_FILE}}" ]; then set -a; . "\${LABHUB_ENV_FILE:-${ENV_FILE}}"; set +a; fi; export TERM=xterm-256color; cd "$HOME" 2>/dev/null; if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi`;
-    const exec = await container.exec({ Cmd: ['/bin/sh', '-c', script], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Env: ['TERM=xterm-256color'] });
+    // the shell runs as the server's user: the configured uid, else NB_UID (root-start images), else the image user
+    const nbUid = this.opts.environment.NB_UID;
+    const user = this.opts.uid !== undefined ? `${this.opts.uid}:${this.opts.gid ?? 100}` : nbUid && /^\d+$/.test(nbUid) ? `${nbUid}:${this.opts.environment.NB_GID ?? nbUid}` : undefined;
+    const exec = await container.exec({ Cmd: ['/bin/sh', '-c', script], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Env: ['TERM=xterm-256color'], ...(user ? { User: user } : {}) });
     const stream = (await exec.start({ hijack: true, stdin: true, Tty: true } as Docker.ExecStartOptions)) as NodeJS.ReadWriteStream & { destroy(): void };
     const resize = (cols: number, rows: number) => exec.resize({ w: Math.max(1, cols), h: Math.max(1, rows) }).catch(() => undefined);
     await resize(opts.cols, opts.rows);
