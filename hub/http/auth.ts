@@ -38,6 +38,12 @@ export function userOf(req: Request): UserRow {
   return user;
 }
 
+/** Pages: a logged-in user may pass; anyone else is sent to the login page and back. */
+export function requireLoginPage(req: Request, res: Response, next: NextFunction): void {
+  if (req.identity?.user) return next();
+  res.redirect(302, `/hub/login?next=${encodeURIComponent(req.originalUrl)}`);
+}
+
 /** 403 without credentials, like JupyterHub's API (the single-user server treats 403 as "not logged in"). */
 export function requireAuth(): RequestHandler {
   return (req, _res, next) => (req.identity ? next() : next(new HubError(403, 'Missing or invalid credentials')));

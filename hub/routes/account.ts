@@ -7,16 +7,13 @@
 import { Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { HubDeps } from '../deps.js';
+import { requireLoginPage } from '../http/auth.js';
 import { HubError } from '../errors.js';
 import { isoNow } from '../clock.js';
 import { hashPassword, verifyPassword } from '../auth/password.js';
 import { approveSignup } from '../auth/signup.js';
 import { hasScope } from '../scopes.js';
 
-function requireLogin(req: Request, res: Response, next: NextFunction): void {
-  if (req.identity?.user) return next();
-  res.redirect(302, `/hub/login?next=${encodeURIComponent(req.originalUrl)}`);
-}
 
 export function accountRouter(d: HubDeps): Router {
   const r = Router();
@@ -32,11 +29,11 @@ export function accountRouter(d: HubDeps): Router {
   });
   const minLength = local.cfg.minPasswordLength;
 
-  r.get('/hub/account/password', requireLogin, (req, res) => {
+  r.get('/hub/account/password', requireLoginPage, (req, res) => {
     res.render('account-password', { identity: req.identity, xsrf: req.xsrfToken, error: null, done: false, minLength });
   });
 
-  r.post('/hub/account/password', limiter, requireLogin, form, d.csrf.check(), async (req, res) => {
+  r.post('/hub/account/password', limiter, requireLoginPage, form, d.csrf.check(), async (req, res) => {
     const me = req.identity!.user!;
     const b = (req.body ?? {}) as Record<string, unknown>;
     const render = (status: number, error: string | null) =>
@@ -59,7 +56,7 @@ export function accountRouter(d: HubDeps): Router {
   });
 
   const requireAdmin = (req: Request, res: Response, next: NextFunction) =>
-    requireLogin(req, res, () => (hasScope(req.identity!.scopes, 'admin:users') ? next() : next(new HubError(403, 'Only admins manage accounts'))));
+    requireLoginPage(req, res, () => (hasScope(req.identity!.scopes, 'admin:users') ? next() : next(new HubError(403, 'Only admins manage accounts'))));
   r.get('/hub/signups', requireAdmin, (req, res) => {
     const notice = typeof req.query.done === 'string' ? req.query.done.slice(0, 200) : null;
     res.render('signups', { identity: req.identity, xsrf: req.xsrfToken, requests: d.auth.signups.list(), allowSignup: local.cfg.allowSignup, notice });

@@ -11,17 +11,13 @@ import { serverPrefix } from '../env.js';
 import { hasScope } from '../scopes.js';
 import { startServer } from './api/servers.js';
 import { param } from './params.js';
-import { userOf } from '../http/auth.js';
+import { requireLoginPage, userOf } from '../http/auth.js';
 import { TerminalManager } from '../terminals.js';
 import { portPrefix } from '../route-auth.js';
 import { defaultProfile, describeLimits, visibleProfiles } from '../profiles.js';
 import type { UserRow } from '../db/users.js';
 import { nextStopFor, type StopWarning } from '../stop-warnings.js';
 
-function requireLogin(req: Request, res: Response, next: NextFunction): void {
-  if (req.identity) return next();
-  res.redirect(302, `/hub/login?next=${encodeURIComponent(req.originalUrl)}`);
-}
 
 export function pagesRouter(d: HubDeps): Router {
   const r = Router();
@@ -44,7 +40,7 @@ export function pagesRouter(d: HubDeps): Router {
     res.redirect(302, req.identity ? '/hub/home' : '/hub/login?next=%2Fhub%2F');
   });
 
-  r.get('/hub/home', requireLogin, (req, res) => {
+  r.get('/hub/home', requireLoginPage, (req, res) => {
     const me = userOf(req);
     const servers = d.servers.forUser(me.id).map((row) => ({
       name: row.name,
@@ -70,7 +66,7 @@ export function pagesRouter(d: HubDeps): Router {
   });
 
   // "New named server" form on the home page → that server's spawn page
-  r.get('/hub/new-server', requireLogin, (req, res) => {
+  r.get('/hub/new-server', requireLoginPage, (req, res) => {
     const name = typeof req.query.server === 'string' ? req.query.server.trim() : '';
     if (!d.config.allowNamedServers) throw new HubError(400, 'Named servers are not enabled.');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new HubError(400, `Invalid server name '${name}': use letters, digits, '.', '_' and '-'`);
@@ -137,10 +133,10 @@ export function pagesRouter(d: HubDeps): Router {
     res.redirect(302, pendingUrl);
   };
   const spawnPaths = ['/hub/spawn', '/hub/spawn/:user', '/hub/spawn/:user/:server'];
-  r.get(spawnPaths, requireLogin, spawnPage);
-  r.post(spawnPaths, requireLogin, urlencoded({ extended: false, limit: '64kb' }), d.csrf.check(), spawnSubmit);
+  r.get(spawnPaths, requireLoginPage, spawnPage);
+  r.post(spawnPaths, requireLoginPage, urlencoded({ extended: false, limit: '64kb' }), d.csrf.check(), spawnSubmit);
 
-  r.get(['/hub/spawn-pending/:user', '/hub/spawn-pending/:user/:server'], requireLogin, (req, res) => {
+  r.get(['/hub/spawn-pending/:user', '/hub/spawn-pending/:user/:server'], requireLoginPage, (req, res) => {
     const user = subject(req, 'read:servers');
     const serverName = param(req, 'server');
     const prefix = serverPrefix(user.name, serverName);
@@ -156,7 +152,7 @@ export function pagesRouter(d: HubDeps): Router {
   });
 
   // Reached when the proxy has no route for /user/<name>/… (server not running, or proxy lagging).
-  r.all('/hub/user/:user{/*rest}', requireLogin, async (req, res) => {
+  r.all('/hub/user/:user{/*rest}', requireLoginPage, async (req, res) => {
     const name = param(req, 'user');
     const me = req.identity!;
     const user = d.users.byName(name);
@@ -182,14 +178,14 @@ export function pagesRouter(d: HubDeps): Router {
     res.status(424).render('not-running', { identity: req.identity, xsrf: req.xsrfToken, user: name, serverName, spawnUrl, failure: null });
   });
 
-  r.get('/hub/user-redirect/{*rest}', requireLogin, (req, res) => {
+  r.get('/hub/user-redirect/{*rest}', requireLoginPage, (req, res) => {
     const rest = ((req.params as Record<string, string[] | undefined>).rest ?? []).map(encodeURIComponent).join('/');
     const search = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
     res.redirect(302, `${serverPrefix(userOf(req).name, '')}${rest}${search}`);
   });
 
   // Web terminal page (the shell itself is a WebSocket, see terminals.ts)
-  r.get(['/hub/terminal/:user', '/hub/terminal/:user/:server'], requireLogin, (req, res) => {
+  r.get(['/hub/terminal/:user', '/hub/terminal/:user/:server'], requireLoginPage, (req, res) => {
     const owner = param(req, 'user');
     const serverName = param(req, 'server');
     if (!TerminalManager.allowed(req.identity!, owner, serverName)) throw new HubError(404, `No terminal access to ${owner}'s server`);
@@ -206,11 +202,11 @@ export function pagesRouter(d: HubDeps): Router {
     const owner = d.users.byId(c.owner_id)!;
     return { c, owner, code: raw as string };
   };
-  r.get('/hub/accept-share', requireLogin, (req, res) => {
+  r.get('/hub/accept-share', requireLoginPage, (req, res) => {
     const { owner, c, code } = codeFrom(req);
     res.render('accept-share', { identity: req.identity, xsrf: req.xsrfToken, owner: owner.name, serverName: c.server_name, code, expiresAt: c.expires_at });
   });
-  r.post('/hub/accept-share', requireLogin, urlencoded({ extended: false, limit: '8kb' }), d.csrf.check(), (req, res) => {
+  r.post('/hub/accept-share', requireLoginPage, urlencoded({ extended: false, limit: '8kb' }), d.csrf.check(), (req, res) => {
     const me = userOf(req);
     const { owner, c } = codeFrom(req);
     if (owner.id === me.id) throw new HubError(400, "You can't accept a share of your own server.");

@@ -5,6 +5,7 @@
  */
 import { Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
 import type { HubDeps } from '../deps.js';
+import { requireLoginPage } from '../http/auth.js';
 import { isoNow } from '../clock.js';
 import { HubError } from '../errors.js';
 import { userOf } from '../http/auth.js';
@@ -19,10 +20,6 @@ const EXPIRY_CHOICES: Array<[string, number | null]> = [
   ['30 days', 30 * 86_400],
 ];
 
-function requireLogin(req: Request, res: Response, next: NextFunction): void {
-  if (req.identity?.user) return next();
-  res.redirect(302, `/hub/login?next=${encodeURIComponent(req.originalUrl)}`);
-}
 
 export function tokenPageRouter(d: HubDeps): Router {
   const r = Router();
@@ -51,9 +48,9 @@ export function tokenPageRouter(d: HubDeps): Router {
     });
   };
 
-  r.get('/hub/token', requireLogin, (req, res) => render(req, res));
+  r.get('/hub/token', requireLoginPage, (req, res) => render(req, res));
 
-  r.post('/hub/token', requireLogin, form, d.csrf.check(), (req, res) => {
+  r.post('/hub/token', requireLoginPage, form, d.csrf.check(), (req, res) => {
     const body = (req.body ?? {}) as Record<string, string>;
     const values = { note: body.note ?? '', expires_in: body.expires_in ?? '', scopes: body.scopes ?? '' };
     const expires = values.expires_in === '' ? null : Number(values.expires_in);
@@ -68,7 +65,7 @@ export function tokenPageRouter(d: HubDeps): Router {
     }
   });
 
-  r.post('/hub/token/:id/revoke', requireLogin, form, d.csrf.check(), (req, res) => {
+  r.post('/hub/token/:id/revoke', requireLoginPage, form, d.csrf.check(), (req, res) => {
     const me = userOf(req);
     const id = Number(param(req, 'id').replace(/^a/, ''));
     const t = Number.isInteger(id) ? d.tokens.byId(id) : undefined;
@@ -78,7 +75,7 @@ export function tokenPageRouter(d: HubDeps): Router {
     res.redirect(303, '/hub/token');
   });
 
-  r.post('/hub/token/apps/:client/revoke', requireLogin, form, d.csrf.check(), (req, res) => {
+  r.post('/hub/token/apps/:client/revoke', requireLoginPage, form, d.csrf.check(), (req, res) => {
     const me = userOf(req);
     const client = param(req, 'client');
     const mine = d.tokens.forUser(me.id).filter((t) => t.kind === 'oauth' && t.client_id === client);
