@@ -69,7 +69,7 @@ describe('GitHub (Enterprise base URL) login', () => {
     const authz = gh.authorizeParams.at(-1)!;
     expect(authz.get('redirect_uri')).toBe(`${h.url}/hub/oauth/github/callback`);
     expect(authz.get('scope')).toBe('read:user,user:email,read:org');
-    expect(authz.get('state')).toBeTruthy();
+    expect(authz.get('state')).toMatch(/^\S{8,}$/);
     for (const r of ['POST /login/oauth/access_token', 'GET /api/v3/user', 'GET /api/v3/user/orgs', 'GET /api/v3/user/teams', 'GET /api/v3/user/emails']) expect(gh.requests).toContain(r);
     const state = h.hub.deps.authState.get(h.hub.deps.users.byName('octocat')!.id)!;
     expect(state).toMatchObject({ method: 'github', email: 'octocat@lab.example', teams: ['lab-org:devs'], organizations: ['some-org', 'lab-org'] });

@@ -165,6 +165,6 @@ describe('login rate limit per client IP', () => {
     const last = await b.login('admin', ADMIN_PW);
     expect(last.status).toBe(429);
     expect(last.text).toContain('Too many login attempts from your address');
-    expect(last.headers.get('ratelimit-policy') ?? last.headers.get('ratelimit')).toBeTruthy();
+    expect(last.headers.get('ratelimit-policy') ?? last.headers.get('ratelimit')).toMatch(/\d/);
   });
 });

@@ -79,8 +79,8 @@ describe('OIDC login against a real OpenID Provider', () => {
     expect(`${loc.origin}${loc.pathname}`).toBe(`${op.issuer}/auth`);
     expect(loc.searchParams.get('code_challenge_method')).toBe('S256');
     expect(loc.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(loc.searchParams.get('state')).toBeTruthy();
-    expect(loc.searchParams.get('nonce')).toBeTruthy();
+    expect(loc.searchParams.get('state')).toMatch(/^[\w-]{16,}$/);
+    expect(loc.searchParams.get('nonce')).toMatch(/^[\w-]{16,}$/);
     expect(loc.searchParams.get('redirect_uri')).toBe(`${h.url}/hub/oauth/oidc/callback`);
     expect(loc.searchParams.get('scope')!.split(' ')).toEqual(expect.arrayContaining(['openid', 'groups']));
   });
@@ -181,14 +181,15 @@ describe('OIDC login against a real OpenID Provider', () => {
     const loc = new URL(out.headers.get('location')!);
     expect(`${loc.origin}${loc.pathname}`).toBe(`${op.issuer}/session/end`);
     expect(loc.searchParams.get('post_logout_redirect_uri')).toBe(`${h.url}/hub/login`);
-    expect(loc.searchParams.get('id_token_hint')).toBeTruthy();
+    expect(loc.searchParams.get('id_token_hint')).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/); // the ID token (a JWT)
     expect((await browser.get('/hub/api/user')).status).toBe(403);
     // the provider asks for confirmation, then returns to the hub's login page
     const confirm = await browser.get(loc.href);
     expect(confirm.status).toBe(200);
     const action = /action="([^"]+)"/.exec(confirm.text)?.[1];
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.text)?.[1];
-    expect(action && xsrf).toBeTruthy();
+    expect(action).toMatch(/\S/);
+    expect(xsrf).toMatch(/^\S{8,}$/);
     const back = await browser.request(new URL(action!, op.issuer).href, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }).toString() });
     expect(back.url).toBe(`${h.url}/hub/login`);
     expect(back.status).toBe(200);

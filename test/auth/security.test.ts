@@ -116,7 +116,7 @@ describe('login security', () => {
       // a pre-login session exists once an OAuth login has started (state is kept in it)
       const start = await fetch(`${h.url}/hub/oauth/github/login`, { redirect: 'manual' });
       const pre = loginCookie(start);
-      expect(pre).toBeTruthy();
+      expect(pre).toMatch(/^jupyterhub-hub-login=\S+/);
       const preCookie = cookieValue(pre!);
       const nonce = start.headers.getSetCookie().map(cookieValue).find((c) => c.startsWith('_xsrf='))!;
       const page = await fetch(`${h.url}/hub/login`, { headers: { Cookie: `${preCookie}; ${nonce}` } });
@@ -125,7 +125,7 @@ describe('login security', () => {
       const res = await fetch(`${h.url}/hub/login`, { method: 'POST', redirect: 'manual', headers: { Cookie: `${preCookie}; ${nonce}`, 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _xsrf: xsrf, username: 'admin', password: ADMIN_PW }).toString() });
       expect(res.status).toBe(302);
       const post = loginCookie(res);
-      expect(post).toBeTruthy();
+      expect(post).toMatch(/^jupyterhub-hub-login=\S+/);
       const postCookie = cookieValue(post!);
       expect(postCookie).not.toBe(preCookie);
       expect((await fetch(`${h.url}/hub/api/user`, { headers: { Cookie: preCookie } })).status).toBe(403);

@@ -170,7 +170,7 @@ describe('image definitions', () => {
       expect(dockerPkgs.filter((p) => !defPkgs.has(p))).toEqual([]);
       const args = argDefaults(parseDockerfile(read(`${a.dir}/Dockerfile`)));
       for (const pin of a.pins) {
-        expect(args[pin], pin).toBeTruthy();
+        expect(args[pin], pin).toMatch(/^\d+(\.\d+)+([-+.][\w.+-]+)?$/); // a pinned version
         expect(sections.post).toContain(`${pin}=${args[pin]}\n`);
       }
       shellcheck(sections.post, `${a.dir}/apptainer.def %post`);

@@ -194,7 +194,7 @@ describe.runIf(run)('images end to end: JupyterLab image through the Docker spaw
     expect(JSON.parse(status.text)).toHaveProperty('started');
     // a notebook written and read back through the contents API (cookie auth + XSRF, like the web UI)
     const xsrf = (await browser.jar.getCookies(`${h.hub.publicUrl}/user/admin/`)).find((c) => c.key === '_xsrf')?.value;
-    expect(xsrf).toBeTruthy();
+    expect(xsrf).toMatch(/^\S{8,}$/);
     const nb = { type: 'notebook', content: { cells: [{ cell_type: 'code', source: 'print(6*7)', metadata: {}, outputs: [], execution_count: null }], metadata: {}, nbformat: 4, nbformat_minor: 5 } };
     const put = await browser.request('/user/admin/api/contents/hello.ipynb', { method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf! }, body: JSON.stringify(nb) }, false);
     expect(put.status, put.text).toBe(201);
@@ -340,7 +340,7 @@ for (const proxyMode of ['inprocess', 'subprocess'] as const) {
       expect(page.text).toContain('vscode-workbench-web-configuration');
       // relative asset URLs resolve under the prefix and load through the proxy
       const asset = /src="((?!\/|https?:)[^"]+?workbench\.js)"/.exec(page.text)?.[1];
-      expect(asset).toBeTruthy();
+      expect(asset).toMatch(/workbench\.js$/);
       const a = await b.get(new URL(asset!, `${h.hub.publicUrl}/user/admin/`).pathname);
       expect(a.status).toBe(200);
       const cookie = await b.jar.getCookieString(`${h.hub.publicUrl}/user/admin/`);

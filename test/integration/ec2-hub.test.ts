@@ -116,7 +116,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
     expect(login.chain.some((u) => u.includes('/user/admin/oauth_callback?code='))).toBe(true);
     const cookies = await b.jar.getCookies(`${hub.publicUrl}/user/admin/`);
     const xsrf = cookies.find((c) => c.key === '_xsrf')?.value;
-    expect(xsrf, `cookies: ${cookies.map((c) => c.key).join(',')}`).toBeTruthy();
+    expect(xsrf, `cookies: ${cookies.map((c) => c.key).join(',')}`).toMatch(/^\S{8,}$/);
     const put = await b.request('/user/admin/api/contents/x.txt', {
       method: 'PUT',
       headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf! },

@@ -149,7 +149,7 @@ c.JupyterHub.load_roles = [{'name': 'tester-role', 'scopes': ['admin:users', 'ad
     // through LabHub's proxy to the notebook server
     const api = await fetch(`${publicUrl}/user/alice/api`);
     expect(api.status).toBe(200);
-    expect(((await api.json()) as { version: string }).version).toBeTruthy();
+    expect(((await api.json()) as { version: string }).version).toMatch(/^\d+\.\d+/);
     // an authenticated request with the service token (access:servers)
     const status = await fetch(`${publicUrl}/user/alice/api/status`, { headers: { Authorization: `token ${SERVICE_TOKEN}` } });
     expect(status.status).toBe(200);
