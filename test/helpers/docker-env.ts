@@ -90,3 +90,27 @@ export async function leftovers(docker: Docker, runId: string): Promise<string[]
   const vols = (await docker.listVolumes({ filters } as object)).Volumes ?? [];
   return [...containers.map((c) => `container ${c.Names[0]}`), ...vols.map((v) => `volume ${v.Name}`)];
 }
+
+/** Docker's multiplexed attach stream (8-byte frame headers) → text. */
+export function demux(raw: Buffer): string {
+  let out = '';
+  for (let i = 0; i + 8 <= raw.length; ) {
+    const n = raw.readUInt32BE(i + 4);
+    out += raw.subarray(i + 8, i + 8 + n).toString();
+    i += 8 + n;
+  }
+  return out;
+}
+
+/** `docker exec` a command in a container (stdout + stderr), bounded by timeoutMs. */
+export async function dockerExec(docker: Docker, id: string, cmd: string[], timeoutMs = 30_000): Promise<{ code: number; out: string }> {
+  const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await e.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve) => {
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', resolve);
+    setTimeout(resolve, timeoutMs).unref();
+  });
+  return { code: (await e.inspect()).ExitCode ?? -1, out: demux(Buffer.concat(chunks)) };
+}

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import Docker from 'dockerode';
-import { engineProblem, readDockerEnv, requireEngine, type DockerTestEnv } from '../helpers/docker-env.js';
+import { demux, engineProblem, readDockerEnv, requireEngine, type DockerTestEnv } from '../helpers/docker-env.js';
 
 export const IMAGES_ENV_FILE = process.env.LABHUB_IMAGES_ENV ?? '/tmp/labhub-ci/images.env';
 
@@ -78,12 +78,4 @@ export async function runToEnd(
   }
 }
 
-export function demux(raw: Buffer): string {
-  let out = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const n = raw.readUInt32BE(i + 4);
-    out += raw.subarray(i + 8, i + 8 + n).toString();
-    i += 8 + n;
-  }
-  return out;
-}
+export { demux };

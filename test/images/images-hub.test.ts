@@ -23,7 +23,7 @@ import { Crypter } from '../../hub/crypto.js';
 import { parseCryptKey } from '../../hub/secrets.js';
 import { freePort } from '../../spawners/ports.js';
 import { Browser } from '../helpers/browser.js';
-import { cleanupTestObjects, leftovers } from '../helpers/docker-env.js';
+import { cleanupTestObjects, leftovers, dockerExec } from '../helpers/docker-env.js';
 import { makeRepo, startGitHttpServer, type GitHttpServer } from '../helpers/git-http-server.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { demux, requireImages } from './images-env.js';
@@ -40,17 +40,7 @@ async function gatewayIp(docker: Docker): Promise<string> {
   return `${a}.${b}.${c}.${d + 1}`;
 }
 
-async function exec(docker: Docker, id: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', resolve);
-    setTimeout(resolve, 30_000).unref();
-  });
-  return { code: (await e.inspect()).ExitCode ?? -1, out: demux(Buffer.concat(chunks)) };
-}
+const exec = (docker: Docker, id: string, cmd: string[]) => dockerExec(docker, id, cmd, 30_000);
 
 class Hub {
   hub!: HubProcess;

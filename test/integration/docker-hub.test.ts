@@ -16,7 +16,7 @@ import { Crypter } from '../../hub/crypto.js';
 import { parseCryptKey } from '../../hub/secrets.js';
 import { freePort } from '../../spawners/ports.js';
 import { Browser } from '../helpers/browser.js';
-import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine } from '../helpers/docker-env.js';
+import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine, dockerExec } from '../helpers/docker-env.js';
 import { makeRepo, startGitHttpServer, type GitHttpServer } from '../helpers/git-http-server.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 
@@ -29,24 +29,7 @@ const RUN = `e2e-${process.pid}`;
 const PASSWORD = 'admin-test-password';
 const GIT_TOKEN = `ghp_${'s3cr3t'.repeat(5)}${process.pid}`;
 
-async function exec(docker: Docker, id: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', resolve);
-    setTimeout(resolve, 60_000).unref();
-  });
-  const raw = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const n = raw.readUInt32BE(i + 4);
-    out += raw.subarray(i + 8, i + 8 + n).toString();
-    i += 8 + n;
-  }
-  return { code: (await e.inspect()).ExitCode ?? -1, out };
-}
+const exec = (docker: Docker, id: string, cmd: string[]) => dockerExec(docker, id, cmd, 60_000);
 
 async function gatewayIp(docker: Docker, network: string): Promise<string> {
   const net = await docker.getNetwork(network).inspect();

@@ -19,7 +19,7 @@ import { DockerSpawner } from '../../spawners/docker.js';
 import { freePort } from '../../spawners/ports.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
 import type { ProgressEvent, SpawnRequest } from '../../spawners/spawner.js';
-import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine } from '../helpers/docker-env.js';
+import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine, dockerExec } from '../helpers/docker-env.js';
 
 const env = readDockerEnv();
 const problem = await engineProblem(env?.DOCKER_SOCK);
@@ -30,25 +30,7 @@ const log = { info() {}, warn() {}, error() {}, debug() {} };
 const RUN = `spawner-${process.pid}`;
 const TOKEN = 'tok' + 'e'.repeat(29) + process.pid;
 
-async function exec(docker: Docker, id: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', resolve);
-    setTimeout(resolve, 15_000).unref();
-  });
-  const raw = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const n = raw.readUInt32BE(i + 4);
-    out += raw.subarray(i + 8, i + 8 + n).toString();
-    i += 8 + n;
-  }
-  const { ExitCode } = await e.inspect();
-  return { code: ExitCode ?? -1, out };
-}
+const exec = (docker: Docker, id: string, cmd: string[]) => dockerExec(docker, id, cmd, 15_000);
 
 for (const engine of ['dockerd', 'podman'] as const) {
   const SOCK = engine === 'dockerd' ? env?.DOCKER_SOCK : env?.PODMAN_SOCK;
