@@ -13,13 +13,13 @@
  * `apptainerExecArgv()` is also used by the Slurm spawner to run the same command inside a batch job.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApptainerRun, ApptainerSpawnerConfig } from './apptainer-options.js';
 import { safePathPart } from './local.js';
 import { freePort } from './ports.js';
 import { isAlive, processStartTime } from './process-info.js';
+import { tailLog, terminateGroup } from './process-group.js';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 import { lookupSystemUser, resolveRunAs, runAsPrefix } from './system-user.js';
@@ -214,13 +214,7 @@ export class ApptainerSpawner implements Spawner {
   async stop(_opts?: { now?: boolean }): Promise<void> {
     const s = this.state;
     if (!s) return;
-    if (isAlive(s.pid, s.startTime)) {
-      signalGroup(s.pid, 'SIGTERM');
-      const deadline = Date.now() + this.opts.stopGraceSeconds * 1000;
-      while (Date.now() < deadline && isAlive(s.pid, s.startTime)) await sleep(50);
-      if (isAlive(s.pid, s.startTime)) signalGroup(s.pid, 'SIGKILL');
-      for (let i = 0; i < 40 && isAlive(s.pid, s.startTime); i++) await sleep(25);
-    }
+    await terminateGroup(s.pid, s.startTime, this.opts.stopGraceSeconds * 1000);
     if (s.instance) {
       const su = s.runAs ? lookupSystemUser(s.runAs) : null;
       const r = await runQuiet([...runAsPrefix(su), this.opts.binary, 'instance', 'stop', s.instance], { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' });
@@ -242,14 +236,9 @@ export class ApptainerSpawner implements Spawner {
   }
 
   recentLogs(): string[] {
-    const file = this.state?.logFile || this.logFile();
-    try {
-      const size = statSync(file).size;
-      return readFileSync(file, 'utf8').slice(Math.max(0, size - 4096)).split('\n').filter((l) => l.trim()).slice(-20);
-    } catch {
-      return [];
-    }
+    return tailLog(this.state?.logFile || this.logFile()) ?? [];
   }
+
 }
 
 /** Runs argv to completion (no shell), output merged; never throws. */
@@ -269,18 +258,6 @@ function runQuiet(argv: string[], env: Record<string, string>, cwd?: string, tim
       resolve({ code, output });
     });
   });
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
 }
 
 export const apptainerSpawnerFactory: SpawnerFactory<ApptainerSpawnerConfig> = {

@@ -6,7 +6,7 @@
  * When the hub runs as root the server runs as root too, with `--allow-root` (see README).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalSpawnerConfig } from './local-options.js';
@@ -14,6 +14,7 @@ import { freePort } from './ports.js';
 import { portOwnedBy } from './listening.js';
 import { ptySession } from './pty.js';
 import { isAlive, processesWithEnv, processStartTime } from './process-info.js';
+import { signalGroup, tailLog, terminateGroup } from './process-group.js';
 import { randomBytes } from 'node:crypto';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
@@ -126,13 +127,7 @@ export class LocalProcessSpawner implements Spawner {
       this.state = null;
       return;
     }
-    if (isAlive(s.pid, s.startTime)) {
-      signalGroup(s.pid, 'SIGTERM');
-      const deadline = Date.now() + this.opts.stopGraceSeconds * 1000;
-      while (Date.now() < deadline && isAlive(s.pid, s.startTime)) await sleep(50);
-      if (isAlive(s.pid, s.startTime)) signalGroup(s.pid, 'SIGKILL');
-      for (let i = 0; i < 40 && isAlive(s.pid, s.startTime); i++) await sleep(25);
-    }
+    await terminateGroup(s.pid, s.startTime, this.opts.stopGraceSeconds * 1000);
     this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, pid: s.pid }, 'local server stopped');
     this.state = null;
   }
@@ -145,7 +140,6 @@ export class LocalProcessSpawner implements Spawner {
     if (this.exited && this.exitCode === null) await Promise.race([this.exited, sleep(250)]);
     return { status: 'stopped', exitCode: this.exitCode, reason: `process ${s.pid} exited${this.exitCode !== null ? ` with code ${this.exitCode}` : ''}` };
   }
-
 
   getState(): SpawnerState {
     return this.state ? { ...this.state } : {};
@@ -173,28 +167,9 @@ export class LocalProcessSpawner implements Spawner {
   }
 
   recentLogs(): string[] {
-    const file = this.state?.logFile || this.logFile();
-    try {
-      const size = statSync(file).size;
-      const text = readFileSync(file, 'utf8').slice(Math.max(0, size - 4096));
-      return text.split('\n').filter((l) => l.trim()).slice(-20);
-    } catch {
-      return [];
-    }
+    return tailLog(this.state?.logFile || this.logFile()) ?? [];
   }
-}
 
-/** Signals the whole process group (the server and anything it started). */
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
 }
 
 export const localSpawnerFactory: SpawnerFactory<LocalSpawnerConfig> = {

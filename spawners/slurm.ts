@@ -14,7 +14,7 @@
  * Commands run locally (as the user with runuser when the hub is root, see system-user.ts) or on a
  * login node over ssh (options.ssh).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apptainerExecArgv, envPrefixFor } from './apptainer.js';
@@ -24,6 +24,7 @@ import { LocalRunner, shellQuote, SshRunner, type CommandRunner } from './slurm-
 import type { PollResult, ResourceLimits, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
 import type { TerminalSession } from './spawner.js';
 import { ptySession } from './pty.js';
+import { tailLog } from './process-group.js';
 import { SpawnFailure } from './spawn-failure.js';
 import { resolveRunAs, runAsPrefix } from './system-user.js';
 
@@ -463,15 +464,7 @@ export class SlurmSpawner implements Spawner {
   /** Tail of the job's output (local mode: read directly; SSH mode: what the last failure fetched). */
   recentLogs(): string[] {
     const f = this.state?.logFile;
-    if (!this.opts.ssh && f) {
-      try {
-        const size = statSync(f).size;
-        return readFileSync(f, 'utf8').slice(Math.max(0, size - 4096)).split('\n').filter((l) => l.trim()).slice(-20);
-      } catch {
-        return this.lastLogs;
-      }
-    }
-    return this.lastLogs;
+    return (!this.opts.ssh && f ? tailLog(f) : undefined) ?? this.lastLogs;
   }
 
   private lastLogs: string[] = [];
