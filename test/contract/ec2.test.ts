@@ -19,9 +19,11 @@ afterAll(async () => {
   await boot.close();
 });
 
-runSpawnerContract({
-  name: 'ec2 (fake EC2 API)',
-  create: (id, state) => new Ec2Spawner(ctx, options, id, state),
-  request: (id) => request(boot, id),
-  skip: missing ? [{ reason: missing, tests: ['poll before start reports stopped', 'start then poll reports running, and the server answers HTTP', 'state survives a JSON round trip: a fresh instance polls and stops it', 'stop makes poll report stopped and clears state', 'stop is idempotent, also on a never-started spawner'] }] : [],
-});
+// without the fake (it needs root) the suite isn't registered: CI fails above, elsewhere a warning says why
+if (!missing) {
+  runSpawnerContract({
+    name: 'ec2 (fake EC2 API)',
+    create: (id, state) => new Ec2Spawner(ctx, options, id, state),
+    request: (id) => request(boot, id),
+  });
+}
