@@ -6,7 +6,7 @@ import express, { type Express } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import { mkdirSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TerminalManager } from './terminals.js';
 import { dirname, join, resolve as resolvePath } from 'node:path';
@@ -42,7 +42,10 @@ import { resolveIdentity } from './http/auth.js';
 import { Csrf } from './http/csrf.js';
 import { createLogger, type Logger } from './log.js';
 import { startProxyFor, type RunningProxy } from './proxy-launcher.js';
-import { registerRoutes } from './routes/index.js';
+import { registerApiRoutes, registerRoutes } from './routes/index.js';
+import { ApiRouter } from './http/api-router.js';
+import { createApiCaller, type SessionMiddleware } from './http/api-auth.js';
+import { createDispatcher } from './http/dispatch.js';
 import { LOGIN_COOKIE } from './routes/login.js';
 import { resolveSecrets, type HubSecrets } from './secrets.js';
 import { ServerManager, type SpawnerBuilder } from './servers.js';
@@ -53,7 +56,6 @@ import { AuditLog, auditingLogger } from './audit.js';
 import { Culler } from './culler.js';
 import { jitter } from './concurrency.js';
 import { Quotas } from './quotas.js';
-import { requestIds } from './request-context.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -73,7 +75,10 @@ export interface CreateHubInput {
 }
 
 export interface Hub {
-  app: Express;
+  /** The hub's request listener: the REST API router, else the Express app. */
+  app: RequestListener;
+  /** The Express part (pages, OAuth, static files). */
+  pages: Express;
   /** WebSocket upgrades the hub serves itself (web terminals). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   terminals: TerminalManager;
@@ -148,17 +153,8 @@ export function createHub(input: CreateHubInput): Hub {
   app.set('view engine', 'ejs');
   // one short, unambiguous time format on every page
   app.locals.fmtTime = (iso: string | null | undefined) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '—');
-  app.use(requestIds());
-  app.use((req, res, next) => {
-    // any write may change who can do what: drop cached token identities when it completes
-    if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => access.invalidate());
-    res.setHeader('X-JupyterHub-Version', JUPYTERHUB_API_VERSION);
-    const end = metrics.requestDuration.startTimer({ method: req.method });
-    res.once('finish', () => end({ code: String(res.statusCode), handler: req.route?.path ? String(req.route.path) : 'unmatched' }));
-    next();
-  });
-  // Pages get the full set of security headers (CSP etc.); JSON API answers only need nosniff and
-  // no framing, which keeps the API hot path and its responses small.
+  // Pages get the full set of security headers (CSP etc.); JSON answers of the API paths Express
+  // still serves (health, audit, OAuth token) only need nosniff and no framing.
   const pageHeaders = helmet({
     contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"] } },
     crossOriginEmbedderPolicy: false,
@@ -190,6 +186,16 @@ export function createHub(input: CreateHubInput): Hub {
   const needsCsrf = (req: express.Request) => !tokenAuth(req) && req.path.startsWith('/hub/') && !req.path.startsWith('/hub/static/');
   app.use((req, res, next) => (needsCsrf(req) ? issueCsrf(req, res, next) : next()));
   registerRoutes(app, deps, join(HERE, 'static'));
+  const api = new ApiRouter();
+  registerApiRoutes(api, deps);
+  const listener = createDispatcher({
+    api,
+    caller: createApiCaller({ access, users, csrf, log, session: sessionMiddleware as unknown as SessionMiddleware }),
+    pages: app,
+    metrics,
+    // any write may change who can do what: drop cached token identities when it completes
+    afterWrite: () => access.invalidate(),
+  });
   const terminals = new TerminalManager(deps);
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!TerminalManager.matches(req.url)) {
@@ -205,7 +211,7 @@ export function createHub(input: CreateHubInput): Hub {
       terminals.handleUpgrade(req, socket, head, identity).catch(() => socket.destroy());
     });
   };
-  return { app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url), handleUpgrade, terminals };
+  return { app: listener, pages: app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url), handleUpgrade, terminals };
 }
 
 export interface RunningHub {

@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import { HubError } from '../errors.js';
 
 export const XSRF_COOKIE = '_xsrf';
@@ -64,27 +65,46 @@ export class Csrf {
   check(): RequestHandler {
     return (req: Request, _res: Response, next: NextFunction) => {
       if (SAFE.has(req.method) || req.identity?.via === 'token') return next();
-      const origin = req.headers.origin;
-      if (origin && origin !== 'null') {
-        let host: string | undefined;
-        try {
-          host = new URL(origin).host;
-        } catch {
-          host = undefined;
-        }
-        const allowed = [req.headers.host, req.headers['x-forwarded-host']].filter(Boolean);
-        if (!host || !allowed.includes(host)) return next(new HubError(403, 'Cross-origin request refused'));
+      try {
+        this.verify(req.headers, xsrfField(req.body) ?? (typeof req.query._xsrf === 'string' ? req.query._xsrf : undefined), req.xsrfToken);
+        next();
+      } catch (err) {
+        next(err);
       }
-      const sent =
-        (req.headers['x-xsrftoken'] as string | undefined) ??
-        (req.headers['x-csrftoken'] as string | undefined) ??
-        (typeof req.body === 'object' && req.body && typeof (req.body as Record<string, unknown>)._xsrf === 'string' ? ((req.body as Record<string, string>)._xsrf) : undefined) ??
-        (typeof req.query._xsrf === 'string' ? req.query._xsrf : undefined);
-      const expected = req.xsrfToken;
-      if (!sent || !expected || !safeEqual(sent, expected)) return next(new HubError(403, "'_xsrf' argument missing or incorrect"));
-      next();
     };
   }
+
+  /**
+   * The check itself, for any HTTP layer: a foreign Origin is refused, and the token sent (header,
+   * else `formValue` from the body or query) must match `expected`.
+   */
+  verify(headers: IncomingHttpHeaders, formValue: string | undefined, expected: string | undefined): void {
+    const origin = headers.origin;
+    if (origin && origin !== 'null') {
+      let host: string | undefined;
+      try {
+        host = new URL(origin).host;
+      } catch {
+        host = undefined;
+      }
+      const allowed = [headers.host, headers['x-forwarded-host']].filter(Boolean);
+      if (!host || !allowed.includes(host)) throw new HubError(403, 'Cross-origin request refused');
+    }
+    const sent = (headers['x-xsrftoken'] as string | undefined) ?? (headers['x-csrftoken'] as string | undefined) ?? formValue;
+    if (!sent || !expected || !safeEqual(sent, expected)) throw new HubError(403, "'_xsrf' argument missing or incorrect");
+  }
+
+  /** The token a cookie-authenticated request must carry: from its nonce cookie and login. */
+  expectedFor(cookieHeader: string | undefined, binding: string): string | undefined {
+    const nonce = parseCookies(cookieHeader)[XSRF_COOKIE];
+    return nonce ? this.tokenFor(nonce, binding) : undefined;
+  }
+}
+
+/** `_xsrf` from a parsed form or JSON body, if any. */
+export function xsrfField(body: unknown): string | undefined {
+  const v = typeof body === 'object' && body ? (body as Record<string, unknown>)._xsrf : undefined;
+  return typeof v === 'string' ? v : undefined;
 }
 
 function safeEqual(a: string, b: string): boolean {

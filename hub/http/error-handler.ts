@@ -3,6 +3,7 @@
  * read both), the error page for browsers. 5xx are logged with their stack, 4xx at info.
  */
 import type { ErrorRequestHandler, Request } from 'express';
+import type { ServerResponse } from 'node:http';
 import { HubError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -13,7 +14,7 @@ export function wantsJson(req: Request): boolean {
 }
 
 /** body-parser and friends throw errors with `status`/`type`; give them clear messages. */
-function normalize(err: unknown): HubError {
+export function normalize(err: unknown): HubError {
   if (err instanceof HubError) return err;
   const e = err as { status?: number; statusCode?: number; type?: string; message?: string };
   const status = e?.status ?? e?.statusCode;
@@ -23,11 +24,26 @@ function normalize(err: unknown): HubError {
   return new HubError(500, 'Internal server error', { cause: err, logMessage: (err as Error)?.stack ?? String(err) });
 }
 
+function logError(log: Logger, error: HubError, req: { originalUrl: string; method: string }): void {
+  if (error.status >= 500) log.error({ err: error.logMessage ?? error.message, cause: error.cause instanceof Error ? error.cause.stack : undefined, url: req.originalUrl, method: req.method }, 'request failed');
+  else log.info({ status: error.status, url: req.originalUrl, method: req.method, reason: error.message }, 'request rejected');
+}
+
+/** The API's error answer on a plain node:http response (hub/http/api-router.ts). */
+export function writeApiError(log: Logger, err: unknown, req: { originalUrl: string; method: string }, res: ServerResponse): void {
+  const error = normalize(err);
+  logError(log, error, req);
+  if (res.headersSent) return void res.end();
+  for (const [k, v] of Object.entries(error.headers ?? {})) res.setHeader(k, v);
+  const body = JSON.stringify({ status: error.status, code: error.code, message: error.message });
+  res.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = normalize(err);
-    if (error.status >= 500) log.error({ err: error.logMessage ?? error.message, cause: error.cause instanceof Error ? error.cause.stack : undefined, url: req.originalUrl, method: req.method }, 'request failed');
-    else log.info({ status: error.status, url: req.originalUrl, method: req.method, reason: error.message }, 'request rejected');
+    logError(log, error, req);
     if (res.headersSent) {
       res.end();
       return;

@@ -1,4 +1,8 @@
-/** Mounts every router in order; unknown API paths become JSON 404s; the error handler is last. */
+/**
+ * Route registration. The REST API lives on the API router (hub/http/api-router.ts); Express serves
+ * pages, the OAuth browser endpoints, static files and the operations endpoints, turns unknown API
+ * paths into JSON 404s, and has the error handler last.
+ */
 import express, { type Express } from 'express';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -6,21 +10,22 @@ import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
 import { errorHandler } from '../http/error-handler.js';
 import { oauthRouter } from '../oauth/provider.js';
-import { groupsRouter } from './api/groups.js';
-import { portsRouter } from './api/ports.js';
-import { hubRouter } from './api/hub.js';
-import { infoRouter } from './api/info.js';
-import { servicesRouter } from './api/services.js';
-import { sharesRouter } from './api/shares.js';
-import { reportRouter } from './api/report.js';
-import { gitCredentialsRouter } from './api/git-credentials.js';
-import { serversRouter } from './api/servers.js';
-import { tokensRouter } from './api/tokens.js';
-import { currentUserRouter } from './api/user.js';
-import { usersRouter } from './api/users.js';
+import { groupsRoutes } from './api/groups.js';
+import { portsRoutes, routeLoginRouter } from './api/ports.js';
+import { hubRoutes } from './api/hub.js';
+import { infoRoutes } from './api/info.js';
+import { servicesRoutes } from './api/services.js';
+import { sharesRoutes } from './api/shares.js';
+import { reportRoutes } from './api/report.js';
+import { gitCredentialsRoutes } from './api/git-credentials.js';
+import { serversRoutes } from './api/servers.js';
+import { tokensRoutes } from './api/tokens.js';
+import { currentUserRoutes } from './api/user.js';
+import { usersRoutes } from './api/users.js';
 import { loginRouter } from './login.js';
 import { accountRouter } from './account.js';
-import { passwordsRouter } from './api/passwords.js';
+import { passwordsRoutes } from './api/passwords.js';
+import type { ApiRouter } from '../http/api-router.js';
 import { pagesRouter } from './pages.js';
 import { adminRouter } from './admin.js';
 import { tokenPageRouter } from './token-page.js';
@@ -39,22 +44,10 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
   // xterm.js for the web terminal, served from its npm packages
   for (const [name, file] of Object.entries(XTERM_FILES)) app.get(`/hub/static/vendor/xterm/${name}`, (_req, res) => res.sendFile(file, { maxAge: '1h' }));
-  app.use(infoRouter(d));
   app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400), services: d.services, csrf: d.csrf }));
-  // CSRF for cookie-authenticated API writes (token calls are exempt inside check())
+  // CSRF for cookie-authenticated writes to the API paths Express still serves (token calls are exempt)
   app.use('/hub/api', d.csrf.check());
-  app.use(currentUserRouter(d));
-  app.use(usersRouter(d));
-  app.use(serversRouter(d));
-  app.use(reportRouter(d));
-  app.use(gitCredentialsRouter(d));
-  app.use(tokensRouter(d));
-  app.use(passwordsRouter(d));
-  app.use(groupsRouter(d));
-  app.use(portsRouter(d));
-  app.use(servicesRouter(d));
-  app.use(sharesRouter(d));
-  app.use(hubRouter(d));
+  app.use(routeLoginRouter(d));
   app.use(opsRouter(d));
   app.all('/hub/api/{*rest}', () => {
     throw new HubError(404, 'Not Found');
@@ -68,4 +61,21 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
     throw new HubError(404, 'Page not found');
   });
   app.use(errorHandler(d.log));
+}
+
+/** Every REST API endpoint (JupyterHub's and LabHub's own) on the API router. */
+export function registerApiRoutes(api: ApiRouter, d: HubDeps): void {
+  infoRoutes(api, d);
+  currentUserRoutes(api, d);
+  usersRoutes(api, d);
+  serversRoutes(api, d);
+  reportRoutes(api, d);
+  gitCredentialsRoutes(api, d);
+  tokensRoutes(api, d);
+  passwordsRoutes(api, d);
+  groupsRoutes(api, d);
+  portsRoutes(api, d);
+  servicesRoutes(api, d);
+  sharesRoutes(api, d);
+  hubRoutes(api, d);
 }

@@ -3,12 +3,23 @@
  * `Accept: application/jupyterhub-pagination+json` get {items, _pagination}, others a bare list
  * whose default limit is the maximum page (200), exactly as JupyterHub answers them.
  */
-import type { Request, Response } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import { HubError } from '../errors.js';
 
 export const PAGINATION_TYPE = 'application/jupyterhub-pagination+json';
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
+
+/** What paging reads from a request and writes to a response (Express's or the API router's). */
+export interface PagedRequest {
+  headers: IncomingHttpHeaders;
+  query: Record<string, unknown>;
+  originalUrl: string;
+}
+export interface PagedResponse {
+  type(contentType: string): unknown;
+  json(value: unknown): void;
+}
 
 export interface Paging {
   offset: number;
@@ -16,7 +27,7 @@ export interface Paging {
   paginated: boolean;
 }
 
-export function parsePaging(req: Request, _total: number): Paging {
+export function parsePaging(req: PagedRequest, _total: number): Paging {
   const paginated = (req.headers.accept ?? '').includes(PAGINATION_TYPE);
   const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
   if (!Number.isInteger(offset) || offset < 0) throw new HubError(400, `Invalid offset: ${String(req.query.offset)}; offset and limit must be integers`);
@@ -28,7 +39,7 @@ export function parsePaging(req: Request, _total: number): Paging {
 }
 
 /** Sends one page of `all`, mapping only the items on the page. */
-export function sendPage<T>(req: Request, res: Response, all: readonly T[], toModel: (item: T) => unknown): void {
+export function sendPage<T>(req: PagedRequest, res: PagedResponse, all: readonly T[], toModel: (item: T) => unknown): void {
   const paging = parsePaging(req, all.length);
   const items = all.slice(paging.offset, paging.offset + paging.limit).map(toModel);
   if (!paging.paginated) return void res.json(items);
@@ -36,7 +47,8 @@ export function sendPage<T>(req: Request, res: Response, all: readonly T[], toMo
   const url = new URL(req.originalUrl, 'http://x');
   url.searchParams.set('offset', String(nextOffset));
   url.searchParams.set('limit', String(paging.limit));
-  res.type(PAGINATION_TYPE).json({
+  res.type(PAGINATION_TYPE);
+  res.json({
     items,
     _pagination: {
       offset: paging.offset,

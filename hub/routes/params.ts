@@ -1,17 +1,26 @@
 /** Shared request helpers for route modules. */
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Identity } from '../access.js';
 import type { HubDeps } from '../deps.js';
 import type { UserRow } from '../db/users.js';
 import { HubError } from '../errors.js';
 import type { ScopeTarget } from '../scopes.js';
 
-export function param(req: Request, name: string): string {
+/** The parts of a request (Express's or the API router's) these helpers read. */
+export interface RequestLike {
+  params: Record<string, string | string[] | undefined>;
+  identity?: Identity;
+  body?: unknown;
+  headers: IncomingHttpHeaders;
+}
+
+export function param(req: Pick<RequestLike, 'params'>, name: string): string {
   const v = (req.params as Record<string, string | string[] | undefined>)[name];
   return Array.isArray(v) ? v.join('/') : (v ?? '');
 }
 
 /** The scope target for /users/:name[/servers/:server] routes, with the user's groups. */
-export function userTarget(d: HubDeps): (req: Request) => ScopeTarget {
+export function userTarget(d: HubDeps): (req: Pick<RequestLike, 'params' | 'identity'>) => ScopeTarget {
   return (req) => {
     const name = param(req, 'name');
     // group filters are rare: look up the target's groups only when the caller holds one
@@ -27,7 +36,7 @@ export function loadUser(d: HubDeps, name: string): UserRow {
   return user;
 }
 
-export function jsonBody(req: Request): Record<string, unknown> {
+export function jsonBody(req: Pick<RequestLike, 'body' | 'headers'>): Record<string, unknown> {
   const b = req.body as unknown;
   if (b === undefined || b === null || (typeof b === 'object' && !Array.isArray(b) && Object.keys(b as object).length === 0 && !req.headers['content-length'])) return {};
   if (typeof b !== 'object' || Array.isArray(b)) throw new HubError(400, 'Request body must be a JSON object');

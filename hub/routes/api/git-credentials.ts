@@ -12,11 +12,10 @@
  *  2. GitHub login: host of github_user.html_url (github.com or the Enterprise host) → {login, access_token}
  *  3. OIDC login: host of the issuer (e.g. a GitLab acting as OIDC provider) → {oauth2, access_token}
  */
-import { Router } from 'express';
+import type { ApiRouter } from '../../http/api-router.js';
 import type { AuthState } from '../../auth-state.js';
 import type { HubDeps } from '../../deps.js';
 import { HubError } from '../../errors.js';
-import { requireAuth } from '../../http/auth.js';
 
 const HOST_RE = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
 
@@ -52,9 +51,8 @@ export function credentialFor(state: AuthState | null, host: string): { username
   return null;
 }
 
-export function gitCredentialsRouter(d: HubDeps): Router {
-  const r = Router();
-  r.get('/hub/api/users/:name/git-credentials', requireAuth(), async (req, res) => {
+export function gitCredentialsRoutes(api: ApiRouter, d: HubDeps): void {
+  api.get('/hub/api/users/:name/git-credentials', { authenticated: true }, async (req, res) => {
     const token = req.identity?.token;
     if (!token || token.kind !== 'server' || token.server_id === null) throw new HubError(403, "Only a user's own server may fetch its git credentials");
     const row = d.servers.byId(token.server_id);
@@ -74,5 +72,4 @@ export function gitCredentialsRouter(d: HubDeps): Router {
     }
     res.json(cred);
   });
-  return r;
 }

@@ -3,11 +3,10 @@
  * admin:groups | delete:groups) · POST|DELETE /groups/:name/users (groups) ·
  * PUT /groups/:name/properties (groups) · POST /groups (admin:groups, bulk {groups:[…]}).
  */
-import { json, Router, type Request } from 'express';
+import type { ApiRequest, ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { GroupRow } from '../../db/groups.js';
 import { HubError } from '../../errors.js';
-import { requireScope } from '../../http/auth.js';
 import { hasScope } from '../../scopes.js';
 import { jsonBody, param } from '../params.js';
 import { sendPage } from '../paging.js';
@@ -43,18 +42,16 @@ function usersFromBody(d: HubDeps, b: Record<string, unknown>): number[] {
   return (list as string[]).map((n) => d.users.byName(n)!.id);
 }
 
-export function groupsRouter(d: HubDeps): Router {
-  const r = Router();
-  const body = json({ limit: '1mb' });
-  const target = (req: Request) => ({ group: param(req, 'name') });
+export function groupsRoutes(api: ApiRouter, d: HubDeps): void {
+  const target = (req: ApiRequest) => ({ group: param(req, 'name') });
 
-  r.get('/hub/api/groups', requireScope('list:groups'), (req, res) => {
+  api.get('/hub/api/groups', { scope: 'list:groups' }, (req, res) => {
     const scopes = req.identity!.scopes;
     const all = d.groups.list().filter((g) => hasScope(scopes, 'list:groups', { group: g.name }));
     sendPage(req, res, all, (g) => groupModel(d, g, scopes));
   });
 
-  r.post('/hub/api/groups', requireScope('admin:groups'), body, (req, res) => {
+  api.post('/hub/api/groups', { scope: 'admin:groups', bodyLimit: 1048576 }, (req, res) => {
     const b = jsonBody(req);
     if (!Array.isArray(b.groups) || b.groups.length === 0) throw new HubError(400, "Must specify at least one group to create in 'groups'");
     const names = b.groups.map(validName);
@@ -65,11 +62,11 @@ export function groupsRouter(d: HubDeps): Router {
     res.status(201).json(created.map((g) => groupModel(d, g, req.identity!.scopes)));
   });
 
-  r.get('/hub/api/groups/:name', requireScope('read:groups', target), (req, res) => {
+  api.get('/hub/api/groups/:name', { scope: 'read:groups', target: target }, (req, res) => {
     res.json(groupModel(d, loadGroup(d, param(req, 'name')), req.identity!.scopes));
   });
 
-  r.post('/hub/api/groups/:name', requireScope('admin:groups', target), body, (req, res) => {
+  api.post('/hub/api/groups/:name', { scope: 'admin:groups', target: target, bodyLimit: 1048576 }, (req, res) => {
     const name = validName(param(req, 'name'));
     if (d.groups.byName(name)) throw new HubError(409, `Group ${name} already exists`);
     const b = jsonBody(req);
@@ -83,14 +80,14 @@ export function groupsRouter(d: HubDeps): Router {
     res.status(201).json(groupModel(d, group, req.identity!.scopes));
   });
 
-  r.delete('/hub/api/groups/:name', requireScope('delete:groups', target), (req, res) => {
+  api.delete('/hub/api/groups/:name', { scope: 'delete:groups', target: target }, (req, res) => {
     const g = loadGroup(d, param(req, 'name'));
     d.groups.delete(g.id);
     d.log.info({ group: g.name, by: req.identity!.name, event: 'group-deleted' }, 'group deleted');
     res.status(204).end();
   });
 
-  r.post('/hub/api/groups/:name/users', requireScope('groups', target), body, (req, res) => {
+  api.post('/hub/api/groups/:name/users', { scope: 'groups', target: target, bodyLimit: 1048576 }, (req, res) => {
     const g = loadGroup(d, param(req, 'name'));
     const ids = usersFromBody(d, jsonBody(req));
     d.db.transaction(() => ids.forEach((id) => d.groups.addMember(g.id, id)))();
@@ -98,7 +95,7 @@ export function groupsRouter(d: HubDeps): Router {
     res.json(groupModel(d, g, req.identity!.scopes));
   });
 
-  r.delete('/hub/api/groups/:name/users', requireScope('groups', target), body, (req, res) => {
+  api.delete('/hub/api/groups/:name/users', { scope: 'groups', target: target, bodyLimit: 1048576 }, (req, res) => {
     const g = loadGroup(d, param(req, 'name'));
     const ids = usersFromBody(d, jsonBody(req));
     d.db.transaction(() => ids.forEach((id) => d.groups.removeMember(g.id, id)))();
@@ -106,7 +103,7 @@ export function groupsRouter(d: HubDeps): Router {
     res.json(groupModel(d, g, req.identity!.scopes));
   });
 
-  r.put('/hub/api/groups/:name/properties', requireScope('groups', target), body, (req, res) => {
+  api.put('/hub/api/groups/:name/properties', { scope: 'groups', target: target, bodyLimit: 1048576 }, (req, res) => {
     const g = loadGroup(d, param(req, 'name'));
     const b = req.body as unknown;
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new HubError(400, 'Group properties must be a JSON object');
@@ -115,5 +112,4 @@ export function groupsRouter(d: HubDeps): Router {
     res.json(groupModel(d, d.groups.byName(g.name)!, req.identity!.scopes));
   });
 
-  return r;
 }

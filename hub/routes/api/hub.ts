@@ -2,21 +2,18 @@
  * Hub-wide endpoints: GET|POST|PATCH /hub/api/proxy (proxy), POST /hub/api/shutdown (shutdown),
  * /hub/metrics (read:metrics), and the deprecated /authorizations/token/:token identify call.
  */
-import { json, Router } from 'express';
+import type { ApiHandler, ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import { HubError } from '../../errors.js';
-import { requireScope } from '../../http/auth.js';
 import { jsonBody, param } from '../params.js';
 import { sendPage } from '../paging.js';
 import { userModel } from '../../models.js';
 import { buildUserModelInput } from './users.js';
 
 
-export function hubRouter(d: HubDeps): Router {
-  const r = Router();
-  const body = json({ limit: '64kb' });
+export function hubRoutes(api: ApiRouter, d: HubDeps): void {
 
-  r.get('/hub/api/proxy', requireScope('proxy'), async (req, res) => {
+  api.get('/hub/api/proxy', { scope: 'proxy' }, async (req, res) => {
     const routes = await d.proxy.getAllRoutes();
     const entries = Object.entries(routes);
     const paginated = (req.headers.accept ?? '').includes('application/jupyterhub-pagination+json');
@@ -24,12 +21,12 @@ export function hubRouter(d: HubDeps): Router {
     sendPage(req, res, entries, ([path, data]) => ({ routespec: path.endsWith('/') ? path : `${path}/`, target: data.target, data }));
   });
 
-  r.post('/hub/api/proxy', requireScope('proxy'), async (_req, res) => {
+  api.post('/hub/api/proxy', { scope: 'proxy' }, async (_req, res) => {
     await d.serverManager.checkRoutes(d.hubTarget());
     res.status(200).end();
   });
 
-  r.patch('/hub/api/proxy', requireScope('proxy'), body, async (req, res) => {
+  api.patch('/hub/api/proxy', { scope: 'proxy', bodyLimit: 65536 }, async (req, res) => {
     const b = jsonBody(req);
     const protocol = b.protocol === undefined ? 'http' : b.protocol;
     if (protocol !== 'http' && protocol !== 'https') throw new HubError(400, "'protocol' must be http or https");
@@ -44,7 +41,7 @@ export function hubRouter(d: HubDeps): Router {
     res.status(200).end();
   });
 
-  r.post('/hub/api/shutdown', requireScope('shutdown'), body, async (req, res) => {
+  api.post('/hub/api/shutdown', { scope: 'shutdown', bodyLimit: 65536 }, async (req, res) => {
     const b = jsonBody(req);
     for (const k of ['proxy', 'servers'] as const) if (b[k] !== undefined && typeof b[k] !== 'boolean') throw new HubError(400, `'${k}' must be true or false`);
     d.log.warn({ by: req.identity!.name, event: 'shutdown', servers: b.servers === true }, 'shutdown requested');
@@ -52,7 +49,7 @@ export function hubRouter(d: HubDeps): Router {
     res.status(202).json({ status: 202, message: 'Shutting down Hub' });
   });
 
-  r.get(['/hub/metrics', '/hub/api/metrics'], requireScope('read:metrics'), async (_req, res) => {
+  const metrics: ApiHandler = async (_req, res) => {
     const m = d.metrics;
     m.totalUsers.set(d.users.count());
     m.runningServers.reset();
@@ -62,10 +59,12 @@ export function hubRouter(d: HubDeps): Router {
     const now = d.clock.now();
     for (const [period, days] of [['24h', 1], ['7d', 7], ['30d', 30]] as const) m.activeUsers.set({ period }, d.users.activeSince(new Date(now - days * 86400_000).toISOString()));
     res.type(m.registry.contentType).send(await m.registry.metrics());
-  });
+  };
+  api.get('/hub/metrics', { scope: 'read:metrics' }, metrics);
+  api.get('/hub/api/metrics', { scope: 'read:metrics' }, metrics);
 
   // Deprecated since JupyterHub 0.8 but still used by old services: identify a token.
-  r.get('/hub/api/authorizations/token/:token', (req, res) => {
+  api.get('/hub/api/authorizations/token/:token', {}, (req, res) => {
     const identity = d.access.forToken(param(req, 'token'));
     if (!identity) throw new HubError(404, 'Token not found');
     if (identity.kind === 'service') return void res.json({ kind: 'service', name: identity.name });
@@ -74,5 +73,4 @@ export function hubRouter(d: HubDeps): Router {
     res.json(userModel(buildUserModelInput(d, identity.user!), scopes));
   });
 
-  return r;
 }

@@ -1,15 +1,13 @@
 /** GET /hub/api (version, unauthenticated), /hub/api/info. (/hub/health: routes/ops.ts) */
-import { Router } from 'express';
+import type { ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
-import { requireScope } from '../../http/auth.js';
 import { JUPYTERHUB_API_VERSION } from '../../version.js';
 
-export function infoRouter(d: HubDeps): Router {
-  const r = Router();
-  r.get(['/hub/api', '/hub/api/'], (_req, res) => {
+export function infoRoutes(api: ApiRouter, d: HubDeps): void {
+  api.get('/hub/api', {}, (_req, res) => {
     res.set('Access-Control-Allow-Origin', '*').json({ version: JUPYTERHUB_API_VERSION });
   });
-  r.get('/hub/api/info', requireScope('read:hub'), (_req, res) => {
+  api.get('/hub/api/info', { scope: 'read:hub' }, (_req, res) => {
     res.json({
       version: JUPYTERHUB_API_VERSION,
       labhub_version: process.env.npm_package_version ?? '0.1.0',
@@ -19,5 +17,4 @@ export function infoRouter(d: HubDeps): Router {
       authenticator: { class: `labhub.auth.${d.config.auth.methods.map((m) => m.kind).join("+")}`, version: '0.1.0' },
     });
   });
-  return r;
 }

@@ -6,24 +6,21 @@
  *   POST   /hub/api/signups/:name                       approve: creates the user with the requested password
  *   DELETE /hub/api/signups/:name                       reject
  */
-import { Router, json } from 'express';
+import type { ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import { HubError } from '../../errors.js';
 import { isoNow } from '../../clock.js';
-import { requireScope } from '../../http/auth.js';
 import { param, userTarget } from '../params.js';
 import { approveSignup } from '../../auth/signup.js';
 
-export function passwordsRouter(d: HubDeps): Router {
-  const r = Router();
-  const body = json({ limit: '16kb' });
+export function passwordsRoutes(api: ApiRouter, d: HubDeps): void {
   const target = userTarget(d);
   const local = () => {
     if (!d.auth.local) throw new HubError(404, 'Local accounts are not enabled (auth.methods has no kind: local)');
     return d.auth.local;
   };
 
-  r.post('/hub/api/users/:name/password', requireScope('admin:users', target), body, async (req, res) => {
+  api.post('/hub/api/users/:name/password', { scope: 'admin:users', target: target, bodyLimit: 16384 }, async (req, res) => {
     const user = d.users.byName(param(req, 'name'));
     if (!user) throw new HubError(404, `No such user: ${param(req, 'name')}`);
     const b = (req.body ?? {}) as Record<string, unknown>;
@@ -33,19 +30,19 @@ export function passwordsRouter(d: HubDeps): Router {
     res.status(204).end();
   });
 
-  r.delete('/hub/api/users/:name/lockout', requireScope('admin:users', target), (req, res) => {
+  api.delete('/hub/api/users/:name/lockout', { scope: 'admin:users', target: target }, (req, res) => {
     const name = param(req, 'name');
     const wasLocked = local().throttle.unlock(name);
     d.log.info({ user: name, by: req.identity?.user?.name, event: 'unlock', wasLocked }, 'login lockout cleared');
     res.status(204).end();
   });
 
-  r.get('/hub/api/signups', requireScope('admin:users'), (_req, res) => {
+  api.get('/hub/api/signups', { scope: 'admin:users' }, (_req, res) => {
     local();
     res.json(d.auth.signups.list().map((s) => ({ name: s.name, created: s.created })));
   });
 
-  r.post('/hub/api/signups/:name', requireScope('admin:users'), (req, res) => {
+  api.post('/hub/api/signups/:name', { scope: 'admin:users' }, (req, res) => {
     local();
     const name = param(req, 'name');
     const user = approveSignup(d.db, d.users, d.auth.signups, name, isoNow(d.clock));
@@ -53,10 +50,9 @@ export function passwordsRouter(d: HubDeps): Router {
     res.status(201).json({ name: user.name, admin: false, created: user.created });
   });
 
-  r.delete('/hub/api/signups/:name', requireScope('admin:users'), (req, res) => {
+  api.delete('/hub/api/signups/:name', { scope: 'admin:users' }, (req, res) => {
     local();
     if (!d.auth.signups.remove(param(req, 'name'))) throw new HubError(404, `No sign-up request for ${param(req, 'name')}`);
     res.status(204).end();
   });
-  return r;
 }

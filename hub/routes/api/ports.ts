@@ -5,12 +5,13 @@
  * (any logged-in user), public. The proxy enforces them by asking /hub/api/routes/authorize.
  * Also: GET /hub/api/routes/authorize (the proxy only) and GET /hub/routes/login (browsers).
  */
-import { json, Router, type Request, type Response } from 'express';
+import { Router } from 'express';
+import type { ApiRequest, ApiResponse, ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { PortLevel, PortRow } from '../../db/ports.js';
 import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
-import { requireScope, userOf } from '../../http/auth.js';
+import { userOf } from '../../http/auth.js';
 import { parseCookies } from '../../http/csrf.js';
 import { ROUTE_COOKIE, ROUTE_TOKEN_CLIENT, parseRoute, portPrefix } from '../../route-auth.js';
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
@@ -19,10 +20,8 @@ import { timingSafeEqual } from 'node:crypto';
 const LEVELS: PortLevel[] = ['owner', 'users', 'authenticated', 'public'];
 const MAX_SHARE_SECONDS = 365 * 86_400;
 
-export function portsRouter(d: HubDeps): Router {
-  const r = Router();
+export function portsRoutes(api: ApiRouter, d: HubDeps): void {
   const target = userTarget(d);
-  const body = json({ limit: '64kb' });
 
   const model = (owner: string, p: PortRow) => ({
     server: p.server_name,
@@ -35,7 +34,7 @@ export function portsRouter(d: HubDeps): Router {
     expires_at: p.expires_at,
   });
 
-  const portParam = (req: Request): number => {
+  const portParam = (req: ApiRequest): number => {
     const raw = param(req, 'port');
     const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new HubError(400, `Invalid port '${raw}': use 1–65535`);
@@ -49,12 +48,12 @@ export function portsRouter(d: HubDeps): Router {
     else await d.proxy.deleteRoute(portPrefix(owner, server, port));
   };
 
-  r.get('/hub/api/users/:name/ports', requireScope('read:servers', target), (req, res) => {
+  api.get('/hub/api/users/:name/ports', { scope: 'read:servers', target }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     res.json(d.ports.forUser(user.id).map((p) => model(user.name, p)));
   });
 
-  const share = async (req: Request, res: Response) => {
+  const share = async (req: ApiRequest, res: ApiResponse) => {
     const user = loadUser(d, param(req, 'name'));
     const server = param(req, 'server');
     const port = portParam(req);
@@ -85,7 +84,7 @@ export function portsRouter(d: HubDeps): Router {
     res.status(200).json(model(user.name, row));
   };
 
-  const unshare = async (req: Request, res: Response) => {
+  const unshare = async (req: ApiRequest, res: ApiResponse) => {
     const user = loadUser(d, param(req, 'name'));
     const server = param(req, 'server');
     const port = portParam(req);
@@ -98,12 +97,12 @@ export function portsRouter(d: HubDeps): Router {
   };
 
   for (const path of ['/hub/api/users/:name/ports/:port', '/hub/api/users/:name/servers/:server/ports/:port']) {
-    r.put(path, requireScope('servers', target), body, share);
-    r.delete(path, requireScope('servers', target), unshare);
+    api.put(path, { scope: 'servers', target, bodyLimit: 65536 }, share);
+    api.delete(path, { scope: 'servers', target }, unshare);
   }
 
   // The proxy's question: may the bearer of X-LabHub-Route-Token pass this route?
-  r.get('/hub/api/routes/authorize', (req, res) => {
+  api.get('/hub/api/routes/authorize', {}, (req, res) => {
     const presented = /^\s*token\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
     const expected = d.secrets.proxyAuthToken;
     if (!presented || presented.length !== expected.length || !timingSafeEqual(Buffer.from(presented), Buffer.from(expected))) throw new HubError(403, 'Only the proxy may ask');
@@ -118,6 +117,11 @@ export function portsRouter(d: HubDeps): Router {
     res.status(status).json({ status, user: identity?.name ?? null });
   });
 
+}
+
+/** GET /hub/routes/login, a browser page (Express): the login-cookie side of shared ports. */
+export function routeLoginRouter(d: HubDeps): Router {
+  const r = Router();
   // Browsers without a route cookie come here (the proxy redirects): log in, check, set the cookie.
   r.get('/hub/routes/login', (req, res) => {
     const route = typeof req.query.route === 'string' ? req.query.route : '';

@@ -3,17 +3,16 @@
  * POST|DELETE /users/:name/server, /users/:name/servers/:server (servers | delete:servers)
  * GET …/progress (read:servers) as Server-Sent Events.
  */
-import { json, Router, type Request, type Response } from 'express';
+import type { ApiRequest, ApiResponse, ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import { HubError } from '../../errors.js';
-import { requireScope } from '../../http/auth.js';
 import { serverPrefix } from '../../env.js';
 import type { UserRow } from '../../db/users.js';
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
 
 const SERVER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-function serverNameOf(d: HubDeps, req: Request): string {
+function serverNameOf(d: HubDeps, req: ApiRequest): string {
   const name = param(req, 'server');
   if (name === '') return '';
   if (!d.config.allowNamedServers) throw new HubError(400, 'Named servers are not enabled.');
@@ -30,12 +29,10 @@ export async function startServer(d: HubDeps, user: UserRow, serverName: string,
   return d.serverManager.spawn(user, serverName, options, opts);
 }
 
-export function serversRouter(d: HubDeps): Router {
-  const r = Router();
+export function serversRoutes(api: ApiRouter, d: HubDeps): void {
   const target = userTarget(d);
-  const body = json({ limit: '256kb' });
 
-  const start = async (req: Request, res: Response) => {
+  const start = async (req: ApiRequest, res: ApiResponse) => {
     const user = loadUser(d, param(req, 'name'));
     const serverName = serverNameOf(d, req);
     const options = jsonBody(req);
@@ -47,7 +44,7 @@ export function serversRouter(d: HubDeps): Router {
     res.status(pending ? 202 : 201).end();
   };
 
-  const stop = async (req: Request, res: Response) => {
+  const stop = async (req: ApiRequest, res: ApiResponse) => {
     const user = loadUser(d, param(req, 'name'));
     const serverName = serverNameOf(d, req);
     const b = jsonBody(req);
@@ -59,7 +56,7 @@ export function serversRouter(d: HubDeps): Router {
     res.status(pending ? 202 : 204).end();
   };
 
-  const progress = async (req: Request, res: Response) => {
+  const progress = async (req: ApiRequest, res: ApiResponse) => {
     const user = loadUser(d, param(req, 'name'));
     const serverName = serverNameOf(d, req);
     const pending = d.serverManager.pendingOf(user.name, serverName);
@@ -68,15 +65,15 @@ export function serversRouter(d: HubDeps): Router {
     const failure = d.serverManager.failureOf(user.name, serverName);
     let log = pending?.kind === 'spawn' ? pending.progress : failure?.progress;
     if (!log && status !== 'running') throw new HubError(400, `${user.name} is not starting...`);
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
-    const send = (e: unknown) => res.write(`data: ${JSON.stringify(e)}\n\n`);
+    res.raw.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
+    const send = (e: unknown) => res.raw.write(`data: ${JSON.stringify(e)}\n\n`);
     if (!log) {
       send({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
       return void res.end();
     }
     const abort = new AbortController();
-    req.on('close', () => abort.abort());
-    const keepalive = setInterval(() => res.write('\n\n'), 8000);
+    req.raw.on('close', () => abort.abort());
+    const keepalive = setInterval(() => res.raw.write('\n\n'), 8000);
     try {
       for await (const e of log.stream(abort.signal)) send(e);
     } finally {
@@ -86,11 +83,10 @@ export function serversRouter(d: HubDeps): Router {
     }
   };
 
-  r.post('/hub/api/users/:name/server', requireScope('servers', target), body, start);
-  r.post('/hub/api/users/:name/servers/:server', requireScope('servers', target), body, start);
-  r.delete('/hub/api/users/:name/server', requireScope('delete:servers', target), body, stop);
-  r.delete('/hub/api/users/:name/servers/:server', requireScope('delete:servers', target), body, stop);
-  r.get('/hub/api/users/:name/server/progress', requireScope('read:servers', target), progress);
-  r.get('/hub/api/users/:name/servers/:server/progress', requireScope('read:servers', target), progress);
-  return r;
+  api.post('/hub/api/users/:name/server', { scope: 'servers', target: target, bodyLimit: 262144 }, start);
+  api.post('/hub/api/users/:name/servers/:server', { scope: 'servers', target: target, bodyLimit: 262144 }, start);
+  api.delete('/hub/api/users/:name/server', { scope: 'delete:servers', target: target, bodyLimit: 262144 }, stop);
+  api.delete('/hub/api/users/:name/servers/:server', { scope: 'delete:servers', target: target, bodyLimit: 262144 }, stop);
+  api.get('/hub/api/users/:name/server/progress', { scope: 'read:servers', target: target }, progress);
+  api.get('/hub/api/users/:name/servers/:server/progress', { scope: 'read:servers', target: target }, progress);
 }

@@ -2,12 +2,11 @@
  * /hub/api/services: GET list (list:services) · GET /services/:name (read:services) ·
  * POST|DELETE /services/:name for runtime services (admin:services; config services → 405).
  */
-import { json, Router } from 'express';
+import type { ApiRequest, ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { ServiceRow } from '../../db/services.js';
 import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
-import { requireScope } from '../../http/auth.js';
 import { hasScope } from '../../scopes.js';
 import { serviceClientId, servicePrefix } from '../../services.js';
 import { jsonBody, param } from '../params.js';
@@ -31,24 +30,23 @@ export function serviceModel(d: HubDeps, s: ServiceRow, scopes: ReadonlySet<stri
   return model;
 }
 
-export function servicesRouter(d: HubDeps): Router {
-  const r = Router();
-  const target = (req: import('express').Request) => ({ service: param(req, 'name') });
+export function servicesRoutes(api: ApiRouter, d: HubDeps): void {
+  const target = (req: ApiRequest) => ({ service: param(req, 'name') });
 
-  r.get('/hub/api/services', requireScope('list:services'), (req, res) => {
+  api.get('/hub/api/services', { scope: 'list:services' }, (req, res) => {
     const scopes = req.identity!.scopes;
     const out: Record<string, unknown> = {};
     for (const s of d.services.list()) if (hasScope(scopes, 'list:services', { service: s.name })) out[s.name] = serviceModel(d, s, scopes);
     res.json(out);
   });
 
-  r.get('/hub/api/services/:name', requireScope('read:services', target), (req, res) => {
+  api.get('/hub/api/services/:name', { scope: 'read:services', target: target }, (req, res) => {
     const s = d.services.byName(param(req, 'name'));
     if (!s) throw new HubError(404, `No such service: ${param(req, 'name')}`);
     res.json(serviceModel(d, s, req.identity!.scopes));
   });
 
-  r.post('/hub/api/services/:name', requireScope('admin:services', target), json({ limit: '64kb' }), (req, res) => {
+  api.post('/hub/api/services/:name', { scope: 'admin:services', target: target, bodyLimit: 65536 }, (req, res) => {
     const name = param(req, 'name');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new HubError(400, `Invalid service name '${name}'`);
     if (d.services.byName(name)) throw new HubError(409, `Service ${name} already exists`);
@@ -64,7 +62,7 @@ export function servicesRouter(d: HubDeps): Router {
     res.status(201).json({ ...serviceModel(d, row, req.identity!.scopes), api_token: token });
   });
 
-  r.delete('/hub/api/services/:name', requireScope('admin:services', target), async (req, res) => {
+  api.delete('/hub/api/services/:name', { scope: 'admin:services', target: target }, async (req, res) => {
     const s = d.services.byName(param(req, 'name'));
     if (!s) throw new HubError(404, `No such service: ${param(req, 'name')}`);
     if (s.from_config) throw new HubError(405, `Service ${s.name} is defined in the configuration and cannot be deleted through the API`);
@@ -75,5 +73,4 @@ export function servicesRouter(d: HubDeps): Router {
     res.status(204).end();
   });
 
-  return r;
 }

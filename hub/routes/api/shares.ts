@@ -7,13 +7,12 @@
  * GET|POST|DELETE /share-codes/:owner[/:server] (read:shares | shares).
  */
 import { randomBytes } from 'node:crypto';
-import { json, Router, type Request } from 'express';
+import type { ApiHandler, ApiRequest, ApiRouter, RouteOptions } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { ShareCodeRow, ShareRow } from '../../db/shares.js';
 import type { UserRow } from '../../db/users.js';
 import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
-import { requireScope } from '../../http/auth.js';
 import { serverPrefix } from '../../env.js';
 import { jsonBody, loadUser, param } from '../params.js';
 import { sendPage } from '../paging.js';
@@ -34,11 +33,9 @@ export function normalizeShareScopes(raw: unknown, owner: string, server: string
   }))];
 }
 
-export function sharesRouter(d: HubDeps): Router {
-  const r = Router();
-  const body = json({ limit: '64kb' });
-  const ownerTarget = (req: Request) => ({ user: param(req, 'owner'), server: `${param(req, 'owner')}/${param(req, 'server')}` });
-  const nameTarget = (req: Request) => {
+export function sharesRoutes(api: ApiRouter, d: HubDeps): void {
+  const ownerTarget = (req: ApiRequest) => ({ user: param(req, 'owner'), server: `${param(req, 'owner')}/${param(req, 'server')}` });
+  const nameTarget = (req: ApiRequest) => {
     const name = param(req, 'name');
     const u = d.users.byName(name);
     return { user: name, group: name, userGroups: u ? d.users.groupNames(u.id) : [] };
@@ -91,15 +88,20 @@ export function sharesRouter(d: HubDeps): Router {
   };
 
   // `/shares/alice` lists alice's shares; `/shares/alice/` is her default server (name '').
-  const wholeOwner = (req: Request) => (req.params as Record<string, string | undefined>).server === undefined && !req.path.endsWith('/');
-  r.get('/hub/api/shares/:owner{/:server}', requireScope('read:shares', (req) => (wholeOwner(req) ? { user: param(req, 'owner') } : ownerTarget(req))), (req, res) => {
+  const wholeOwner = (req: ApiRequest) => req.params.server === undefined && !req.path.endsWith('/');
+  // `…/:owner{/:server}`: one handler for the owner alone and for owner + server
+  const ownerOrServer = (method: 'get' | 'post' | 'patch' | 'delete', path: string, opts: RouteOptions, handler: ApiHandler) => {
+    api[method](path, opts, handler);
+    api[method](`${path}/:server`, opts, handler);
+  };
+  ownerOrServer('get', '/hub/api/shares/:owner', { scope: 'read:shares', target: (req) => (wholeOwner(req) ? { user: param(req, 'owner') } : ownerTarget(req)) }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     if (wholeOwner(req)) return sendPage(req, res, d.shares.forServer(owner.id), shareModel);
     serverRow(owner, param(req, 'server'));
     sendPage(req, res, d.shares.forServer(owner.id, param(req, 'server')), shareModel);
   });
 
-  r.post('/hub/api/shares/:owner{/:server}', requireScope('shares', ownerTarget), body, (req, res) => {
+  ownerOrServer('post', '/hub/api/shares/:owner', { scope: 'shares', target: ownerTarget, bodyLimit: 65536 }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
@@ -111,7 +113,7 @@ export function sharesRouter(d: HubDeps): Router {
     res.status(200).json(shareModel(share));
   });
 
-  r.patch('/hub/api/shares/:owner{/:server}', requireScope('shares', ownerTarget), body, (req, res) => {
+  ownerOrServer('patch', '/hub/api/shares/:owner', { scope: 'shares', target: ownerTarget, bodyLimit: 65536 }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
@@ -124,7 +126,7 @@ export function sharesRouter(d: HubDeps): Router {
     res.json(shareModel(left));
   });
 
-  r.delete('/hub/api/shares/:owner{/:server}', requireScope('shares', ownerTarget), (req, res) => {
+  ownerOrServer('delete', '/hub/api/shares/:owner', { scope: 'shares', target: ownerTarget }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     d.shares.deleteForServer(owner.id, server);
@@ -133,39 +135,39 @@ export function sharesRouter(d: HubDeps): Router {
   });
 
   // what others shared with a user / a group
-  const sharedWithUser = (req: Request) => d.shares.withUser(loadUser(d, param(req, 'name')).id);
-  const sharedWithGroup = (req: Request) => {
+  const sharedWithUser = (req: ApiRequest) => d.shares.withUser(loadUser(d, param(req, 'name')).id);
+  const sharedWithGroup = (req: ApiRequest) => {
     const g = d.groups.byName(param(req, 'name'));
     if (!g) throw new HubError(404, `No such group: ${param(req, 'name')}`);
     return d.shares.withGroup(g.id);
   };
-  const findShared = (list: ShareRow[], req: Request) => {
+  const findShared = (list: ShareRow[], req: ApiRequest) => {
     const owner = loadUser(d, param(req, 'owner'));
     const s = list.find((x) => x.owner_id === owner.id && x.server_name === param(req, 'server'));
     if (!s) throw new HubError(404, 'No such share');
     return s;
   };
-  r.get('/hub/api/users/:name/shared', requireScope('read:users:shares', nameTarget), (req, res) => sendPage(req, res, sharedWithUser(req), shareModel));
-  r.get('/hub/api/users/:name/shared/:owner{/:server}', requireScope('read:users:shares', nameTarget), (req, res) => void res.json(shareModel(findShared(sharedWithUser(req), req))));
-  r.delete('/hub/api/users/:name/shared/:owner{/:server}', requireScope('users:shares', nameTarget), (req, res) => {
+  api.get('/hub/api/users/:name/shared', { scope: 'read:users:shares', target: nameTarget }, (req, res) => sendPage(req, res, sharedWithUser(req), shareModel));
+  ownerOrServer('get', '/hub/api/users/:name/shared/:owner', { scope: 'read:users:shares', target: nameTarget }, (req, res) => void res.json(shareModel(findShared(sharedWithUser(req), req))));
+  ownerOrServer('delete', '/hub/api/users/:name/shared/:owner', { scope: 'users:shares', target: nameTarget }, (req, res) => {
     d.shares.revoke(findShared(sharedWithUser(req), req), 'all');
     res.status(204).end();
   });
-  r.get('/hub/api/groups/:name/shared', requireScope('read:groups:shares', nameTarget), (req, res) => sendPage(req, res, sharedWithGroup(req), shareModel));
-  r.get('/hub/api/groups/:name/shared/:owner{/:server}', requireScope('read:groups:shares', nameTarget), (req, res) => void res.json(shareModel(findShared(sharedWithGroup(req), req))));
-  r.delete('/hub/api/groups/:name/shared/:owner{/:server}', requireScope('groups:shares', nameTarget), (req, res) => {
+  api.get('/hub/api/groups/:name/shared', { scope: 'read:groups:shares', target: nameTarget }, (req, res) => sendPage(req, res, sharedWithGroup(req), shareModel));
+  ownerOrServer('get', '/hub/api/groups/:name/shared/:owner', { scope: 'read:groups:shares', target: nameTarget }, (req, res) => void res.json(shareModel(findShared(sharedWithGroup(req), req))));
+  ownerOrServer('delete', '/hub/api/groups/:name/shared/:owner', { scope: 'groups:shares', target: nameTarget }, (req, res) => {
     d.shares.revoke(findShared(sharedWithGroup(req), req), 'all');
     res.status(204).end();
   });
 
   // share codes
-  r.get('/hub/api/share-codes/:owner{/:server}', requireScope('read:shares', (req) => (wholeOwner(req) ? { user: param(req, 'owner') } : ownerTarget(req))), (req, res) => {
+  ownerOrServer('get', '/hub/api/share-codes/:owner', { scope: 'read:shares', target: (req) => (wholeOwner(req) ? { user: param(req, 'owner') } : ownerTarget(req)) }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const now = isoNow(d.clock);
     const codes = wholeOwner(req) ? d.shares.codesFor(owner.id) : d.shares.codesFor(owner.id, param(req, 'server'));
     sendPage(req, res, codes.filter((c) => c.expires_at > now), codeModel);
   });
-  r.post('/hub/api/share-codes/:owner{/:server}', requireScope('shares', ownerTarget), body, (req, res) => {
+  ownerOrServer('post', '/hub/api/share-codes/:owner', { scope: 'shares', target: ownerTarget, bodyLimit: 65536 }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
@@ -177,7 +179,7 @@ export function sharesRouter(d: HubDeps): Router {
     d.log.info({ owner: owner.name, server, by: req.identity!.name, event: 'share-code-created' }, 'share code created');
     res.status(201).json({ ...codeModel(row), code, accept_url: `/hub/accept-share?code=${encodeURIComponent(code)}` });
   });
-  r.delete('/hub/api/share-codes/:owner{/:server}', requireScope('shares', ownerTarget), (req, res) => {
+  ownerOrServer('delete', '/hub/api/share-codes/:owner', { scope: 'shares', target: ownerTarget }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
     const server = param(req, 'server');
     if (typeof req.query.code === 'string') {
@@ -192,5 +194,4 @@ export function sharesRouter(d: HubDeps): Router {
     res.status(204).end();
   });
 
-  return r;
 }

@@ -2,14 +2,13 @@
  * API tokens of a user: GET /users/:name/tokens (read:tokens), POST (tokens), GET|DELETE /tokens/:id.
  * The token value is returned once, at creation; only its hash is kept.
  */
-import { json, Router } from 'express';
+import type { ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { TokenRow } from '../../db/tokens.js';
 import type { UserRow } from '../../db/users.js';
 import type { Identity } from '../../access.js';
 import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
-import { requireScope } from '../../http/auth.js';
 import { expandScopes, intersectScopes, isKnownScope, rolesToScopes, DEFAULT_ROLES } from '../../scopes.js';
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
 
@@ -71,31 +70,30 @@ export function createApiToken(d: HubDeps, requester: Identity, user: UserRow, b
   return { token, row };
 }
 
-export function tokensRouter(d: HubDeps): Router {
-  const r = Router();
+export function tokensRoutes(api: ApiRouter, d: HubDeps): void {
   const target = userTarget(d);
 
-  r.get('/hub/api/users/:name/tokens', requireScope('read:tokens', target), (req, res) => {
+  api.get('/hub/api/users/:name/tokens', { scope: 'read:tokens', target: target }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     const now = isoNow(d.clock);
     const live = d.tokens.forUser(user.id).filter((t) => t.kind !== 'server' && (!t.expires_at || t.expires_at > now));
     res.json({ api_tokens: live.filter((t) => t.kind === 'api').map((t) => tokenModel(t, user.name)), oauth_tokens: live.filter((t) => t.kind === 'oauth').map((t) => tokenModel(t, user.name)) });
   });
 
-  r.post('/hub/api/users/:name/tokens', requireScope('tokens', target), json({ limit: '64kb' }), (req, res) => {
+  api.post('/hub/api/users/:name/tokens', { scope: 'tokens', target: target, bodyLimit: 65536 }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     const { token, row } = createApiToken(d, req.identity!, user, jsonBody(req));
     res.status(201).json({ ...tokenModel(row, user.name), token });
   });
 
-  r.get('/hub/api/users/:name/tokens/:id', requireScope('read:tokens', target), (req, res) => {
+  api.get('/hub/api/users/:name/tokens/:id', { scope: 'read:tokens', target: target }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     const t = d.tokens.byId(parseTokenId(param(req, 'id')));
     if (!t || t.user_id !== user.id || t.kind === 'server') throw new HubError(404, `No such token: ${param(req, 'id')}`);
     res.json(tokenModel(t, user.name));
   });
 
-  r.delete('/hub/api/users/:name/tokens/:id', requireScope('tokens', target), (req, res) => {
+  api.delete('/hub/api/users/:name/tokens/:id', { scope: 'tokens', target: target }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     const t = d.tokens.byId(parseTokenId(param(req, 'id')));
     if (!t || t.user_id !== user.id || t.kind === 'server') throw new HubError(404, `No such token: ${param(req, 'id')}`);
@@ -104,5 +102,4 @@ export function tokensRouter(d: HubDeps): Router {
     res.status(204).end();
   });
 
-  return r;
 }

@@ -1,13 +1,11 @@
 /** GET /hub/api/user: the token owner's model plus the token's scopes (what single-user servers call). */
-import { Router } from 'express';
+import type { ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
-import { requireAuth } from '../../http/auth.js';
 import { userModel } from '../../models.js';
 import { buildUserModelInput } from './users.js';
 
-export function currentUserRouter(d: HubDeps): Router {
-  const r = Router();
-  r.get('/hub/api/user', requireAuth(), (req, res) => {
+export function currentUserRoutes(api: ApiRouter, d: HubDeps): void {
+  api.get('/hub/api/user', { authenticated: true }, (req, res) => {
     const id = req.identity!;
     const name = id.name;
     if (id.kind === 'service') {
@@ -26,5 +24,4 @@ export function currentUserRouter(d: HubDeps): Router {
       scopes: [...id.scopes].sort(),
     });
   });
-  return r;
 }

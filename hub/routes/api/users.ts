@@ -3,11 +3,10 @@
  * Route table: GET /users (list:users) · POST /users (admin:users) · GET|POST|DELETE /users/:name
  * (read:users | admin:users | delete:users) · POST /users/:name/activity (users:activity).
  */
-import { json, Router } from 'express';
+import type { ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { UserRow } from '../../db/users.js';
 import { HubError } from '../../errors.js';
-import { requireScope } from '../../http/auth.js';
 import { userModel, type UserModelInput } from '../../models.js';
 import { hasScope } from '../../scopes.js';
 import { createUsers, deleteUser, updateUser, validatedNames } from '../../user-ops.js';
@@ -25,12 +24,10 @@ export function buildUserModelInput(d: HubDeps, user: UserRow, callerScopes?: Re
   };
 }
 
-export function usersRouter(d: HubDeps): Router {
-  const r = Router();
-  const body = json({ limit: '1mb' });
+export function usersRoutes(api: ApiRouter, d: HubDeps): void {
   const target = userTarget(d);
 
-  r.get('/hub/api/users', requireScope('list:users'), (req, res) => {
+  api.get('/hub/api/users', { scope: 'list:users' }, (req, res) => {
     const id = req.identity!;
     const state = req.query.state;
     if (state !== undefined && !['active', 'ready', 'inactive'].includes(String(state))) throw new HubError(400, `Invalid state: ${String(state)}; must be one of active, ready, inactive`);
@@ -56,7 +53,7 @@ export function usersRouter(d: HubDeps): Router {
     sendPage(req, res, rows, (u) => userModel(buildUserModelInput(d, u), id.scopes, { includeStoppedServers: includeStopped }));
   });
 
-  r.post('/hub/api/users', requireScope('admin:users'), body, (req, res) => {
+  api.post('/hub/api/users', { scope: 'admin:users', bodyLimit: 1048576 }, (req, res) => {
     const b = jsonBody(req);
     const names = validatedNames(b.usernames);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
@@ -64,12 +61,12 @@ export function usersRouter(d: HubDeps): Router {
     res.status(201).json(created.map((u) => userModel(buildUserModelInput(d, u), req.identity!.scopes)));
   });
 
-  r.get('/hub/api/users/:name', requireScope('read:users', target), (req, res) => {
+  api.get('/hub/api/users/:name', { scope: 'read:users', target: target }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     res.json(userModel(buildUserModelInput(d, user, req.identity!.scopes), req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined }));
   });
 
-  r.post('/hub/api/users/:name', requireScope('admin:users', target), body, (req, res) => {
+  api.post('/hub/api/users/:name', { scope: 'admin:users', target: target, bodyLimit: 1048576 }, (req, res) => {
     const names = validatedNames([param(req, 'name')]);
     const b = jsonBody(req);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
@@ -77,7 +74,7 @@ export function usersRouter(d: HubDeps): Router {
     res.status(201).json(userModel(buildUserModelInput(d, user), req.identity!.scopes));
   });
 
-  r.patch('/hub/api/users/:name', requireScope('admin:users', target), body, (req, res) => {
+  api.patch('/hub/api/users/:name', { scope: 'admin:users', target: target, bodyLimit: 1048576 }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     const b = jsonBody(req);
     const unknown = Object.keys(b).filter((k) => !['name', 'admin'].includes(k));
@@ -86,12 +83,12 @@ export function usersRouter(d: HubDeps): Router {
     res.json(userModel(buildUserModelInput(d, updated), req.identity!.scopes));
   });
 
-  r.delete('/hub/api/users/:name', requireScope('delete:users', target), async (req, res) => {
+  api.delete('/hub/api/users/:name', { scope: 'delete:users', target: target }, async (req, res) => {
     await deleteUser(d, loadUser(d, param(req, 'name')), { id: req.identity!.user?.id, name: req.identity!.name });
     res.status(204).end();
   });
 
-  r.post('/hub/api/users/:name/activity', requireScope('users:activity', target), body, (req, res) => {
+  api.post('/hub/api/users/:name/activity', { scope: 'users:activity', target: target, bodyLimit: 1048576 }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
     const b = jsonBody(req);
     const parse = (v: unknown, what: string): string => {
@@ -117,5 +114,4 @@ export function usersRouter(d: HubDeps): Router {
     res.status(200).end();
   });
 
-  return r;
 }

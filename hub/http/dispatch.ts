@@ -1,0 +1,46 @@
+/**
+ * The hub's one request listener: what every request gets (a request id, the JupyterHub version
+ * header, the request-duration metric, cached identities dropped after writes), then the REST API
+ * router when it has the route, else Express (pages, OAuth, static files, JSON 404s).
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { HubMetrics } from '../metrics.js';
+import { requestContext } from '../request-context.js';
+import { JUPYTERHUB_API_VERSION } from '../version.js';
+import type { ApiCaller, ApiRouter } from './api-router.js';
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface DispatchDeps {
+  api: ApiRouter;
+  caller: ApiCaller;
+  pages: RequestListener;
+  metrics: HubMetrics;
+  /** Called when a write request finishes: any write may change who can do what. */
+  afterWrite: () => void;
+}
+
+export function createDispatcher(d: DispatchDeps): RequestListener {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const incoming = req.headers['x-request-id'];
+    const reqId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomBytes(8).toString('hex');
+    res.setHeader('X-Request-Id', reqId);
+    res.setHeader('X-JupyterHub-Version', JUPYTERHUB_API_VERSION);
+    const method = req.method ?? 'GET';
+    const matched = d.api.match(method, req.url ?? '/');
+    const started = performance.now();
+    res.once('finish', () => {
+      if (method !== 'GET' && method !== 'HEAD') d.afterWrite();
+      const handler = matched?.route.path ?? (req as { route?: { path?: unknown } }).route?.path;
+      d.metrics.requestDuration.observe({ method, handler: handler ? String(handler) : 'unmatched', code: String(res.statusCode) }, (performance.now() - started) / 1000);
+    });
+    requestContext.run({ reqId, req: req as { identity?: { name: string } } }, () => {
+      if (!matched) return d.pages(req, res);
+      // JSON answers need no CSP; they must not be sniffed or framed
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('X-Frame-Options', 'DENY');
+      void d.api.serve(req, res, matched, d.caller);
+    });
+  };
+}
