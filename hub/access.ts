@@ -57,7 +57,12 @@ export class AccessService {
   ) {}
 
   userRoles(user: UserRow): string[] {
-    const roles = new Set(['user', ...this.r.roles.forUser(user.id)]);
+    return this.rolesFrom(user, this.r.roles.forUser(user.id));
+  }
+
+  /** A user's role names from the roles assigned (directly or through groups): user, admin, the rest. */
+  rolesFrom(user: UserRow, assigned: string[]): string[] {
+    const roles = new Set(['user', ...assigned]);
     if (user.admin) roles.add('admin');
     return [...roles];
   }

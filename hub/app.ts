@@ -56,6 +56,7 @@ import { AuditLog, auditingLogger } from './audit.js';
 import { Culler } from './culler.js';
 import { jitter } from './concurrency.js';
 import { Quotas } from './quotas.js';
+import { UserModels } from './user-models.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -131,6 +132,7 @@ export function createHub(input: CreateHubInput): Hub {
   const deps: HubDeps = {
     config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
     groups, roles, services, shares, serviceManager, metrics, audit,
+    userModels: new UserModels({ db, access, authState, serverManager, clock }),
     ports: new PortRepo(db),
     routeAuth: undefined as unknown as RouteAuth,
     culler: undefined as unknown as Culler,

@@ -4,7 +4,7 @@
  * Never logged (see REDACT_PATHS in log.ts).
  */
 import type { Crypter } from './crypto.js';
-import type { Db } from './db/db.js';
+import { prep, type Db } from './db/db.js';
 
 export type AuthState = Record<string, unknown>;
 
@@ -15,14 +15,19 @@ export class AuthStateStore {
   ) {}
 
   get(userId: number): AuthState | null {
-    const row = this.db.prepare('SELECT auth_state FROM users WHERE id = ?').get(userId) as { auth_state: Buffer | null } | undefined;
-    if (!row?.auth_state) return null;
+    const row = prep(this.db, 'SELECT id, auth_state FROM users WHERE id = ?').get(userId) as { id: number; auth_state: Buffer | null } | undefined;
+    return row ? this.ofRow(row) : null;
+  }
+
+  /** The state from a user row already read (no query when the user has none). */
+  ofRow(row: { id: number; auth_state: Buffer | null }): AuthState | null {
+    if (!row.auth_state) return null;
     const state = this.crypter.decryptJson<AuthState>(row.auth_state);
-    if (this.crypter.needsRotation(row.auth_state)) this.set(userId, state); // re-encrypt under the current key
+    if (this.crypter.needsRotation(row.auth_state)) this.set(row.id, state); // re-encrypt under the current key
     return state;
   }
 
   set(userId: number, state: AuthState | null): void {
-    this.db.prepare('UPDATE users SET auth_state = ? WHERE id = ?').run(state === null ? null : this.crypter.encryptJson(state), userId);
+    prep(this.db, 'UPDATE users SET auth_state = ? WHERE id = ?').run(state === null ? null : this.crypter.encryptJson(state), userId);
   }
 }

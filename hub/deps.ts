@@ -25,6 +25,7 @@ import type { ServerManager } from './servers.js';
 import type { AuditLog } from './audit.js';
 import type { Culler } from './culler.js';
 import type { ScheduleRunner } from './schedules.js';
+import type { UserModels } from './user-models.js';
 
 export interface HubDeps {
   config: Config;
@@ -38,6 +39,8 @@ export interface HubDeps {
   tokens: TokenRepo;
   oauth: OAuthRepo;
   access: AccessService;
+  /** Cached JupyterHub user models (JSON) for the API. */
+  userModels: UserModels;
   serverManager: ServerManager;
   csrf: Csrf;
   authState: AuthStateStore;

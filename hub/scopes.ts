@@ -149,6 +149,19 @@ export function hasScope(scopes: ReadonlySet<string>, needed: string, target: Sc
   return false;
 }
 
+const groupFiltered = new WeakMap<ReadonlySet<string>, boolean>();
+
+/** True when some scope is filtered by group (then targets need the user's groups); cached per set. */
+export function hasGroupFilter(scopes: ReadonlySet<string>): boolean {
+  let v = groupFiltered.get(scopes);
+  if (v === undefined) {
+    v = false;
+    for (const s of scopes) if (s.includes('!group=')) v = true;
+    groupFiltered.set(scopes, v);
+  }
+  return v;
+}
+
 /** True when `scopes` grant `needed` on at least something (for "may call this endpoint at all"). */
 export function hasAnyScope(scopes: ReadonlySet<string>, needed: string): boolean {
   if (scopes.has(needed)) return true;

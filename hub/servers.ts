@@ -3,6 +3,7 @@
  * its OAuth client, timeouts, readiness and proxy routes; spawners only start and stop things.
  * The database is the truth; the proxy and in-memory spawner objects are caches rebuilt on restart.
  */
+import { VersionedMap } from './versioned-map.js';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { AppRoute } from '../config/profiles-schema.js';
@@ -68,8 +69,10 @@ const key = (user: string, server: string) => `${user}/${server}`;
 export const SERVER_TOKEN_SCOPES = ['users:activity!user', 'access:servers!server'];
 
 export class ServerManager {
-  private readonly pending = new Map<string, Pending>();
-  private readonly running = new Map<string, Spawner>();
+  /** Bumped on every change to `pending` or `running` (what status() answers from). */
+  private statusChanges = 0;
+  private readonly pending = new VersionedMap<string, Pending>(() => this.statusChanges++);
+  private readonly running = new VersionedMap<string, Spawner>(() => this.statusChanges++);
   /** Last failure per server, kept for the progress stream and the spawn-pending page. */
   private readonly failures = new Map<string, { message: string; status: number; headers?: Record<string, string>; progress: ProgressLog }>();
   private pollTimer: NodeJS.Timeout | null = null;
@@ -80,6 +83,11 @@ export class ServerManager {
   private disposed = false;
 
   constructor(private readonly d: ServerManagerDeps) {}
+
+  /** Changes whenever any server's status may have changed (for cached user models). */
+  get statusVersion(): number {
+    return this.statusChanges;
+  }
 
   status(user: string, serverName: string): ServerStatus {
     const p = this.pending.get(key(user, serverName));

@@ -37,7 +37,8 @@ export class RoleRepo {
     return (
       prep(this.db, 
           `SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = ?
-           UNION SELECT r.name FROM roles r JOIN group_roles gr ON gr.role_id = r.id JOIN user_groups ug ON ug.group_id = gr.group_id WHERE ug.user_id = ?`,
+           UNION SELECT r.name FROM roles r JOIN group_roles gr ON gr.role_id = r.id JOIN user_groups ug ON ug.group_id = gr.group_id WHERE ug.user_id = ?
+           ORDER BY 1`,
         )
         .all(userId, userId) as Array<{ name: string }>
     ).map((r) => r.name);

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessService, Identity } from '../access.js';
 import type { UserRepo } from '../db/users.js';
 import type { Logger } from '../log.js';
-import type { ApiCaller } from './api-router.js';
+import type { ApiCaller, ApiRequest } from './api-router.js';
 import { tokenFromHeader } from './auth.js';
 import { xsrfField, type Csrf } from './csrf.js';
 import { writeApiError } from './error-handler.js';
@@ -28,24 +28,28 @@ export function createApiCaller(d: { access: AccessService; users: UserRepo; csr
     new Promise<SessionFields | undefined>((resolve, reject) =>
       d.session(req, res, (err) => (err ? reject(err) : resolve((req as IncomingMessage & { session?: SessionFields }).session))),
     );
+  /** Cookie callers: the session, then _xsrf on writes. */
+  const fromCookie = async (req: ApiRequest, res: ServerResponse): Promise<Identity | undefined> => {
+    let identity: Identity | undefined;
+    let binding = '';
+    if (req.headers.cookie) {
+      const s = await loadSession(req.raw, res);
+      const user = s?.userId ? d.users.byId(s.userId) : undefined;
+      if (user && user.cookie_id === s?.cookieId) identity = d.access.forUser(user, s?.hubSessionId);
+      binding = s?.cookieId ?? '';
+    }
+    if (!SAFE.has(req.method)) {
+      const queryXsrf = typeof req.query._xsrf === 'string' ? req.query._xsrf : undefined;
+      d.csrf.verify(req.headers, xsrfField(req.body) ?? queryXsrf, d.csrf.expectedFor(req.headers.cookie, binding));
+    }
+    return ((req.raw as IncomingMessage & { identity?: Identity }).identity = identity);
+  };
   return {
-    async authenticate(req, res) {
-      const holder = req.raw as IncomingMessage & { identity?: Identity };
+    authenticate(req, res) {
       const token = tokenFromHeader(req.headers.authorization);
-      if (token) return (holder.identity = d.access.forToken(token));
-      let identity: Identity | undefined;
-      let binding = '';
-      if (req.headers.cookie) {
-        const s = await loadSession(req.raw, res);
-        const user = s?.userId ? d.users.byId(s.userId) : undefined;
-        if (user && user.cookie_id === s?.cookieId) identity = d.access.forUser(user, s?.hubSessionId);
-        binding = s?.cookieId ?? '';
-      }
-      if (!SAFE.has(req.method)) {
-        const queryXsrf = typeof req.query._xsrf === 'string' ? req.query._xsrf : undefined;
-        d.csrf.verify(req.headers, xsrfField(req.body) ?? queryXsrf, d.csrf.expectedFor(req.headers.cookie, binding));
-      }
-      return (holder.identity = identity);
+      // token callers are answered synchronously (the API's hot path)
+      if (token) return ((req.raw as IncomingMessage & { identity?: Identity }).identity = d.access.forToken(token));
+      return fromCookie(req, res);
     },
     fail: (err, req, res) => writeApiError(d.log, err, req, res),
   };

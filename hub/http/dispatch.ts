@@ -11,6 +11,11 @@ import { JUPYTERHUB_API_VERSION } from '../version.js';
 import type { ApiCaller, ApiRouter } from './api-router.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+// Request ids only need to be unique in the logs: a random prefix per process plus a counter, so a
+// request doesn't pay for reading the random pool.
+const ID_PREFIX = randomBytes(4).toString('hex');
+let idCounter = 0;
+const nextRequestId = () => `${ID_PREFIX}${(++idCounter).toString(16).padStart(8, '0')}`;
 
 export interface DispatchDeps {
   api: ApiRouter;
@@ -24,7 +29,7 @@ export interface DispatchDeps {
 export function createDispatcher(d: DispatchDeps): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
     const incoming = req.headers['x-request-id'];
-    const reqId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomBytes(8).toString('hex');
+    const reqId = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : nextRequestId();
     res.setHeader('X-Request-Id', reqId);
     res.setHeader('X-JupyterHub-Version', JUPYTERHUB_API_VERSION);
     const method = req.method ?? 'GET';
@@ -40,7 +45,7 @@ export function createDispatcher(d: DispatchDeps): RequestListener {
       // JSON answers need no CSP; they must not be sniffed or framed
       res.setHeader('X-Content-Type-Options', 'nosniff');
       res.setHeader('X-Frame-Options', 'DENY');
-      void d.api.serve(req, res, matched, d.caller);
+      d.api.serve(req, res, matched, d.caller);
     });
   };
 }

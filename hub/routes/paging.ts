@@ -38,23 +38,27 @@ export function parsePaging(req: PagedRequest, _total: number): Paging {
   return { offset, limit, paginated };
 }
 
+/** Sends one page whose items are already JSON text (`total` is the count over all pages). */
+export function sendJsonPage(req: PagedRequest, res: PagedResponse & { jsonText(text: string): void }, paging: Paging, total: number, items: string[]): void {
+  const list = `[${items.join(',')}]`;
+  if (!paging.paginated) return void res.jsonText(list);
+  res.type(PAGINATION_TYPE);
+  res.jsonText(`{"items":${list},"_pagination":${JSON.stringify(paginationOf(req, paging, total))}}`);
+}
+
+function paginationOf(req: PagedRequest, paging: Paging, total: number): Record<string, unknown> {
+  const nextOffset = paging.offset + paging.limit;
+  const url = new URL(req.originalUrl, 'http://x');
+  url.searchParams.set('offset', String(nextOffset));
+  url.searchParams.set('limit', String(paging.limit));
+  return { offset: paging.offset, limit: paging.limit, total, next: nextOffset < total ? { offset: nextOffset, limit: paging.limit, url: `${url.pathname}${url.search}` } : null };
+}
+
 /** Sends one page of `all`, mapping only the items on the page. */
 export function sendPage<T>(req: PagedRequest, res: PagedResponse, all: readonly T[], toModel: (item: T) => unknown): void {
   const paging = parsePaging(req, all.length);
   const items = all.slice(paging.offset, paging.offset + paging.limit).map(toModel);
   if (!paging.paginated) return void res.json(items);
-  const nextOffset = paging.offset + paging.limit;
-  const url = new URL(req.originalUrl, 'http://x');
-  url.searchParams.set('offset', String(nextOffset));
-  url.searchParams.set('limit', String(paging.limit));
   res.type(PAGINATION_TYPE);
-  res.json({
-    items,
-    _pagination: {
-      offset: paging.offset,
-      limit: paging.limit,
-      total: all.length,
-      next: nextOffset < all.length ? { offset: nextOffset, limit: paging.limit, url: `${url.pathname}${url.search}` } : null,
-    },
-  });
+  res.json({ items, _pagination: paginationOf(req, paging, all.length) });
 }

@@ -4,7 +4,7 @@ import type { Identity } from '../access.js';
 import type { HubDeps } from '../deps.js';
 import type { UserRow } from '../db/users.js';
 import { HubError } from '../errors.js';
-import type { ScopeTarget } from '../scopes.js';
+import { hasGroupFilter, type ScopeTarget } from '../scopes.js';
 
 /** The parts of a request (Express's or the API router's) these helpers read. */
 export interface RequestLike {
@@ -24,8 +24,7 @@ export function userTarget(d: HubDeps): (req: Pick<RequestLike, 'params' | 'iden
   return (req) => {
     const name = param(req, 'name');
     // group filters are rare: look up the target's groups only when the caller holds one
-    const groupFiltered = [...(req.identity?.scopes ?? [])].some((s) => s.includes('!group='));
-    const user = groupFiltered ? d.users.byName(name) : undefined;
+    const user = req.identity && hasGroupFilter(req.identity.scopes) ? d.users.byName(name) : undefined;
     return { user: name, server: `${name}/${param(req, 'server')}`, userGroups: user ? d.users.groupNames(user.id) : [] };
   };
 }

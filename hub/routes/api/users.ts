@@ -11,7 +11,8 @@ import { userModel, type UserModelInput } from '../../models.js';
 import { hasScope } from '../../scopes.js';
 import { createUsers, deleteUser, updateUser, validatedNames } from '../../user-ops.js';
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
-import { sendPage } from '../paging.js';
+import { parsePaging, sendJsonPage } from '../paging.js';
+import type { UserSort } from '../../user-models.js';
 
 export function buildUserModelInput(d: HubDeps, user: UserRow, callerScopes?: ReadonlySet<string>): UserModelInput {
   return {
@@ -20,7 +21,7 @@ export function buildUserModelInput(d: HubDeps, user: UserRow, callerScopes?: Re
     roles: d.access.userRoles(user),
     servers: d.servers.forUser(user.id).map((row) => ({ row, status: d.serverManager.status(user.name, row.name) })),
     // decrypted only for callers allowed to see it (admin:auth_state on this user)
-    authState: callerScopes && hasScope(callerScopes, 'admin:auth_state', { user: user.name }) ? d.authState.get(user.id) : undefined,
+    authState: callerScopes && hasScope(callerScopes, 'admin:auth_state', { user: user.name }) ? d.authState.ofRow(user) : undefined,
   };
 }
 
@@ -32,10 +33,18 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const state = req.query.state;
     if (state !== undefined && !['active', 'ready', 'inactive'].includes(String(state))) throw new HubError(400, `Invalid state: ${String(state)}; must be one of active, ready, inactive`);
     const sort = req.query.sort === undefined ? 'id' : String(req.query.sort);
-    const sortKey = sort.replace(/^-/, '');
+    const sortKey = sort.replace(/^-/, '') as UserSort;
     if (!['id', 'name', 'last_activity'].includes(sortKey)) throw new HubError(400, `Invalid sort: ${sort}; must be one of id, name, last_activity (prefix - for descending)`);
     const nameFilter = typeof req.query.name_filter === 'string' ? req.query.name_filter : '';
     const includeStopped = req.query.include_stopped_servers !== undefined && req.query.include_stopped_servers !== 'false';
+    const descending = sort.startsWith('-');
+    const paging = parsePaging(req, 0);
+    const modelOpts = { includeStoppedServers: includeStopped };
+    // Callers who may list everyone, without a state filter: the database pages (the common case).
+    if (!state && id.scopes.has('list:users')) {
+      const { ids, total } = d.userModels.page(sortKey, descending, paging.offset, paging.limit, nameFilter);
+      return sendJsonPage(req, res, paging, total, d.userModels.jsonOf(ids, id.scopes, modelOpts));
+    }
     let rows = d.users.list();
     if (nameFilter) rows = rows.filter((u) => u.name.startsWith(nameFilter));
     if (!id.scopes.has('list:users')) rows = rows.filter((u) => hasScope(id.scopes, 'list:users', { user: u.name, userGroups: d.users.groupNames(u.id) }));
@@ -47,10 +56,11 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
         return state === 'active' ? active : state === 'ready' ? ready : !active;
       });
     }
-    const dir = sort.startsWith('-') ? -1 : 1;
+    const dir = descending ? -1 : 1;
     const keyOf = (u: UserRow): string | number => (sortKey === 'id' ? u.id : sortKey === 'name' ? u.name : (u.last_activity ?? ''));
     rows = [...rows].sort((a, b) => (keyOf(a) < keyOf(b) ? -dir : keyOf(a) > keyOf(b) ? dir : a.id - b.id));
-    sendPage(req, res, rows, (u) => userModel(buildUserModelInput(d, u), id.scopes, { includeStoppedServers: includeStopped }));
+    const ids = rows.slice(paging.offset, paging.offset + paging.limit).map((u) => u.id);
+    sendJsonPage(req, res, paging, rows.length, d.userModels.jsonOf(ids, id.scopes, modelOpts));
   });
 
   api.post('/hub/api/users', { scope: 'admin:users', bodyLimit: 1048576 }, (req, res) => {
@@ -62,8 +72,11 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
   });
 
   api.get('/hub/api/users/:name', { scope: 'read:users', target: target }, (req, res) => {
-    const user = loadUser(d, param(req, 'name'));
-    res.json(userModel(buildUserModelInput(d, user, req.identity!.scopes), req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined }));
+    const name = param(req, 'name');
+    const userId = d.userModels.idOf(name);
+    const [model] = userId === undefined ? [] : d.userModels.jsonOf([userId], req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined, withAuthState: true });
+    if (model === undefined) throw new HubError(404, `No such user: ${name}`);
+    res.jsonText(model);
   });
 
   api.post('/hub/api/users/:name', { scope: 'admin:users', target: target, bodyLimit: 1048576 }, (req, res) => {

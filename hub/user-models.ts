@@ -1,0 +1,172 @@
+/**
+ * JupyterHub user models for the REST API, built in batches and cached as JSON text.
+ *
+ * A model is a pure function of database rows (user, groups, roles, servers, auth state) and the
+ * servers' in-memory status, filtered by the caller's scopes. The cache is keyed by a version that
+ * moves on every row this hub's connection changes (SQLite total_changes()), on every status change
+ * (ServerManager.statusVersion), and on commits by other connections (PRAGMA data_version, checked
+ * at most every 250 ms) — so an answer is never older than the data, and listing 10,000 users or
+ * polling one user costs a lookup instead of four queries and a stringify per user.
+ */
+import type { Db } from './db/db.js';
+import { prep } from './db/db.js';
+import type { ServerRow } from './db/servers.js';
+import type { UserRow } from './db/users.js';
+import type { AccessService } from './access.js';
+import type { AuthStateStore } from './auth-state.js';
+import type { Clock } from './clock.js';
+import { userModel, type UserModelInput } from './models.js';
+import type { ServerManager } from './servers.js';
+import { hasScope } from './scopes.js';
+
+export type UserSort = 'id' | 'name' | 'last_activity';
+
+export interface ModelOptions {
+  includeStoppedServers?: boolean;
+  /** Include the decrypted auth state when the caller holds admin:auth_state (single-user GET). */
+  withAuthState?: boolean;
+}
+
+interface Deps {
+  db: Db;
+  access: AccessService;
+  authState: AuthStateStore;
+  serverManager: ServerManager;
+  clock: Clock;
+}
+
+const EXTERNAL_CHECK_MS = 250;
+// fixed SQL per sort key and direction (ties by id ascending, as the JS sort elsewhere)
+const ORDER: Record<UserSort, string> = { id: 'id', name: 'name', last_activity: "COALESCE(last_activity, '')" };
+
+export class UserModels {
+  private version = '';
+  private externalVersion = 0;
+  private externalCheckedAt = -Infinity;
+  private readonly inputs = new Map<number, UserModelInput>();
+  private readonly idsByName = new Map<string, number>();
+  /** JSON text by caller scope set (its sorted text) and options, then user id. */
+  private readonly json = new Map<string, Map<number, string>>();
+  private readonly scopeKeys = new WeakMap<ReadonlySet<string>, string>();
+  private total: number | undefined;
+
+  constructor(private readonly d: Deps) {}
+
+  /** Drops everything when the data may have changed since the cache was filled. */
+  private sync(): void {
+    const now = this.d.clock.now();
+    if (now - this.externalCheckedAt >= EXTERNAL_CHECK_MS) {
+      this.externalVersion = prep(this.d.db, 'PRAGMA data_version').pluck().get() as number;
+      this.externalCheckedAt = now;
+    }
+    const changes = prep(this.d.db, 'SELECT total_changes()').pluck().get() as number;
+    const version = `${changes}.${this.externalVersion}.${this.d.serverManager.statusVersion}`;
+    if (version === this.version) return;
+    this.version = version;
+    this.inputs.clear();
+    this.idsByName.clear();
+    this.json.clear();
+    this.total = undefined;
+  }
+
+  idOf(name: string): number | undefined {
+    this.sync();
+    let id = this.idsByName.get(name);
+    if (id === undefined) {
+      id = prep(this.d.db, 'SELECT id FROM users WHERE name = ?').pluck().get(name) as number | undefined;
+      if (id !== undefined) this.idsByName.set(name, id);
+    }
+    return id;
+  }
+
+  count(): number {
+    this.sync();
+    return (this.total ??= prep(this.d.db, 'SELECT COUNT(*) FROM users').pluck().get() as number);
+  }
+
+  /** Ids of one page of all users, optionally only names starting with `prefix`; and their total. */
+  page(sort: UserSort, descending: boolean, offset: number, limit: number, prefix: string): { ids: number[]; total: number } {
+    const order = `${ORDER[sort]} ${descending ? 'DESC' : 'ASC'}, id ASC`;
+    if (!prefix) return { ids: prep(this.d.db, `SELECT id FROM users ORDER BY ${order} LIMIT ? OFFSET ?`).pluck().all(limit, offset) as number[], total: this.count() };
+    const where = 'substr(name, 1, length(@prefix)) = @prefix';
+    return {
+      ids: prep(this.d.db, `SELECT id FROM users WHERE ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`).pluck().all({ prefix, limit, offset }) as number[],
+      total: prep(this.d.db, `SELECT COUNT(*) FROM users WHERE ${where}`).pluck().get({ prefix }) as number,
+    };
+  }
+
+  /** The models of `ids` as JSON text, in order (ids that no longer exist are left out). */
+  jsonOf(ids: readonly number[], callerScopes: ReadonlySet<string>, opts: ModelOptions = {}): string[] {
+    this.sync();
+    const key = `${this.scopeKey(callerScopes)}|${opts.includeStoppedServers ? 1 : 0}${opts.withAuthState ? 1 : 0}`;
+    let cache = this.json.get(key);
+    if (!cache) this.json.set(key, (cache = new Map()));
+    const missing = ids.filter((id) => !cache.has(id));
+    if (missing.length) {
+      const inputs = this.load(missing);
+      for (const id of missing) {
+        const input = inputs.get(id);
+        if (!input) continue;
+        const withState = opts.withAuthState && hasScope(callerScopes, 'admin:auth_state', { user: input.user.name });
+        const model = userModel(withState ? { ...input, authState: this.d.authState.ofRow(input.user) } : input, callerScopes, opts);
+        cache.set(id, JSON.stringify(model));
+      }
+    }
+    const out: string[] = [];
+    for (const id of ids) {
+      const text = cache.get(id);
+      if (text !== undefined) out.push(text);
+    }
+    return out;
+  }
+
+  /** Model inputs for `ids`: the rows and their groups, roles and servers in one query each. */
+  private load(ids: number[]): Map<number, UserModelInput> {
+    const todo = ids.filter((id) => !this.inputs.has(id));
+    if (todo.length) {
+      const list = JSON.stringify(todo);
+      const rows = prep(this.d.db, 'SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))').all(list) as UserRow[];
+      const groups = prep(this.d.db, 'SELECT ug.user_id AS id, g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE ug.user_id IN (SELECT value FROM json_each(?)) ORDER BY g.name').all(list) as Array<{ id: number; name: string }>;
+      const roles = prep(
+        this.d.db,
+        `SELECT ur.user_id AS id, r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id IN (SELECT value FROM json_each(@ids))
+         UNION SELECT ug.user_id AS id, r.name FROM roles r JOIN group_roles gr ON gr.role_id = r.id JOIN user_groups ug ON ug.group_id = gr.group_id WHERE ug.user_id IN (SELECT value FROM json_each(@ids))
+         ORDER BY 2`,
+      ).all({ ids: list }) as Array<{ id: number; name: string }>;
+      const servers = prep(this.d.db, 'SELECT * FROM servers WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY name').all(list) as ServerRow[];
+      const by = <T extends { id?: number; user_id?: number }>(items: T[], idOf: (t: T) => number) => {
+        const m = new Map<number, T[]>();
+        for (const it of items) {
+          const k = idOf(it);
+          const l = m.get(k);
+          if (l) l.push(it);
+          else m.set(k, [it]);
+        }
+        return m;
+      };
+      const groupsOf = by(groups, (g) => g.id);
+      const rolesOf = by(roles, (r) => r.id);
+      const serversOf = by(servers, (s) => s.user_id);
+      for (const user of rows) {
+        this.inputs.set(user.id, {
+          user,
+          groups: (groupsOf.get(user.id) ?? []).map((g) => g.name),
+          roles: this.d.access.rolesFrom(user, (rolesOf.get(user.id) ?? []).map((r) => r.name)),
+          servers: (serversOf.get(user.id) ?? []).map((row) => ({ row, status: this.d.serverManager.status(user.name, row.name) })),
+        });
+      }
+    }
+    const out = new Map<number, UserModelInput>();
+    for (const id of ids) {
+      const input = this.inputs.get(id);
+      if (input) out.set(id, input);
+    }
+    return out;
+  }
+
+  private scopeKey(scopes: ReadonlySet<string>): string {
+    let key = this.scopeKeys.get(scopes);
+    if (key === undefined) this.scopeKeys.set(scopes, (key = [...scopes].sort().join(' ')));
+    return key;
+  }
+}
