@@ -156,7 +156,7 @@ export function createHub(input: CreateHubInput): Hub {
   // one short, unambiguous time format on every page
   app.locals.fmtTime = (iso: string | null | undefined) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '—');
   // Pages get the full set of security headers (CSP etc.); JSON answers of the API paths Express
-  // still serves (health, audit, OAuth token) only need nosniff and no framing.
+  // still serves (OAuth token, unknown-path 404s) only need nosniff and no framing.
   const pageHeaders = helmet({
     contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"] } },
     crossOriginEmbedderPolicy: false,

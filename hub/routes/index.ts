@@ -1,7 +1,7 @@
 /**
  * Route registration. The REST API lives on the API router (hub/http/api-router.ts); Express serves
- * pages, the OAuth browser endpoints, static files and the operations endpoints, turns unknown API
- * paths into JSON 404s, and has the error handler last.
+ * pages, the OAuth endpoints and static files, turns unknown API paths into JSON 404s, and has the
+ * error handler last.
  */
 import express, { type Express } from 'express';
 import { createRequire } from 'node:module';
@@ -29,7 +29,7 @@ import type { ApiRouter } from '../http/api-router.js';
 import { pagesRouter } from './pages.js';
 import { adminRouter } from './admin.js';
 import { tokenPageRouter } from './token-page.js';
-import { opsRouter } from './ops.js';
+import { opsApiRoutes, opsRouter } from './ops.js';
 
 const require = createRequire(import.meta.url);
 const xtermRoot = dirname(require.resolve('@xterm/xterm/package.json'));
@@ -45,7 +45,7 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   // xterm.js for the web terminal, served from its npm packages
   for (const [name, file] of Object.entries(XTERM_FILES)) app.get(`/hub/static/vendor/xterm/${name}`, (_req, res) => res.sendFile(file, { maxAge: '1h' }));
   app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400), services: d.services, csrf: d.csrf }));
-  // CSRF for cookie-authenticated writes to the API paths Express still serves (token calls are exempt)
+  // CSRF for cookie-authenticated writes to API paths Express sees (unknown ones; token calls are exempt)
   app.use('/hub/api', d.csrf.check());
   app.use(routeLoginRouter(d));
   app.use(opsRouter(d));
@@ -78,4 +78,5 @@ export function registerApiRoutes(api: ApiRouter, d: HubDeps): void {
   servicesRoutes(api, d);
   sharesRoutes(api, d);
   hubRoutes(api, d);
+  opsApiRoutes(api, d);
 }

@@ -7,10 +7,10 @@
  *   GET  /hub/admin/audit                  the audit log in the admin console (admin-ui + read:audit)
  *   GET  /hub/admin/schedules, POST /hub/admin/schedules/override   schedules view and override (admin-ui + admin:servers)
  */
-import { json, Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
+import { Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
+import type { ApiHandler, ApiRouter } from '../http/api-router.js';
 import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
-import { requireScope } from '../http/auth.js';
 import { hasScope } from '../scopes.js';
 import { nextStopFor } from '../stop-warnings.js';
 import { jsonBody } from './params.js';
@@ -21,7 +21,7 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.trim() ? v.trim() : undefined;
 }
 
-function auditQuery(req: Request): AuditQuery {
+function auditQuery(req: { query: Record<string, unknown> }): AuditQuery {
   const q: AuditQuery = { actor: str(req.query.actor), action: str(req.query.action), target: str(req.query.target) };
   for (const k of ['since', 'until'] as const) {
     const v = str(req.query[k]);
@@ -42,11 +42,38 @@ function requireAdminUi(scope: string) {
   };
 }
 
-export function opsRouter(d: HubDeps): Router {
-  const r = Router();
+function scheduleView(d: HubDeps) {
+  const servers: Array<{ user: string; server: string; started: string | null; lastActivity: string | null; nextStop: ReturnType<typeof nextStopFor>; overrideUntil: string | null }> = [];
+  for (const a of d.serverManager.activeServers()) {
+    if (a.status !== 'running') continue;
+    const user = d.users.byName(a.user);
+    const row = user ? d.servers.get(user.id, a.server) : undefined;
+    if (!user || !row) continue;
+    const o = d.schedules?.memory.overrides.get(`${a.user}/${a.server}`);
+    servers.push({ user: a.user, server: a.server, started: row.started, lastActivity: row.last_activity, nextStop: nextStopFor(d, user, row), overrideUntil: o ? new Date(o).toISOString() : null });
+  }
+  servers.sort((x, y) => (x.nextStop?.at ?? Infinity) - (y.nextStop?.at ?? Infinity));
+  return { schedules: d.config.schedules, culling: d.config.culling, servers };
+}
+
+function override(d: HubDeps, by: string, body: Record<string, unknown>) {
+  const user = typeof body.user === 'string' ? d.users.byName(body.user) : undefined;
+  if (!user) throw new HubError(400, `No such user: ${String(body.user ?? '')}`);
+  const server = typeof body.server === 'string' ? body.server : '';
+  const minutes = Number(body.minutes);
+  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 60 * 24 * 31) throw new HubError(400, "'minutes' must be a number of minutes between 1 and 44640");
+  if (!d.schedules) throw new HubError(503, 'Schedules are not running in this hub');
+  const until = d.clock.now() + minutes * 60_000;
+  d.schedules.override(user.name, server, until);
+  d.log.info({ user: user.name, server, until: new Date(until).toISOString(), by, event: 'schedule-override' }, 'scheduled stops overridden');
+  return { user: user.name, server, until: new Date(until).toISOString() };
+}
+
+/** The operations endpoints of the REST API (on the API router). */
+export function opsApiRoutes(api: ApiRouter, d: HubDeps): void {
   const startedAt = Date.now();
 
-  r.get(['/hub/health', '/hub/api/health'], async (_req, res) => {
+  const health: ApiHandler = async (_req, res) => {
     const checks: Record<string, string> = {};
     let ok = true;
     try {
@@ -69,9 +96,11 @@ export function opsRouter(d: HubDeps): Router {
       pending: d.serverManager.pendingCount(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     });
-  });
+  };
+  api.get('/hub/health', {}, health);
+  api.get('/hub/api/health', {}, health);
 
-  r.get('/hub/api/audit', requireScope('read:audit'), (req, res) => {
+  api.get('/hub/api/audit', { scope: 'read:audit' }, (req, res) => {
     const q = auditQuery(req);
     const paging = parsePaging(req, 0);
     const { total, items } = d.audit.query({ ...q, offset: paging.offset, limit: paging.limit });
@@ -80,45 +109,24 @@ export function opsRouter(d: HubDeps): Router {
     const url = new URL(req.originalUrl, 'http://x');
     url.searchParams.set('offset', String(nextOffset));
     url.searchParams.set('limit', String(paging.limit));
-    res.type(PAGINATION_TYPE).json({
+    res.type(PAGINATION_TYPE);
+    res.json({
       items,
       _pagination: { offset: paging.offset, limit: paging.limit, total, next: nextOffset < total ? { offset: nextOffset, limit: paging.limit, url: `${url.pathname}${url.search}` } : null },
     });
   });
 
-  const scheduleView = () => {
-    const servers: Array<{ user: string; server: string; started: string | null; lastActivity: string | null; nextStop: ReturnType<typeof nextStopFor>; overrideUntil: string | null }> = [];
-    for (const a of d.serverManager.activeServers()) {
-      if (a.status !== 'running') continue;
-      const user = d.users.byName(a.user);
-      const row = user ? d.servers.get(user.id, a.server) : undefined;
-      if (!user || !row) continue;
-      const o = d.schedules?.memory.overrides.get(`${a.user}/${a.server}`);
-      servers.push({ user: a.user, server: a.server, started: row.started, lastActivity: row.last_activity, nextStop: nextStopFor(d, user, row), overrideUntil: o ? new Date(o).toISOString() : null });
-    }
-    servers.sort((x, y) => (x.nextStop?.at ?? Infinity) - (y.nextStop?.at ?? Infinity));
-    return { schedules: d.config.schedules, culling: d.config.culling, servers };
-  };
-
-  const override = (by: string, body: Record<string, unknown>) => {
-    const user = typeof body.user === 'string' ? d.users.byName(body.user) : undefined;
-    if (!user) throw new HubError(400, `No such user: ${String(body.user ?? '')}`);
-    const server = typeof body.server === 'string' ? body.server : '';
-    const minutes = Number(body.minutes);
-    if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 60 * 24 * 31) throw new HubError(400, "'minutes' must be a number of minutes between 1 and 44640");
-    if (!d.schedules) throw new HubError(503, 'Schedules are not running in this hub');
-    const until = d.clock.now() + minutes * 60_000;
-    d.schedules.override(user.name, server, until);
-    d.log.info({ user: user.name, server, until: new Date(until).toISOString(), by, event: 'schedule-override' }, 'scheduled stops overridden');
-    return { user: user.name, server, until: new Date(until).toISOString() };
-  };
-
-  r.get('/hub/api/schedules', requireScope('read:servers'), (_req, res) => {
-    res.json(scheduleView());
+  api.get('/hub/api/schedules', { scope: 'read:servers' }, (_req, res) => {
+    res.json(scheduleView(d));
   });
-  r.post('/hub/api/schedules/override', requireScope('admin:servers'), json({ limit: '8kb' }), (req, res) => {
-    res.json(override(req.identity!.name, jsonBody(req)));
+  api.post('/hub/api/schedules/override', { scope: 'admin:servers', bodyLimit: 8192 }, (req, res) => {
+    res.json(override(d, req.identity!.name, jsonBody(req)));
   });
+}
+
+/** The operations pages of the admin console (Express). */
+export function opsRouter(d: HubDeps): Router {
+  const r = Router();
 
   r.get('/hub/admin/audit', requireAdminUi('read:audit'), (req, res) => {
     const q = auditQuery(req);
@@ -136,10 +144,10 @@ export function opsRouter(d: HubDeps): Router {
   });
 
   r.get('/hub/admin/schedules', requireAdminUi('admin:servers'), (req, res) => {
-    res.render('admin-schedules', { identity: req.identity, xsrf: req.xsrfToken, view: scheduleView(), flash: str(req.query.flash) ?? null });
+    res.render('admin-schedules', { identity: req.identity, xsrf: req.xsrfToken, view: scheduleView(d), flash: str(req.query.flash) ?? null });
   });
   r.post('/hub/admin/schedules/override', requireAdminUi('admin:servers'), urlencoded({ extended: false, limit: '8kb' }), d.csrf.check(), (req, res) => {
-    const o = override(req.identity!.name, req.body as Record<string, unknown>);
+    const o = override(d, req.identity!.name, req.body as Record<string, unknown>);
     res.redirect(303, `/hub/admin/schedules?flash=${encodeURIComponent(`${o.user}'s server${o.server ? ` ${o.server}` : ''} keeps running until ${o.until.slice(0, 16).replace('T', ' ')} UTC`)}`);
   });
 
