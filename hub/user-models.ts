@@ -36,6 +36,7 @@ interface Deps {
 }
 
 const EXTERNAL_CHECK_MS = 250;
+const MAX_CALLER_KINDS = 8;
 // fixed SQL per sort key and direction (ties by id ascending, as the JS sort elsewhere)
 const ORDER: Record<UserSort, string> = { id: 'id', name: 'name', last_activity: "COALESCE(last_activity, '')" };
 
@@ -43,7 +44,6 @@ export class UserModels {
   private version = '';
   private externalVersion = 0;
   private externalCheckedAt = -Infinity;
-  private readonly inputs = new Map<number, UserModelInput>();
   private readonly idsByName = new Map<string, number>();
   /** JSON text by caller scope set (its sorted text) and options, then user id. */
   private readonly json = new Map<string, Map<number, string>>();
@@ -63,7 +63,6 @@ export class UserModels {
     const version = `${changes}.${this.externalVersion}.${this.d.serverManager.statusVersion}`;
     if (version === this.version) return;
     this.version = version;
-    this.inputs.clear();
     this.idsByName.clear();
     this.json.clear();
     this.total = undefined;
@@ -100,7 +99,11 @@ export class UserModels {
     this.sync();
     const key = `${this.scopeKey(callerScopes)}|${opts.includeStoppedServers ? 1 : 0}${opts.withAuthState ? 1 : 0}`;
     let cache = this.json.get(key);
-    if (!cache) this.json.set(key, (cache = new Map()));
+    if (!cache) {
+      // a few caller kinds (admin, culler service, dashboards) at a time: forget the oldest beyond that
+      if (this.json.size >= MAX_CALLER_KINDS) this.json.delete(this.json.keys().next().value!);
+      this.json.set(key, (cache = new Map()));
+    }
     const missing = ids.filter((id) => !cache.has(id));
     if (missing.length) {
       const inputs = this.load(missing);
@@ -120,46 +123,42 @@ export class UserModels {
     return out;
   }
 
-  /** Model inputs for `ids`: the rows and their groups, roles and servers in one query each. */
+  /**
+   * Model inputs for `ids`: the rows and their groups, roles and servers in one query each. Not kept:
+   * only the JSON is cached (rows hold password hashes and encrypted auth state, and cost memory).
+   */
   private load(ids: number[]): Map<number, UserModelInput> {
-    const todo = ids.filter((id) => !this.inputs.has(id));
-    if (todo.length) {
-      const list = JSON.stringify(todo);
-      const rows = prep(this.d.db, 'SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))').all(list) as UserRow[];
-      const groups = prep(this.d.db, 'SELECT ug.user_id AS id, g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE ug.user_id IN (SELECT value FROM json_each(?)) ORDER BY g.name').all(list) as Array<{ id: number; name: string }>;
-      const roles = prep(
-        this.d.db,
-        `SELECT ur.user_id AS id, r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id IN (SELECT value FROM json_each(@ids))
-         UNION SELECT ug.user_id AS id, r.name FROM roles r JOIN group_roles gr ON gr.role_id = r.id JOIN user_groups ug ON ug.group_id = gr.group_id WHERE ug.user_id IN (SELECT value FROM json_each(@ids))
-         ORDER BY 2`,
-      ).all({ ids: list }) as Array<{ id: number; name: string }>;
-      const servers = prep(this.d.db, 'SELECT * FROM servers WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY name').all(list) as ServerRow[];
-      const by = <T extends { id?: number; user_id?: number }>(items: T[], idOf: (t: T) => number) => {
-        const m = new Map<number, T[]>();
-        for (const it of items) {
-          const k = idOf(it);
-          const l = m.get(k);
-          if (l) l.push(it);
-          else m.set(k, [it]);
-        }
-        return m;
-      };
-      const groupsOf = by(groups, (g) => g.id);
-      const rolesOf = by(roles, (r) => r.id);
-      const serversOf = by(servers, (s) => s.user_id);
-      for (const user of rows) {
-        this.inputs.set(user.id, {
-          user,
-          groups: (groupsOf.get(user.id) ?? []).map((g) => g.name),
-          roles: this.d.access.rolesFrom(user, (rolesOf.get(user.id) ?? []).map((r) => r.name)),
-          servers: (serversOf.get(user.id) ?? []).map((row) => ({ row, status: this.d.serverManager.status(user.name, row.name) })),
-        });
-      }
-    }
     const out = new Map<number, UserModelInput>();
-    for (const id of ids) {
-      const input = this.inputs.get(id);
-      if (input) out.set(id, input);
+    const list = JSON.stringify(ids);
+    const rows = prep(this.d.db, 'SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))').all(list) as UserRow[];
+    const groups = prep(this.d.db, 'SELECT ug.user_id AS id, g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id WHERE ug.user_id IN (SELECT value FROM json_each(?)) ORDER BY g.name').all(list) as Array<{ id: number; name: string }>;
+    const roles = prep(
+      this.d.db,
+      `SELECT ur.user_id AS id, r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id IN (SELECT value FROM json_each(@ids))
+       UNION SELECT ug.user_id AS id, r.name FROM roles r JOIN group_roles gr ON gr.role_id = r.id JOIN user_groups ug ON ug.group_id = gr.group_id WHERE ug.user_id IN (SELECT value FROM json_each(@ids))
+       ORDER BY 2`,
+    ).all({ ids: list }) as Array<{ id: number; name: string }>;
+    const servers = prep(this.d.db, 'SELECT * FROM servers WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY name').all(list) as ServerRow[];
+    const by = <T extends { id?: number; user_id?: number }>(items: T[], idOf: (t: T) => number) => {
+      const m = new Map<number, T[]>();
+      for (const it of items) {
+        const k = idOf(it);
+        const l = m.get(k);
+        if (l) l.push(it);
+        else m.set(k, [it]);
+      }
+      return m;
+    };
+    const groupsOf = by(groups, (g) => g.id);
+    const rolesOf = by(roles, (r) => r.id);
+    const serversOf = by(servers, (s) => s.user_id);
+    for (const user of rows) {
+      out.set(user.id, {
+        user,
+        groups: (groupsOf.get(user.id) ?? []).map((g) => g.name),
+        roles: this.d.access.rolesFrom(user, (rolesOf.get(user.id) ?? []).map((r) => r.name)),
+        servers: (serversOf.get(user.id) ?? []).map((row) => ({ row, status: this.d.serverManager.status(user.name, row.name) })),
+      });
     }
     return out;
   }
