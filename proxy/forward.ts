@@ -104,8 +104,20 @@ function headersToRaw(h: http.IncomingHttpHeaders): string[] {
 
 const REDIRECT = /^201|30(1|2|7|8)$/;
 
+/** the in-flight handler of a response (read by the shared 'close' listener) */
+const kHandler = Symbol('labhubForwardHandler');
+type TrackedResponse = http.ServerResponse & { [kHandler]?: ForwardHandler };
+
+/** one shared 'close' listener for every response: no closure per request */
+function onResponseClose(this: TrackedResponse): void {
+  const handler = this[kHandler];
+  this[kHandler] = undefined;
+  if (handler !== undefined && !this.writableFinished) handler.clientClosed();
+}
+
 class ForwardHandler implements Dispatcher.DispatchHandler {
   private abortFn: ((err?: Error) => void) | null = null;
+  private resumeFn: (() => void) | null = null;
   private status = 0;
   private done = false;
 
@@ -150,7 +162,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     }
     this.status = statusCode;
     res.writeHead(statusCode, statusText || undefined, headers as unknown as http.OutgoingHttpHeaders);
-    res.on('drain', resume);
+    this.resumeFn = resume;
     return true;
   }
 
@@ -167,7 +179,15 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    return this.res.write(chunk);
+    if (this.res.write(chunk)) return true;
+    // backpressure: undici pauses the upstream until resume(); hook 'drain' only now (most
+    // responses never fill the client socket's buffer, so most requests never add this listener)
+    const resume = this.resumeFn;
+    if (resume !== null) {
+      this.resumeFn = null;
+      this.res.on('drain', resume);
+    }
+    return false;
   }
 
   onComplete(): void {
@@ -208,9 +228,8 @@ export function forward(
     headers.push('content-length', '0');
   }
   const handler = new ForwardHandler(req, res, up, opts, sink, prefix, hasBody);
-  res.on('close', () => {
-    if (!res.writableFinished) handler.clientClosed();
-  });
+  (res as TrackedResponse)[kHandler] = handler;
+  res.on('close', onResponseClose);
   up.pool.dispatch(
     {
       path,

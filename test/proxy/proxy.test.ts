@@ -277,3 +277,45 @@ describe('storage backend failures', () => {
     await expect(startProxyProcess('labhub', ['--storage-backend', './no-such-store.cjs'])).rejects.toThrow(/Failed to start/);
   });
 });
+
+describe('backpressure', () => {
+  it('a client that stops reading pauses the upstream; the body arrives whole once it reads again', async () => {
+    const CHUNK = Buffer.alloc(64 * 1024, 'b');
+    const TOTAL = 96 * 1024 * 1024;
+    let written = 0;
+    const upstream = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': TOTAL });
+      const pump = () => {
+        while (written < TOTAL) {
+          written += CHUNK.length;
+          if (!res.write(CHUNK)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const started = await startProxy({});
+    try {
+      await started.proxy.addRoute('/big', { target: `http://127.0.0.1:${(upstream.address() as { port: number }).port}` });
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get(`${started.publicUrl}/big`, resolve).once('error', reject),
+      );
+      res.pause();
+      await sleep(500);
+      // socket buffers on three loopback connections hold a few MB; without backpressure the
+      // proxy would have pulled the whole body into memory by now
+      const whilePaused = written;
+      expect(whilePaused).toBeLessThan(40 * 1024 * 1024);
+      let received = 0;
+      res.on('data', (c: Buffer) => (received += c.length));
+      res.resume();
+      await new Promise((r) => res.once('end', r));
+      expect(received).toBe(TOTAL);
+      expect(written).toBe(TOTAL);
+    } finally {
+      await started.close();
+      await new Promise((r) => upstream.close(r));
+    }
+  }, 30_000);
+});
