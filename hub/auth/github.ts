@@ -3,8 +3,10 @@
  * one base URL: {base}/login/oauth/{authorize,access_token} and the API {api}/user, /user/orgs,
  * /user/teams, /user/emails (api = https://api.github.com, or {base}/api/v3 for Enterprise).
  * Allowed: allowedUsers, or membership of an allowed organization or org:team.
+ * passport-github2 (and passport, via oauth-routes) is imported on the first login, not at start:
+ * a hub without a GitHub method never loads it.
  */
-import { Strategy as GitHubStrategy, type GitHubProfile } from 'passport-github2';
+import type { GitHubProfile } from 'passport-github2';
 import type { Router } from 'express';
 import type { GitHubAuthConfig } from '../../config/auth-schema.js';
 import { HubError } from '../errors.js';
@@ -50,8 +52,9 @@ export class GitHubAuthenticator implements Authenticator {
       {
         name: cfg.name,
         log: this.log,
-        strategy: async () =>
-          new GitHubStrategy(
+        strategy: async () => {
+          const { Strategy: GitHubStrategy } = await import('passport-github2');
+          return new GitHubStrategy(
             {
               name: cfg.name,
               clientID: cfg.clientId,
@@ -69,7 +72,8 @@ export class GitHubAuthenticator implements Authenticator {
             (accessToken, _refreshToken, params, profile, done) => {
               this.verify(accessToken, params, profile).then((r) => done(null, r), (err) => done(err));
             },
-          ),
+          );
+        },
         authOptions: (req) => (cfg.callbackUrl ? {} : { callbackURL: publicUrl(req, callbackPath(cfg.name)) }),
       },
       finisher,

@@ -2,8 +2,10 @@
  * The two routes every OAuth method has: /hub/oauth/{name}/login (remembers a validated `next`,
  * then redirects to the provider) and /hub/oauth/{name}/callback (the passport strategy checks
  * state/PKCE and tokens, the method builds a LoginResult, the pipeline decides).
+ * passport and the strategy are loaded on the first request to either route, so a hub whose
+ * methods are all local accounts never loads passport or any OAuth/OIDC library.
  */
-import passport from 'passport';
+import type passport from 'passport';
 import { Router, type Request, type Response } from 'express';
 import { HubError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -36,18 +38,17 @@ export function publicUrl(req: Request, path: string): string {
 
 export function oauthRoutes(spec: OAuthRouteSpec, finisher: LoginFinisher): Router {
   const r = Router();
-  const pp = new passport.Passport();
-  let registered: Promise<void> | null = null;
+  let registered: Promise<passport.Authenticator> | null = null;
   const ensure = () =>
-    (registered ??= spec.strategy().then(
-      (s) => void pp.use(spec.name, s),
+    (registered ??= Promise.all([import('passport'), spec.strategy()]).then(
+      ([{ default: passport }, s]) => new passport.Passport().use(spec.name, s),
       (err) => {
         registered = null; // retry on the next request (the provider may be back)
         throw err;
       },
     ));
 
-  const run = (req: Request, res: Response) =>
+  const run = (pp: passport.Authenticator, req: Request, res: Response) =>
     new Promise<LoginResult | null>((resolve, reject) => {
       // A redirect to the provider ends the response without calling back.
       res.once('finish', () => resolve(null));
@@ -59,25 +60,25 @@ export function oauthRoutes(spec: OAuthRouteSpec, finisher: LoginFinisher): Rout
     });
 
   r.get(loginPath(spec.name), async (req, res) => {
-    await ensure().catch((err) => {
+    const pp = await ensure().catch((err) => {
       throw unreachable(spec, err);
     });
     req.session.loginNext = safeNext(req.query.next);
     // A pre-login session only carries state/PKCE for one round trip; login replaces it (regenerate).
     req.session.cookie.maxAge = PRE_LOGIN_SESSION_MS;
-    await run(req, res);
+    await run(pp, req, res);
   });
 
   r.get(callbackPath(spec.name), async (req, res) => {
     if (typeof req.query.error === 'string') {
       throw new HubError(403, `Login failed at the identity provider: ${String(req.query.error_description ?? req.query.error).slice(0, 200)}`);
     }
-    await ensure().catch((err) => {
+    const pp = await ensure().catch((err) => {
       throw unreachable(spec, err);
     });
     let result: LoginResult | null;
     try {
-      result = await run(req, res);
+      result = await run(pp, req, res);
     } catch (err) {
       if (err instanceof HubError) throw err;
       spec.log.warn({ method: spec.name, err: errMessage(err), event: 'login-failed' }, 'OAuth callback rejected');

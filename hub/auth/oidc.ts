@@ -5,9 +5,11 @@
  * (enableNonRepudiationChecks), besides iss/aud/exp/nonce. Username and groups come from
  * configurable claims (ID token merged with userinfo); adminGroups grant and revoke admin.
  * Tokens are kept in (encrypted) auth state and refreshed before a spawn when they expire.
+ * openid-client (with jose and oauth4webapi) is imported when the method is first used (discovery
+ * on the first login, refresh or logout), not at start: a hub without an OIDC method never loads it.
  */
-import * as client from 'openid-client';
-import { Strategy as OidcStrategy, type AuthenticateOptions } from 'openid-client/passport';
+import type * as client from 'openid-client';
+import type { AuthenticateOptions, Strategy as OidcStrategyType } from 'openid-client/passport';
 import type { Request, Router } from 'express';
 import type { OidcAuthConfig } from '../../config/auth-schema.js';
 import type { AuthState } from '../auth-state.js';
@@ -17,15 +19,24 @@ import type { Logger } from '../log.js';
 import type { Authenticator, LoginFinisher, LoginResult } from './authenticator.js';
 import { callbackPath, loginPath, oauthRoutes, publicUrl } from './oauth-routes.js';
 
-/** Adds state and nonce to PKCE (the strategy omits them when the provider supports PKCE). */
-class LabHubOidcStrategy extends OidcStrategy {
-  override authorizationRequestParams<T extends AuthenticateOptions>(req: Request, options: T): URLSearchParams {
-    const params = new URLSearchParams(super.authorizationRequestParams(req, options) as URLSearchParams);
-    params.set('state', client.randomState());
-    params.set('nonce', client.randomNonce());
-    return params;
-  }
-}
+let openidClient: Promise<typeof client> | undefined;
+/** openid-client, loaded once on first use. */
+const loadClient = () => (openidClient ??= import('openid-client'));
+
+let strategyClass: Promise<typeof OidcStrategyType> | undefined;
+/** The passport strategy, loaded once on first use: adds state and nonce to PKCE (the strategy omits them when the provider supports PKCE). */
+const loadStrategy = () =>
+  (strategyClass ??= Promise.all([loadClient(), import('openid-client/passport')]).then(
+    ([c, { Strategy }]) =>
+      class LabHubOidcStrategy extends Strategy {
+        override authorizationRequestParams<T extends AuthenticateOptions>(req: Request, options: T): URLSearchParams {
+          const params = new URLSearchParams(super.authorizationRequestParams(req, options) as URLSearchParams);
+          params.set('state', c.randomState());
+          params.set('nonce', c.randomNonce());
+          return params;
+        }
+      },
+  ));
 
 export function claimAt(claims: Record<string, unknown>, path: string): unknown {
   if (path in claims) return claims[path];
@@ -58,8 +69,10 @@ export class OidcAuthenticator implements Authenticator {
   /** Discovery, once; retried after a failure. */
   configuration(): Promise<client.Configuration> {
     if (!this.configPromise) {
-      const execute = [client.enableNonRepudiationChecks, ...(this.cfg.allowInsecureHttp ? [client.allowInsecureRequests] : [])];
-      this.configPromise = client.discovery(new URL(this.cfg.issuer), this.cfg.clientId, this.clientSecret, undefined, { execute, timeout: 15 });
+      this.configPromise = loadClient().then((c) => {
+        const execute = [c.enableNonRepudiationChecks, ...(this.cfg.allowInsecureHttp ? [c.allowInsecureRequests] : [])];
+        return c.discovery(new URL(this.cfg.issuer), this.cfg.clientId, this.clientSecret, undefined, { execute, timeout: 15 });
+      });
       this.configPromise.catch(() => (this.configPromise = null));
     }
     return this.configPromise;
@@ -75,10 +88,12 @@ export class OidcAuthenticator implements Authenticator {
       {
         name: cfg.name,
         log: this.log,
-        strategy: async () =>
-          new LabHubOidcStrategy({ config: await this.configuration(), name: cfg.name, sessionKey: `oidc:${cfg.name}`, scope: this.scope(), callbackURL: cfg.callbackUrl }, (tokens, done) => {
+        strategy: async () => {
+          const [LabHubOidcStrategy, config] = await Promise.all([loadStrategy(), this.configuration()]);
+          return new LabHubOidcStrategy({ config, name: cfg.name, sessionKey: `oidc:${cfg.name}`, scope: this.scope(), callbackURL: cfg.callbackUrl }, (tokens, done) => {
             this.fromTokens(tokens).then((r) => done(null, r), (err) => done(err));
-          }),
+          });
+        },
         authOptions: (req) => (cfg.callbackUrl ? {} : { callbackURL: publicUrl(req, callbackPath(cfg.name)) }),
       },
       finisher,
@@ -93,7 +108,7 @@ export class OidcAuthenticator implements Authenticator {
     if (!idClaims) throw new Error('the provider returned no ID token');
     let claims: Record<string, unknown> = { ...idClaims };
     if (cfg.fetchUserinfo && config.serverMetadata().userinfo_endpoint) {
-      const info = await client.fetchUserInfo(config, tokens.access_token, String(idClaims.sub));
+      const info = await (await loadClient()).fetchUserInfo(config, tokens.access_token, String(idClaims.sub));
       claims = { ...claims, ...info };
     }
     const username = claimAt(claims, cfg.usernameClaim);
@@ -134,7 +149,7 @@ export class OidcAuthenticator implements Authenticator {
     if (!due) return null;
     if (typeof state.refresh_token !== 'string' || !state.refresh_token) return null;
     const config = await this.configuration();
-    const tokens = await client.refreshTokenGrant(config, state.refresh_token);
+    const tokens = await (await loadClient()).refreshTokenGrant(config, state.refresh_token);
     return this.fromTokens(tokens, state);
   }
 
@@ -149,6 +164,6 @@ export class OidcAuthenticator implements Authenticator {
     if (!config.serverMetadata().end_session_endpoint) return null;
     const params: Record<string, string> = { client_id: this.cfg.clientId, post_logout_redirect_uri: this.cfg.postLogoutRedirectUrl ?? publicUrl(req, '/hub/login') };
     if (typeof state?.id_token === 'string') params.id_token_hint = state.id_token;
-    return client.buildEndSessionUrl(config, params).href;
+    return (await loadClient()).buildEndSessionUrl(config, params).href;
   }
 }
