@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * `labhub` process entry: argv → loadConfig() → startHub(); signals → graceful close.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.

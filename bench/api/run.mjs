@@ -165,7 +165,8 @@ c.Authenticator.allow_all = True
 async function runLabHub() {
   const dir = mkdtempSync(join(tmpdir(), 'bench-lh-'));
   const [port, hubPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, [join(REPO, 'dist/hub/main.js'), '--port', String(port), '--hub-port', String(hubPort), '--data-dir', dir, '--log-level', 'warn'], { env: { ...process.env, LABHUB_ADMIN_PASSWORD: 'bench-password' }, stdio: 'ignore' });
+  // the `labhub` bin itself, as users run it: its #! line carries the hub's V8 flags (README → Memory)
+  const child = spawn(join(REPO, 'dist/hub/main.js'), ['--port', String(port), '--hub-port', String(hubPort), '--data-dir', dir, '--log-level', 'warn'], { env: { ...process.env, LABHUB_ADMIN_PASSWORD: 'bench-password' }, stdio: 'ignore' });
   const base = `http://127.0.0.1:${hubPort}`;
   try {
     await waitHttp(`${base}/hub/api`);
