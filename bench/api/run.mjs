@@ -153,7 +153,12 @@ c.Authenticator.allow_all = True
   try {
     await waitHttp(`${base}/hub/api`);
     // the hub's own python process (not the proxy child)
-    return await measure('JupyterHub 3.0', base, child.pid, { bigList: false });
+    const result = await measure('JupyterHub 3.0', base, child.pid, { bigList: false });
+    // JupyterHub's proxy is a separate process (configurable-http-proxy, its child); LabHub's default
+    // proxy runs inside the hub process, so the fair total for memory is hub + proxy
+    const proxyPids = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    result.proxyRss = proxyPids.reduce((sum, p) => sum + rssMb(p), 0);
+    return result;
   } finally {
     child.kill('SIGTERM');
     await sleep(1000);
@@ -200,6 +205,7 @@ const rows = [
   ['GET /hub/api/users, 10,000 users in pages of 200, p50 (ms)', '—', f(lh.list10kPagedP50), ''],
   ['hub RSS (MB): JupyterHub at 1,000 users, LabHub at 10,000', f(jh.rss1k), f(lh.rss10k), `${f(lh.rss10k / jh.rss1k, 2)}× of JupyterHub's`],
   ['hub RSS (MB) at 1,000 users', f(jh.rss1k), f(lh.rss1k), ''],
+  ['hub + proxy RSS (MB): JupyterHub + CHP at 1,000 users, LabHub (in-process proxy) at 10,000', f(jh.rss1k + jh.proxyRss), f(lh.rss10k), `${f(lh.rss10k / (jh.rss1k + jh.proxyRss), 2)}× of JupyterHub's`],
 ];
 console.log(`\nbench/api — ${new Date().toISOString()} — wrk -t2 -c50 -d${SECONDS}s, hub ports directly (no proxy)\n`);
 console.log('| measure | JupyterHub 3.0 | LabHub | ratio |\n|---|---|---|---|');
