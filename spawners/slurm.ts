@@ -320,6 +320,8 @@ export class SlurmSpawner implements Spawner {
       throw new SpawnFailure(`sbatch failed: ${msg}`, 'sbatch');
     }
     this.state = { jobId, logFile: logFile.replace('%j', jobId), envFile, timeLimit: formatSlurmTime(job.timeSeconds) };
+    // saved now, not when start() returns: a hub killed while the job queues finds and cancels it on restart
+    req.onState?.(this.getState());
     if (req.signal.aborted) {
       // cancelled while sbatch ran: the hub's stop() may already have found no job; cancel it here
       await this.stop().catch((err: unknown) => this.ctx.log.warn({ jobId, err: String(err) }, 'scancel after a cancelled spawn failed'));

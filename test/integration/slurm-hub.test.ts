@@ -288,6 +288,32 @@ if (!slurm) {
       expect(after.at(-1)!.message).toMatch(/cancel/i);
     });
 
+    it('kill -9 while the job is queued: the job id was saved at sbatch, so the restarted hub cancels the job and marks the server stopped', { timeout: 120_000 }, async () => {
+      // the future reservation holds jobs PENDING (made by the test above when it ran; afterAll deletes it)
+      const held = resv;
+      try {
+        slurmCmd(s, ['scontrol', 'create', 'reservation', `ReservationName=${held}`, 'StartTime=now+1day', 'Duration=60', 'Nodes=ALL', 'Users=root']);
+      } catch {
+        /* exists already */
+      }
+      {
+        const start = await api(hub, token, 'POST', '/users/admin/server', { reservation: held });
+        expect(start.status).toBe(202);
+        // the state is in the database while the job still queues
+        const queued = await until('job id saved while queued', () => serverModel(hub, token), (m) => typeof m?.state?.jobId === 'string');
+        const jobId = queued!.state!.jobId!;
+        expect(jobState(s, jobId)).toBe('PENDING');
+        await hub.stop('SIGKILL');
+        expect(jobState(s, jobId)).toBe('PENDING'); // orphaned until the hub comes back
+        hub = await startHubProcess({ dataDir: hub.dataDir, port: hub.port, hubPort: hub.hubPort, adminPassword: ADMIN_PASSWORD, args: ['--config', configFile] });
+        await until('queued job cancelled by the restarted hub', () => jobState(s, jobId), (st) => st === 'CANCELLED' || st === '');
+        expect(await serverModel(hub, token)).toBeUndefined();
+        // and says so in the audit log
+        const audit = (await (await api(hub, token, 'GET', '/audit?action=server-cleaned-up')).json()) as Array<{ details?: Record<string, unknown> }>;
+        expect(JSON.stringify(audit)).toContain('spawn interrupted by hub restart');
+      }
+    });
+
     it('bad input: unknown partition, time over the maximum, sbatch errors → message on the progress stream, API error and spawn-pending page', { timeout: 120_000 }, async () => {
       const browser = new Browser(hub.publicUrl);
       await browser.login('admin', ADMIN_PASSWORD);
