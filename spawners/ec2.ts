@@ -481,6 +481,8 @@ export class Ec2Spawner implements Spawner {
       seat = launched.seat;
     }
     this.state = { instanceId, volumeId, region, profile: profileName, seat };
+    // saved now, not when start() returns: a hub killed while the VM boots stops (or terminates) it on restart
+    req.onState?.(this.getState());
     this.ctx.log.info({ user: req.user, server: req.serverName, instanceId, seat, profile: profileName }, 'ec2 instance starting');
 
     progress(20, `VM ${instanceId}${seat ? ` (seat ${seat})` : ''} is booting`);

@@ -199,4 +199,24 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
     expect(last.message).toMatch(/Spawn failed: Profile 'GPU VM' is not available right now \(its limit is 0 running VMs\)/);
     expect(fake.callsOf('RunInstances').length).toBe(before);
   });
+
+  it('kill -9 while the VM boots: the instance id was saved at RunInstances, so the restarted hub stops the VM and marks the server stopped', async () => {
+    // a server that takes long to answer: the VM's command sleeps before starting Jupyter
+    const slowFile = join(dir, 'labhub-slow.yaml');
+    writeFileSync(slowFile, JSON.stringify({ startTimeoutSeconds: 120, httpTimeoutSeconds: 60, slowSpawnTimeoutSeconds: 1, spawner: { ...spawnerConfig, cmd: ['/bin/sh', '-c', `sleep 120; exec ${SINGLEUSER} "$@"`, 'sh'] } }));
+    const restart = () => startHubProcess({ dataDir: hub.dataDir, port: hub.port, hubPort: hub.hubPort, adminPassword: ADMIN_PASSWORD, args: ['--config', slowFile], env: dummyCredentials() });
+    await hub.stop();
+    hub = await restart();
+    expect((await api('POST', '/users/admin/server')).status).toBe(202);
+    const booting = await waitFor('instance id saved while the VM boots', async () => {
+      const m = await serverModel();
+      return m?.pending === 'spawn' && m.state?.instanceId ? m : undefined;
+    });
+    const id = booting.state.instanceId!;
+    await hub.stop('SIGKILL');
+    expect(['pending', 'running']).toContain(fake.instances.get(id)?.state); // orphaned until the hub comes back
+    hub = await restart();
+    await waitFor('VM stopped by the restarted hub', async () => ['stopping', 'stopped', 'shutting-down', 'terminated'].includes(fake.instances.get(id)?.state ?? ''));
+    expect(await serverModel()).toBeUndefined();
+  });
 });
