@@ -203,6 +203,7 @@ export class ApptainerSpawner implements Spawner {
     child.unref();
     child.once('exit', (code) => (this.exitCode = code));
     this.state = { pid, port, ip, startTime: processStartTime(pid), logFile, ...(instance ? { instance, runAs: runAs?.name ?? '' } : {}) };
+    req.onState?.(this.getState());
     if (req.signal.aborted) {
       await this.stop();
       throw new SpawnFailure('Spawn cancelled', 'cancelled');
