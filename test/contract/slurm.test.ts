@@ -21,7 +21,7 @@ import { SpawnFailure } from '../../spawners/spawn-failure.js';
 import { lookupSystemUser } from '../../spawners/system-user.js';
 import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
 import { runSpawnerContract } from './spawner.contract.js';
-import { jobState, loadSlurmEnv, slurmCmd } from '../helpers/slurm-env.js';
+import { holdQueue, jobState, loadSlurmEnv, slurmCmd } from '../helpers/slurm-env.js';
 
 const FAKE_SINGLEUSER = resolve(import.meta.dirname, '..', 'fakes', 'fake-singleuser.mjs');
 const FAKE_APPTAINER = resolve(import.meta.dirname, '..', 'fakes', 'fake-apptainer.mjs'); // STAND-IN, not Apptainer
@@ -167,7 +167,7 @@ if (!slurm) {
 
     it('a job cancelled while queued: start rejects, stop scancels, nothing left', async () => {
       const resv = `labhub-test-${process.pid}`;
-      slurmCmd(s, ['scontrol', 'create', 'reservation', `ReservationName=${resv}`, 'StartTime=now+1day', 'Duration=60', 'Nodes=ALL', 'Users=root']);
+      const release = await holdQueue(s, resv);
       try {
         const id = { user: 'queued', serverName: '' };
         const events: ProgressEvent[] = [];
@@ -184,7 +184,7 @@ if (!slurm) {
         expect(jobState(s, jobId)).toBe('CANCELLED');
         expect(sp.getState()).toEqual({});
       } finally {
-        slurmCmd(s, ['scontrol', 'delete', `ReservationName=${resv}`]);
+        release();
       }
     });
 

@@ -4,7 +4,10 @@
  * error; elsewhere tests skip with the printed reason.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const SLURM_ENV_FILE = '/tmp/labhub-ci/slurm.env';
 
@@ -50,6 +53,62 @@ export function loadSlurmEnv(): { env: SlurmTestEnv | null; reason: string } {
 /** Runs a Slurm command against the test cluster. */
 export function slurmCmd(env: SlurmTestEnv, argv: string[]): string {
   return execFileSync(argv[0], argv.slice(1), { env: { ...process.env, SLURM_CONF: env.SLURM_CONF }, encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const RESERVATION_LOCK = join(tmpdir(), 'labhub-slurm-reservation.lock');
+
+/**
+ * Holds every job PENDING: a reservation of all nodes a day from now. Slurm refuses two overlapping
+ * reservations, and test files run in parallel, so one test at a time holds it (a directory lock
+ * with the holder's pid; a lock left by a dead process is taken over). Returns the release.
+ */
+export async function holdQueue(env: SlurmTestEnv, name: string, timeoutMs = 120_000): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(RESERVATION_LOCK);
+      writeFileSync(join(RESERVATION_LOCK, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(join(RESERVATION_LOCK, 'pid'), 'utf8'));
+      } catch {
+        /* being written */
+      }
+      if (owner && !pidAlive(owner)) {
+        rmSync(RESERVATION_LOCK, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the Slurm reservation lock (${RESERVATION_LOCK}, held by pid ${owner})`);
+      await sleep(200);
+    }
+  }
+  try {
+    slurmCmd(env, ['scontrol', 'create', 'reservation', `ReservationName=${name}`, 'StartTime=now+1day', 'Duration=60', 'Nodes=ALL', 'Users=root']);
+  } catch (err) {
+    rmSync(RESERVATION_LOCK, { recursive: true, force: true });
+    throw err;
+  }
+  return () => {
+    try {
+      slurmCmd(env, ['scontrol', 'delete', `ReservationName=${name}`]);
+    } catch {
+      /* already gone */
+    } finally {
+      rmSync(RESERVATION_LOCK, { recursive: true, force: true });
+    }
+  };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** squeue state of a job ('' when Slurm forgot it). */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
-import { jobState, loadSlurmEnv, slurmCmd, type SlurmTestEnv } from '../helpers/slurm-env.js';
+import { holdQueue, jobState, loadSlurmEnv, slurmCmd, type SlurmTestEnv } from '../helpers/slurm-env.js';
 
 const ADMIN_PASSWORD = 'admin-test-password';
 const { env: slurm, reason } = loadSlurmEnv();
@@ -263,40 +263,41 @@ if (!slurm) {
     });
 
     it('a queued job (held by a future reservation) cancelled with the spawn-pending page\'s Cancel (DELETE) → scancel', { timeout: 120_000 }, async () => {
-      slurmCmd(s, ['scontrol', 'create', 'reservation', `ReservationName=${resv}`, 'StartTime=now+1day', 'Duration=60', 'Nodes=ALL', 'Users=root']);
-      const browser = new Browser(hub.publicUrl);
-      await browser.login('admin', ADMIN_PASSWORD);
-      const start = await api(hub, token, 'POST', '/users/admin/server', { reservation: resv });
-      expect(start.status).toBe(202);
-      const queued = await progress(hub, token, (e) => /queued \(position \d+, reason Reservation\)/.test(e.message), 30_000);
-      expect(queued.at(-1)?.message).toMatch(/Job \d+ queued \(position 1, reason Reservation\)/);
-      expect(queued.map((e) => e.message)).not.toContainEqual(expect.stringMatching(/running on node/));
-      const jobId = (await serverModel(hub, token))?.state?.jobId ?? /Job (\d+) queued/.exec(queued.at(-1)!.message)![1];
-      expect(jobState(s, jobId)).toBe('PENDING');
-      // what the page's Cancel button does: DELETE with the page's XSRF token and the login cookie
-      const page = await browser.get('/hub/spawn-pending/admin');
-      expect(page.status).toBe(200);
-      expect(page.text).toContain('id="cancel"');
-      expect(page.text).toContain('reason Reservation');
-      const xsrf = /data-xsrf="([^"]+)"/.exec(page.text)![1];
-      const del = await browser.request('/hub/api/users/admin/server', { method: 'DELETE', headers: { 'X-XSRFToken': xsrf } }, false);
-      expect([202, 204]).toContain(del.status);
-      await until('queued job cancelled', () => jobState(s, jobId), (st) => st === 'CANCELLED' || st === '');
-      await until('server not pending', () => serverModel(hub, token), (m) => m === undefined || !m.pending);
-      const after = await progress(hub, token, undefined, 10_000);
-      expect(after.at(-1)).toMatchObject({ failed: true });
-      expect(after.at(-1)!.message).toMatch(/cancel/i);
+      const release = await holdQueue(s, resv);
+      try {
+        const browser = new Browser(hub.publicUrl);
+        await browser.login('admin', ADMIN_PASSWORD);
+        const start = await api(hub, token, 'POST', '/users/admin/server', { reservation: resv });
+        expect(start.status).toBe(202);
+        const queued = await progress(hub, token, (e) => /queued \(position \d+, reason Reservation\)/.test(e.message), 30_000);
+        // position 1 unless another test file's job queues in the partition at the same moment
+        expect(queued.at(-1)?.message).toMatch(/Job \d+ queued \(position \d+, reason Reservation\)/);
+        expect(queued.map((e) => e.message)).not.toContainEqual(expect.stringMatching(/running on node/));
+        const jobId = (await serverModel(hub, token))?.state?.jobId ?? /Job (\d+) queued/.exec(queued.at(-1)!.message)![1];
+        expect(jobState(s, jobId)).toBe('PENDING');
+        // what the page's Cancel button does: DELETE with the page's XSRF token and the login cookie
+        const page = await browser.get('/hub/spawn-pending/admin');
+        expect(page.status).toBe(200);
+        expect(page.text).toContain('id="cancel"');
+        expect(page.text).toContain('reason Reservation');
+        const xsrf = /data-xsrf="([^"]+)"/.exec(page.text)![1];
+        const del = await browser.request('/hub/api/users/admin/server', { method: 'DELETE', headers: { 'X-XSRFToken': xsrf } }, false);
+        expect([202, 204]).toContain(del.status);
+        await until('queued job cancelled', () => jobState(s, jobId), (st) => st === 'CANCELLED' || st === '');
+        await until('server not pending', () => serverModel(hub, token), (m) => m === undefined || !m.pending);
+        const after = await progress(hub, token, undefined, 10_000);
+        expect(after.at(-1)).toMatchObject({ failed: true });
+        expect(after.at(-1)!.message).toMatch(/cancel/i);
+      } finally {
+        release();
+      }
     });
 
     it('kill -9 while the job is queued: the job id was saved at sbatch, so the restarted hub cancels the job and marks the server stopped', { timeout: 120_000 }, async () => {
-      // the future reservation holds jobs PENDING (made by the test above when it ran; afterAll deletes it)
-      const held = resv;
+      // a future reservation holds the job PENDING
+      const held = `${resv}-crash`;
+      const release = await holdQueue(s, held);
       try {
-        slurmCmd(s, ['scontrol', 'create', 'reservation', `ReservationName=${held}`, 'StartTime=now+1day', 'Duration=60', 'Nodes=ALL', 'Users=root']);
-      } catch {
-        /* exists already */
-      }
-      {
         const start = await api(hub, token, 'POST', '/users/admin/server', { reservation: held });
         expect(start.status).toBe(202);
         // the state is in the database while the job still queues
@@ -311,6 +312,8 @@ if (!slurm) {
         // and says so in the audit log
         const audit = (await (await api(hub, token, 'GET', '/audit?action=server-cleaned-up')).json()) as Array<{ details?: Record<string, unknown> }>;
         expect(JSON.stringify(audit)).toContain('spawn interrupted by hub restart');
+      } finally {
+        release();
       }
     });
 
