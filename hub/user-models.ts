@@ -68,8 +68,32 @@ export class UserModels {
     this.total = undefined;
   }
 
-  idOf(name: string): number | undefined {
+  /** One user's model as JSON text, or undefined when there is no such user. */
+  one(name: string, callerScopes: ReadonlySet<string>, opts: ModelOptions = {}): string | undefined {
     this.sync();
+    const id = this.idOf(name);
+    return id === undefined ? undefined : this.cached([id], callerScopes, opts)[0];
+  }
+
+  /**
+   * One page of all users as JSON text, optionally only names starting with `prefix`, and the total
+   * the page is cut from.
+   */
+  page(sort: UserSort, descending: boolean, offset: number, limit: number, prefix: string, callerScopes: ReadonlySet<string>, opts: ModelOptions = {}): { items: string[]; total: number } {
+    this.sync();
+    const { ids, total } = this.pageIds(sort, descending, offset, limit, prefix);
+    return { items: this.cached(ids, callerScopes, opts), total };
+  }
+
+  /** The models of `ids` as JSON text, in order (ids that no longer exist are left out). */
+  jsonOf(ids: readonly number[], callerScopes: ReadonlySet<string>, opts: ModelOptions = {}): string[] {
+    this.sync();
+    return this.cached(ids, callerScopes, opts);
+  }
+
+  // The helpers below assume sync() ran in the public call: once per request, not once per step.
+
+  private idOf(name: string): number | undefined {
     let id = this.idsByName.get(name);
     if (id === undefined) {
       id = prep(this.d.db, 'SELECT id FROM users WHERE name = ?').pluck().get(name) as number | undefined;
@@ -78,13 +102,11 @@ export class UserModels {
     return id;
   }
 
-  count(): number {
-    this.sync();
+  private count(): number {
     return (this.total ??= prep(this.d.db, 'SELECT COUNT(*) FROM users').pluck().get() as number);
   }
 
-  /** Ids of one page of all users, optionally only names starting with `prefix`; and their total. */
-  page(sort: UserSort, descending: boolean, offset: number, limit: number, prefix: string): { ids: number[]; total: number } {
+  private pageIds(sort: UserSort, descending: boolean, offset: number, limit: number, prefix: string): { ids: number[]; total: number } {
     const order = `${ORDER[sort]} ${descending ? 'DESC' : 'ASC'}, id ASC`;
     if (!prefix) return { ids: prep(this.d.db, `SELECT id FROM users ORDER BY ${order} LIMIT ? OFFSET ?`).pluck().all(limit, offset) as number[], total: this.count() };
     const where = 'substr(name, 1, length(@prefix)) = @prefix';
@@ -94,9 +116,7 @@ export class UserModels {
     };
   }
 
-  /** The models of `ids` as JSON text, in order (ids that no longer exist are left out). */
-  jsonOf(ids: readonly number[], callerScopes: ReadonlySet<string>, opts: ModelOptions = {}): string[] {
-    this.sync();
+  private cached(ids: readonly number[], callerScopes: ReadonlySet<string>, opts: ModelOptions): string[] {
     const key = `${this.scopeKey(callerScopes)}|${opts.includeStoppedServers ? 1 : 0}${opts.withAuthState ? 1 : 0}`;
     let cache = this.json.get(key);
     if (!cache) {

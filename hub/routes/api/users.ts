@@ -42,8 +42,8 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const modelOpts = { includeStoppedServers: includeStopped };
     // Callers who may list everyone, without a state filter: the database pages (the common case).
     if (!state && id.scopes.has('list:users')) {
-      const { ids, total } = d.userModels.page(sortKey, descending, paging.offset, paging.limit, nameFilter);
-      return sendJsonPage(req, res, paging, total, d.userModels.jsonOf(ids, id.scopes, modelOpts));
+      const { items, total } = d.userModels.page(sortKey, descending, paging.offset, paging.limit, nameFilter, id.scopes, modelOpts);
+      return sendJsonPage(req, res, paging, total, items);
     }
     let rows = d.users.list();
     if (nameFilter) rows = rows.filter((u) => u.name.startsWith(nameFilter));
@@ -73,8 +73,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
 
   api.get('/hub/api/users/:name', { scope: 'read:users', target: target }, (req, res) => {
     const name = param(req, 'name');
-    const userId = d.userModels.idOf(name);
-    const [model] = userId === undefined ? [] : d.userModels.jsonOf([userId], req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined, withAuthState: true });
+    const model = d.userModels.one(name, req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined, withAuthState: true });
     if (model === undefined) throw new HubError(404, `No such user: ${name}`);
     res.jsonText(model);
   });
