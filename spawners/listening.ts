@@ -5,9 +5,17 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
-/** Socket inodes listening on `port` (IPv4 and IPv6, any address). */
-export function listeningInodes(port: number): Set<string> {
-  const out = new Set<string>();
+export interface TcpSocket {
+  localPort: number;
+  remotePort: number;
+  /** Kernel state in hex, e.g. '0A' = LISTEN, '01' = ESTABLISHED. */
+  state: string;
+  inode: string;
+}
+
+/** Every TCP socket of this network namespace (IPv4 and IPv6), from /proc/net/tcp{,6}. */
+export function tcpSockets(): TcpSocket[] {
+  const out: TcpSocket[] = [];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -17,12 +25,16 @@ export function listeningInodes(port: number): Set<string> {
     }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '0A') continue; // 0A = LISTEN
-      const localPort = parseInt(f[1].split(':')[1], 16);
-      if (localPort === port) out.add(f[9]);
+      if (f.length < 10) continue;
+      out.push({ localPort: parseInt(f[1].split(':')[1], 16), remotePort: parseInt(f[2].split(':')[1], 16), state: f[3], inode: f[9] });
     }
   }
   return out;
+}
+
+/** Socket inodes listening on `port` (IPv4 and IPv6, any address). */
+export function listeningInodes(port: number): Set<string> {
+  return new Set(tcpSockets().filter((s) => s.state === '0A' && s.localPort === port).map((s) => s.inode));
 }
 
 function parentOf(pid: number): number | null {

@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { tcpSockets } from '../../../spawners/listening.js';
 import { errorXml, list, obj, parseQuery, responseXml, str, type Params } from './query.js';
 
 const STATE_CODES: Record<string, number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
@@ -505,22 +506,7 @@ export class FakeEc2 {
 }
 
 function socketInode(localPort: number, remPort: number): string | undefined {
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const lp = parseInt(f[1].split(':')[1], 16);
-      const rp = parseInt(f[2].split(':')[1], 16);
-      if (lp === localPort && rp === remPort) return f[9];
-    }
-  }
-  return undefined;
+  return tcpSockets().find((s) => s.localPort === localPort && s.remotePort === remPort)?.inode;
 }
 
 function ppid(pid: number): number {
