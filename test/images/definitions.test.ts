@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/hub-process.js';
+import { shellcheckReady } from './images-env.js';
 
 interface Instr {
   op: string;
@@ -75,17 +76,7 @@ export function aptPackages(shell: string): string[] {
 }
 
 function shellcheck(script: string, what: string): void {
-  let has = true;
-  try {
-    execFileSync('shellcheck', ['--version']);
-  } catch {
-    has = false;
-  }
-  if (!has) {
-    if (process.env.CI === 'true' || process.env.CI === '1') throw new Error('[CI] shellcheck is not installed (run test/setup/images.sh)');
-    console.warn(`SKIPPING shellcheck of ${what}: not installed`);
-    return;
-  }
+  if (!shellcheckReady(what)) return;
   const f = join(mkdtempSync(join(tmpdir(), 'labhub-sc-')), 'script.sh');
   writeFileSync(f, `#!/bin/sh\n${script}`);
   try {

@@ -14,7 +14,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/hub-process.js';
 import { cleanupTestObjects, leftovers } from '../helpers/docker-env.js';
-import { demux, requireImages, runToEnd } from './images-env.js';
+import { demux, requireImages, runToEnd, shellcheckReady } from './images-env.js';
 
 const { run, docker: denv, images } = await requireImages('images: entrypoint', ['LABHUB_IMAGE_COMMON', 'LABHUB_IMAGE_JUPYTERLAB', 'LABHUB_IMAGE_CODE_SERVER']);
 const RUN = `img-ep-${process.pid}`;
@@ -23,17 +23,7 @@ const ENTRYPOINT = join(REPO, 'images', 'common', 'labhub-entrypoint');
 
 describe('labhub-entrypoint: lint', () => {
   it('is POSIX sh and shellcheck-clean (Debian shellcheck, installed by test/setup/images.sh)', () => {
-    let has = true;
-    try {
-      execFileSync('shellcheck', ['--version']);
-    } catch {
-      has = false;
-    }
-    if (!has) {
-      if (process.env.CI === 'true' || process.env.CI === '1') throw new Error('[CI] shellcheck is not installed (run test/setup/images.sh)');
-      console.warn('SKIPPING shellcheck lint: shellcheck not installed (run test/setup/images.sh)');
-      return;
-    }
+    if (!shellcheckReady('the entrypoint')) return;
     // exits non-zero (throws) on any finding
     execFileSync('shellcheck', ['-s', 'sh', '-S', 'style', ENTRYPOINT], { encoding: 'utf8' });
     execFileSync('sh', ['-n', ENTRYPOINT]);

@@ -3,6 +3,7 @@
  * test/setup/docker.sh. In CI a missing engine or image fails loudly; elsewhere the suite is skipped
  * with a printed reason.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { demux, engineProblem, readDockerEnv, requireEngine, type DockerTestEnv } from '../helpers/docker-env.js';
@@ -13,6 +14,18 @@ export interface ImagesEnv {
   LABHUB_IMAGE_COMMON: string;
   LABHUB_IMAGE_JUPYTERLAB: string;
   LABHUB_IMAGE_CODE_SERVER: string;
+}
+
+/** Whether Debian's shellcheck is installed (test/setup/images.sh installs it); in CI its absence is an error. */
+export function shellcheckReady(what: string): boolean {
+  try {
+    execFileSync('shellcheck', ['--version']);
+    return true;
+  } catch {
+    if (process.env.CI === 'true' || process.env.CI === '1') throw new Error('[CI] shellcheck is not installed (run test/setup/images.sh)');
+    console.warn(`SKIPPING shellcheck of ${what}: not installed (run test/setup/images.sh)`);
+    return false;
+  }
 }
 
 export function readImagesEnv(): ImagesEnv | null {
