@@ -32,6 +32,18 @@ const TOKEN = 'tok' + 'e'.repeat(29) + process.pid;
 
 const exec = (docker: Docker, id: string, cmd: string[]) => dockerExec(docker, id, cmd, 15_000);
 
+/** A spawn request for `user`'s default server, progress events collected into `events`. */
+const spawnRequest = (user: string, events: ProgressEvent[] = [], extra: Partial<SpawnRequest> = {}): SpawnRequest => ({
+  user,
+  serverName: '',
+  servicePrefix: serverPrefix(user, ''),
+  env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
+  userOptions: {},
+  signal: AbortSignal.timeout(60_000),
+  onProgress: (e) => events.push(e),
+  ...extra,
+});
+
 for (const engine of ['dockerd', 'podman'] as const) {
   const SOCK = engine === 'dockerd' ? env?.DOCKER_SOCK : env?.PODMAN_SOCK;
   const RUN = `spawner-${engine}-${process.pid}`;
@@ -53,16 +65,7 @@ for (const engine of ['dockerd', 'podman'] as const) {
         stopTimeoutSeconds: 1,
         ...extra,
       });
-    const request = (user: string, events: ProgressEvent[] = [], extra: Partial<SpawnRequest> = {}): SpawnRequest => ({
-      user,
-      serverName: '',
-      servicePrefix: serverPrefix(user, ''),
-      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
-      userOptions: {},
-      signal: AbortSignal.timeout(60_000),
-      onProgress: (e) => events.push(e),
-      ...extra,
-    });
+    const request = spawnRequest;
     const spawner = (opts: DockerSpawnerConfig, user = `u${n++}x${process.pid}`) => {
       const s = new DockerSpawner(ctx, opts, { user, serverName: '' });
       started.push(s);
@@ -449,15 +452,7 @@ describe.runIf(run && runPodman)('docker spawner pulls on podman', () => {
     const events: ProgressEvent[] = [];
     const user = `pp${process.pid}`;
     const s = new DockerSpawner({ dataDir: '/nonexistent', log, hubId: runId }, opts, { user, serverName: '' });
-    await s.start({
-      user,
-      serverName: '',
-      servicePrefix: serverPrefix(user, ''),
-      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
-      userOptions: {},
-      signal: AbortSignal.timeout(60_000),
-      onProgress: (e) => events.push(e),
-    });
+    await s.start(spawnRequest(user, events));
     const msgs = events.map((e) => e.message);
     expect(msgs.some((m) => /^Pulling .*: (\d+ of \d+ layers|\d+% \()/.test(m)), msgs.join('\n')).toBe(true);
     expect(msgs).toContain(`Pulled ${ref}`);
@@ -497,15 +492,7 @@ describe.runIf(run && runPodman)('docker spawner placement over dockerd + podman
       home: { type: 'none' },
       stopTimeoutSeconds: 1,
     });
-    const req = (user: string, events: ProgressEvent[]): SpawnRequest => ({
-      user,
-      serverName: '',
-      servicePrefix: serverPrefix(user, ''),
-      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
-      userOptions: {},
-      signal: AbortSignal.timeout(60_000),
-      onProgress: (e) => events.push(e),
-    });
+    const req = spawnRequest;
     const hosts: string[] = [];
     for (const u of ['pa', 'pb']) {
       const s = new DockerSpawner(ctx, opts, { user: `${u}${process.pid}`, serverName: '' });
@@ -550,14 +537,7 @@ describe.runIf(run && runPodman)('docker spawner placement over dockerd + podman
     started.push(...spawners);
     const results = await Promise.allSettled(
       spawners.map((s, i) =>
-        s.start({
-          user: `cc${i}x${process.pid}`,
-          serverName: '',
-          servicePrefix: serverPrefix(`cc${i}x${process.pid}`, ''),
-          env: buildSingleUserEnv({ user: `cc${i}x${process.pid}`, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
-          userOptions: {},
-          signal: AbortSignal.timeout(60_000),
-        }),
+        s.start(spawnRequest(`cc${i}x${process.pid}`)),
       ),
     );
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
@@ -583,14 +563,7 @@ describe.runIf(run && runPodman)('docker spawner placement over dockerd + podman
     const dockerd = { url: `unix://${env!.DOCKER_SOCK}` };
     const pod = { url: `unix://${env!.PODMAN_SOCK}` };
     const user = `pk${process.pid}`;
-    const req = (): SpawnRequest => ({
-      user,
-      serverName: '',
-      servicePrefix: serverPrefix(user, ''),
-      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
-      userOptions: {},
-      signal: AbortSignal.timeout(60_000),
-    });
+    const req = () => spawnRequest(user);
     const first = new DockerSpawner(ctx, DockerSpawnerSchema.parse({ ...base, hosts: [dockerd, pod] }), { user, serverName: '' });
     started.push(first);
     await first.start(req());
@@ -661,15 +634,7 @@ describe.runIf(run)('docker spawner pulls from a private registry (dockerd)', ()
       stopTimeoutSeconds: 1,
     };
     const ctx = { dataDir: '/nonexistent', log, hubId: runId };
-    const req = (user: string, events: ProgressEvent[] = []): SpawnRequest => ({
-      user,
-      serverName: '',
-      servicePrefix: serverPrefix(user, ''),
-      env: buildSingleUserEnv({ user, serverName: '', apiToken: TOKEN, hubApiUrl: 'http://127.0.0.1:1/hub/api' }),
-      userOptions: {},
-      signal: AbortSignal.timeout(60_000),
-      onProgress: (e) => events.push(e),
-    });
+    const req = spawnRequest;
     const anon = new DockerSpawner(ctx, DockerSpawnerSchema.parse(base), { user: `pa${process.pid}`, serverName: '' });
     const err = await anon.start(req(`pa${process.pid}`)).catch((e: unknown) => e as SpawnFailure);
     expect(err).toBeInstanceOf(SpawnFailure);
