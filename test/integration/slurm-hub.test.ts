@@ -67,6 +67,15 @@ async function progress(hub: HubProcess, token: string, until?: (e: Ev) => boole
   return events;
 }
 
+/** Starts admin's default server through the API and follows its progress until it is ready. */
+async function startReady(hub: HubProcess, token: string, body?: unknown): Promise<Ev[]> {
+  const start = await api(hub, token, 'POST', '/users/admin/server', body);
+  expect([201, 202]).toContain(start.status);
+  const events = await progress(hub, token);
+  expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+  return events;
+}
+
 async function proxyRoutes(hub: HubProcess): Promise<Record<string, { target: string }>> {
   const token = readFileSync(join(hub.dataDir, 'labhub_proxy_token'), 'utf8').trim();
   const res = await fetch(`http://127.0.0.1:${hub.port + 1}/api/routes`, { headers: { Authorization: `token ${token}` } });
@@ -167,11 +176,8 @@ if (!slurm) {
     });
 
     it('spawn → queued → running on the node → server reachable through the proxy with OAuth → stop → scancel → job gone', { timeout: 240_000 }, async () => {
-      const start = await api(hub, token, 'POST', '/users/admin/server', { time: '00:15:00' });
-      expect([201, 202]).toContain(start.status);
-      const events = await progress(hub, token);
+      const events = await startReady(hub, token, { time: '00:15:00' });
       const msgs = events.map((e) => e.message);
-      expect(events.at(-1), msgs.join('\n')).toMatchObject({ ready: true });
       const iSubmitted = msgs.findIndex((m) => /Batch job \d+ submitted/.test(m));
       const iQueued = msgs.findIndex((m) => /Job \d+ queued \(position \d+, reason BeginTime\)/.test(m));
       const iRunning = msgs.findIndex((m) => /running on node \S+ \(time limit 00:15:00, ends /.test(m));
@@ -227,10 +233,7 @@ if (!slurm) {
     });
 
     it('the job and its route survive a hub restart (kill -9): state {jobId, host, port} re-attached via squeue', { timeout: 240_000 }, async () => {
-      const start = await api(hub, token, 'POST', '/users/admin/server');
-      expect([201, 202]).toContain(start.status);
-      const events = await progress(hub, token);
-      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      await startReady(hub, token);
       const jobId = (await serverModel(hub, token))?.state?.jobId;
       const target = (await proxyRoutes(hub))['/user/admin']?.target;
       expect(target).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -247,10 +250,7 @@ if (!slurm) {
     });
 
     it('a job killed outside LabHub (scancel) → the hub notices at the next poll and marks the server stopped', { timeout: 240_000 }, async () => {
-      const start = await api(hub, token, 'POST', '/users/admin/server');
-      expect([201, 202]).toContain(start.status);
-      const events = await progress(hub, token);
-      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      await startReady(hub, token);
       const jobId = (await serverModel(hub, token))?.state?.jobId;
       expect(jobState(s, jobId!)).toBe('RUNNING');
       expect((await proxyRoutes(hub))['/user/admin']).toBeDefined();
@@ -449,9 +449,7 @@ profiles:
 
     it('spawn → job via ssh → real jupyterhub-singleuser through the proxy → stop → scancel via ssh', { timeout: 240_000 }, async () => {
       const before = readFileSync('/tmp/labhub-ci/sshd/sshd.log', 'utf8').split('Accepted publickey').length;
-      expect([201, 202]).toContain((await api(hub, token, 'POST', '/users/admin/server')).status);
-      const events = await progress(hub, token);
-      expect(events.at(-1), events.map((e) => e.message).join('\n')).toMatchObject({ ready: true });
+      const events = await startReady(hub, token);
       expect(events.map((e) => e.message)).toContainEqual(expect.stringMatching(new RegExp(`Submitting a batch job .* via ${s.sshUser}@${s.sshHost.replaceAll('.', '\\.')}:${s.sshPort}`)));
       const jobId = (await serverModel(hub, token))?.state?.jobId;
       expect(jobState(s, jobId!)).toBe('RUNNING');
