@@ -382,20 +382,22 @@ export class DockerSpawner implements Spawner {
       this.state = null;
       req.signal.throwIfAborted();
     };
+    // A step that fails because the hub's stop() removed the container meanwhile is a cancellation,
+    // not a failure of the step: the abort is the answer.
+    const abortWins = async (err: unknown): Promise<never> => {
+      await cleanupIfAborted();
+      throw err;
+    };
     await cleanupIfAborted();
 
     // ---- contract files (env, git helper, repos), then start ----
-    await this.putFiles(container, req, imageInfo, host);
+    await this.putFiles(container, req, imageInfo, host).catch(abortWins);
     await cleanupIfAborted();
     progress(65, `Starting container ${name}`);
-    try {
-      await container.start();
-    } catch (err) {
-      throw new SpawnFailure(`Could not start container ${name}: ${errMessage(err)}`, 'start');
-    }
+    await container.start().catch((err: unknown) => abortWins(new SpawnFailure(`Could not start container ${name}: ${errMessage(err)}`, 'start')));
     await cleanupIfAborted();
     this.invalidate(host.url);
-    const info = await container.inspect();
+    const info = await container.inspect().catch(abortWins);
     const url = this.urlOf(info, host);
     if (!url) {
       const why = info.State.Running ? 'no address found for it' : `it exited with code ${info.State.ExitCode}`;
