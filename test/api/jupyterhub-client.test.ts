@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../spawners/ports.js';
+import { testPort } from '../helpers/test-ports.js';
 import { Browser } from '../helpers/browser.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 
@@ -22,7 +22,7 @@ describe("JupyterHub's Python client (jupyterhub.services.auth) against LabHub",
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'labhub-svc-'));
-    const port = await freePort();
+    const port = await testPort();
     const config = join(dir, 'labhub.yaml');
     writeFileSync(
       config,

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../spawners/ports.js';
+import { testPortPair } from '../helpers/test-ports.js';
 import { Browser } from '../helpers/browser.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { startTestOp, type TestOp } from './fixtures/oidc-op.js';
@@ -44,7 +44,7 @@ describe('labhub CLI with local + OIDC login methods', () => {
 
   beforeAll(async () => {
     op = await startTestOp();
-    const port = await freePort();
+    const port = await testPortPair();
     const publicUrl = `http://127.0.0.1:${port}`;
     op.configure({ clientId: 'labhub', clientSecret: SECRET, redirectUri: `${publicUrl}/hub/oauth/oidc/callback`, postLogoutRedirectUri: `${publicUrl}/hub/login`, accessTokenTtl: 600 });
     op.accounts.set('alice', { name: 'alice', email: 'alice@lab.example', groups: ['staff', 'hub-admins'] });

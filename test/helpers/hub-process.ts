@@ -6,8 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort } from '../../spawners/ports.js';
-import { createServer } from 'node:net';
+import { testPort, testPortPair } from './test-ports.js';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const LABHUB_BIN = join(REPO, 'dist', 'hub', 'main.js');
@@ -33,27 +32,10 @@ export interface StartHubOptions {
   adminPassword?: string;
 }
 
-/** A free port whose successor is free too: the proxy API listens on port + 1. */
-async function freePortWithNext(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (p < 65535 && (await portIsFree(p + 1))) return p;
-  }
-  throw new Error('no free port pair found');
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 export async function startHubProcess(o: StartHubOptions = {}): Promise<HubProcess> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'labhub-test-'));
-  const port = o.port ?? (await freePortWithNext());
-  const hubPort = o.hubPort ?? (await freePort());
+  const port = o.port ?? (await testPortPair());
+  const hubPort = o.hubPort ?? (await testPort());
   const child = spawn(process.execPath, [LABHUB_BIN, '--port', String(port), '--hub-port', String(hubPort), '--data-dir', dataDir, '--log-level', 'warn', ...(o.args ?? [])], {
     env: { ...process.env, LABHUB_ADMIN_PASSWORD: o.adminPassword ?? 'admin-test-password', ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -21,7 +21,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Crypter } from '../../hub/crypto.js';
 import { parseCryptKey } from '../../hub/secrets.js';
-import { freePort } from '../../spawners/ports.js';
+import { testPort } from '../helpers/test-ports.js';
 import { Browser } from '../helpers/browser.js';
 import { cleanupTestObjects, leftovers, dockerExec } from '../helpers/docker-env.js';
 import { makeRepo, startGitHttpServer, type GitHttpServer } from '../helpers/git-http-server.js';
@@ -135,7 +135,7 @@ describe.runIf(run)('images end to end: JupyterLab image through the Docker spaw
     const root = mkdtempSync(join(tmpdir(), 'labhub-img-git-'));
     makeRepo(root, 'course.git', { 'README.md': 'course material\n' });
     git = await startGitHttpServer({ host: gw, root, username: 'admin-git', password: GIT_TOKEN });
-    const hubPort = await freePort();
+    const hubPort = await testPort();
     await h.start(
       {
         hubIp: gw,
@@ -247,8 +247,8 @@ for (const proxyMode of ['inprocess', 'subprocess'] as const) {
 
     beforeAll(async () => {
       const gw = await gatewayIp(docker);
-      const hubPort = await freePort();
-      apiPort = await freePort();
+      const hubPort = await testPort();
+      apiPort = await testPort();
       await h.start(
         {
           hubIp: gw,

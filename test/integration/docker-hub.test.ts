@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Crypter } from '../../hub/crypto.js';
 import { parseCryptKey } from '../../hub/secrets.js';
-import { freePort } from '../../spawners/ports.js';
+import { testPort } from '../helpers/test-ports.js';
 import { Browser } from '../helpers/browser.js';
 import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine, dockerExec } from '../helpers/docker-env.js';
 import { makeRepo, startGitHttpServer, type GitHttpServer } from '../helpers/git-http-server.js';
@@ -45,7 +45,7 @@ async function startHub(config: (hubPort: number) => Record<string, unknown>): P
   let hub: HubProcess | undefined;
   // free ports are picked before they are bound, and other suites run in parallel: retry a lost race on fresh ports
   for (let attempt = 1; !hub; attempt++) {
-    const hubPort = await freePort();
+    const hubPort = await testPort();
     writeFileSync(file, JSON.stringify(config(hubPort), null, 2)); // JSON is YAML
     try {
       hub = await startHubProcess({ dataDir: dir, hubPort, adminPassword: PASSWORD, args: ['--config', file] });

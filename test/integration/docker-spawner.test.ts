@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSingleUserEnv, serverPrefix } from '../../hub/env.js';
 import { DockerSpawnerSchema, type DockerSpawnerConfig } from '../../spawners/docker-options.js';
 import { DockerSpawner } from '../../spawners/docker.js';
-import { freePort } from '../../spawners/ports.js';
+import { testPort } from '../helpers/test-ports.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
 import type { ProgressEvent, SpawnRequest } from '../../spawners/spawner.js';
 import { cleanupTestObjects, engineProblem, leftovers, readDockerEnv, requireEngine, dockerExec } from '../helpers/docker-env.js';
@@ -590,7 +590,7 @@ describe.runIf(run)('docker spawner pulls from a private registry (dockerd)', ()
   beforeAll(async () => {
     // distribution's htpasswd auth (bcrypt), on a free loopback port, owned by this test
     writeFileSync(join(dir, 'htpasswd'), `labuser:${bcrypt.hashSync(PASSWORD, 8)}\n`);
-    const port = await freePort();
+    const port = await testPort();
     addr = `127.0.0.1:${port}`;
     writeFileSync(
       join(dir, 'config.yml'),

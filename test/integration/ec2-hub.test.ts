@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findOrphanInstances, TAG, terminateUserInstances } from '../../spawners/ec2.js';
 import { Ec2SpawnerSchema } from '../../spawners/ec2-options.js';
-import { freePort } from '../../spawners/ports.js';
+import { testPort } from '../helpers/test-ports.js';
 import { Browser } from '../helpers/browser.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { dummyCredentials, fakeEc2Unavailable } from '../fakes/fake-ec2/setup.js';
@@ -68,7 +68,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
       region: 'eu-west-2',
       endpoint: fake.endpoint,
       metadataEndpoint: fake.metadataEndpoint,
-      port: await freePort(),
+      port: await testPort(),
       cmd: [SINGLEUSER],
       args: ['--allow-root'],
       serverUser: 'root',

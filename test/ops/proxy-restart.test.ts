@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../hub/db/db.js';
 import { ServerRepo } from '../../hub/db/servers.js';
 import { UserRepo } from '../../hub/db/users.js';
-import { freePort } from '../../spawners/ports.js';
+import { testPort } from '../helpers/test-ports.js';
 import { processStartTime } from '../../spawners/process-info.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
@@ -86,8 +86,8 @@ beforeAll(async () => {
     }
   })();
   db.close();
-  port = await freePort();
-  apiPort = await freePort();
+  port = await testPort();
+  apiPort = await testPort();
   const cfg = join(dataDir, 'labhub.yaml');
   writeFileSync(
     cfg,

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../spawners/ports.js';
+import { testPort, testPortPair } from '../helpers/test-ports.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 import { isPidAlive, runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { fakeServerProcs } from '../helpers/procs.js';
@@ -41,8 +41,8 @@ const api = (method: string, path: string, token = admin, body?: unknown) =>
 const start = async () => (hub = await startHubProcess({ dataDir, port, hubPort, args: ['--config', cfgFile] }));
 
 beforeAll(async () => {
-  port = await freePort();
-  hubPort = await freePort();
+  port = await testPortPair();
+  hubPort = await testPort();
   writeFileSync(
     cfgFile,
     [

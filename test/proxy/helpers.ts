@@ -3,6 +3,7 @@
  * and a launcher that runs either LabHub's `labhub-proxy` (dist/proxy/main.js) or the real
  * configurable-http-proxy with the same command line.
  */
+import { testPort } from '../helpers/test-ports.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -65,16 +66,8 @@ function newestMtime(dir: string): number {
   return t;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** Ports named before the proxy binds them: see test/helpers/test-ports.ts for why not listen(0). */
+export const freePort = (): Promise<number> => testPort();
 
 export interface Backend {
   name: string;

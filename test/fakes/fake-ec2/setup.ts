@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildSingleUserEnv, serverPrefix } from '../../../hub/env.js';
 import { Ec2SpawnerSchema, type Ec2SpawnerConfig } from '../../../spawners/ec2-options.js';
-import { freePort } from '../../../spawners/ports.js';
+import { testPort } from '../../helpers/test-ports.js';
 import type { SpawnRequest } from '../../../spawners/spawner.js';
 import { BootstrapServer } from './bootstrap.js';
 import { FakeEc2 } from './server.js';
@@ -37,7 +37,7 @@ export async function ec2Options(fake: FakeEc2, over: Record<string, unknown> = 
     endpoint: fake.endpoint,
     metadataEndpoint: fake.metadataEndpoint,
     maxAttempts: 4,
-    port: await freePort(),
+    port: await testPort(),
     cmd: [process.execPath, HOME_SERVER],
     serverUser: 'root',
     homeDir: '/home/labhub',
