@@ -2,7 +2,8 @@
  * Prometheus metrics with JupyterHub's names (jupyterhub/metrics.py), served at /hub/metrics.
  * Gauges that describe the database are computed at scrape time, so they are never stale.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../proxy/default-metrics.js';
 
 export class HubMetrics {
   readonly registry = new Registry();
@@ -34,6 +35,6 @@ export class HubMetrics {
     this.activeUsers = new Gauge({ name: `${prefix}active_users`, help: 'Number of users who were active in the given time period', labelNames: ['period'], registers: [r] });
     this.startupDuration = new Gauge({ name: `${prefix}hub_startup_duration_seconds`, help: 'Time taken for Hub to start', registers: [r] });
     this.spawnThrottled = new Counter({ name: `${prefix}spawn_throttled_total`, help: 'Spawn requests refused with 429 (concurrent spawn or active server limit)', registers: [r] });
-    collectDefaultMetrics({ register: r, prefix: 'labhub_process_' });
+    collectProcessMetrics(r, 'labhub_process_');
   }
 }

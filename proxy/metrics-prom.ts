@@ -1,10 +1,11 @@
 /** prom-client registry with CHP's metric names (lib/metrics.js), plus node default metrics. */
 import client from 'prom-client';
 import type { ProxyMetrics } from './metrics.js';
+import { collectProcessMetrics } from './default-metrics.js';
 
 export function createMetrics(): ProxyMetrics {
   const register = new client.Registry();
-  client.collectDefaultMetrics({ register });
+  collectProcessMetrics(register);
   const counter = (name: string, help: string) => new client.Counter({ name, help, registers: [register] });
   const labelled = (name: string, help: string) =>
     new client.Counter({ name, help, labelNames: ['status'], registers: [register] });
