@@ -3,6 +3,7 @@
  * the profile it was started with and its last activity) and stops/starts through ServerManager.
  */
 import type { HubDeps } from './deps.js';
+import { ScheduleMemoryRepo } from './db/schedule-memory.js';
 import { ScheduleRunner, type Schedule, type ScheduleTarget } from './schedules.js';
 
 export function scheduleTargets(d: Pick<HubDeps, 'users' | 'servers' | 'serverManager'>): ScheduleTarget[] {
@@ -30,11 +31,12 @@ export function scheduleTargets(d: Pick<HubDeps, 'users' | 'servers' | 'serverMa
 }
 
 /** Builds the runner for the configured schedules and starts its timer (no-op without schedules). */
-export function startSchedules(d: Pick<HubDeps, 'users' | 'servers' | 'serverManager' | 'clock' | 'log'>, schedules: readonly Schedule[], tickMs = 30_000): ScheduleRunner {
+export function startSchedules(d: Pick<HubDeps, 'db' | 'users' | 'servers' | 'serverManager' | 'clock' | 'log'>, schedules: readonly Schedule[], tickMs = 30_000): ScheduleRunner {
   const runner = new ScheduleRunner({
     schedules,
     clock: d.clock,
     log: d.log.child({ component: 'schedules' }),
+    store: new ScheduleMemoryRepo(d.db),
     list: () => scheduleTargets(d),
     stop: async (t, reason) => {
       const user = d.users.byName(t.user);

@@ -142,7 +142,14 @@ export interface NextStop {
   kind: 'scheduled' | 'idle';
 }
 
-const keyOf = (t: { user: string; server: string }) => `${t.user}/${t.server}`;
+export interface ServerRef {
+  user: string;
+  server: string;
+}
+
+/** The key of a server in PlanMemory. */
+export const serverKey = (t: ServerRef) => `${t.user}/${t.server}`;
+const keyOf = serverKey;
 
 export function matches(s: Schedule, t: ScheduleTarget): boolean {
   const { profiles, groups, users } = s.match;
@@ -157,6 +164,17 @@ export interface PlanMemory {
   stoppedBy: Map<string, Set<string>>;
   /** Admin overrides: no scheduled/idle stop for this server until the given instant. */
   overrides: Map<string, number>;
+}
+
+/**
+ * Where a runner keeps its memory so a hub restart does not forget it (the hub's SQLite database;
+ * without a store — unit tests, createHub alone — memory lives only in the process).
+ */
+export interface PlanMemoryStore {
+  load(): PlanMemory;
+  setStopped(schedule: string, target: ServerRef, stopped: boolean): void;
+  setOverride(target: ServerRef, until: number): void;
+  dropExpiredOverrides(now: number): void;
 }
 
 export function newMemory(): PlanMemory {
@@ -230,15 +248,19 @@ export interface ScheduleRunnerDeps {
   log?: { info(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void };
   /** How far back the first tick looks (so a stop at 18:00 is not missed by a hub started at 18:00:20). */
   catchUpMs?: number;
+  /** Keeps stopped-by-schedule marks and overrides across restarts. */
+  store?: PlanMemoryStore;
 }
 
 export class ScheduleRunner {
-  readonly memory = newMemory();
+  readonly memory: PlanMemory;
   private lastTick: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<ScheduleAction[]> | null = null;
 
-  constructor(private readonly d: ScheduleRunnerDeps) {}
+  constructor(private readonly d: ScheduleRunnerDeps) {
+    this.memory = d.store?.load() ?? newMemory();
+  }
 
   /** Runs what is due since the previous tick; returns the actions taken. */
   async tick(): Promise<ScheduleAction[]> {
@@ -252,6 +274,7 @@ export class ScheduleRunner {
     const from = this.lastTick ?? now - (this.d.catchUpMs ?? 120_000);
     this.lastTick = now;
     for (const [k, until] of this.memory.overrides) if (until <= now) this.memory.overrides.delete(k);
+    this.d.store?.dropExpiredOverrides(now);
     const actions = plan(this.d.schedules, await this.d.list(), from, now, this.memory);
     for (const a of actions) {
       try {
@@ -259,9 +282,11 @@ export class ScheduleRunner {
           await this.d.stop(a, a.reason);
           if (!this.memory.stoppedBy.has(a.schedule)) this.memory.stoppedBy.set(a.schedule, new Set());
           this.memory.stoppedBy.get(a.schedule)!.add(keyOf(a));
+          this.d.store?.setStopped(a.schedule, a, true);
         } else if (this.d.start) {
           await this.d.start(a, a.reason);
           this.memory.stoppedBy.get(a.schedule)?.delete(keyOf(a));
+          this.d.store?.setStopped(a.schedule, a, false);
         }
         this.d.log?.info({ ...a }, `schedule: ${a.action}`);
       } catch (err) {
@@ -278,6 +303,7 @@ export class ScheduleRunner {
   /** Admin override: keep this server running (no scheduled or idle stop) until `until`. */
   override(user: string, server: string, until: number): void {
     this.memory.overrides.set(keyOf({ user, server }), until);
+    this.d.store?.setOverride({ user, server }, until);
   }
 
   startTimer(intervalMs = 30_000): void {

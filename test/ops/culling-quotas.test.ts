@@ -110,6 +110,10 @@ describe('culling with an injected clock', () => {
     await t.api.post('/hub/api/schedules/override').set('Authorization', `token ${admin}`).send({ user: 'carol', minutes: 120 }).expect(200);
     const user = t.tokenFor('carol');
     await t.api.post('/hub/api/schedules/override').set('Authorization', `token ${user}`).send({ user: 'carol', minutes: 120 }).expect(403);
+    // it is in the database: the runner a restarted hub builds has it
+    const reloaded = startSchedules(t.hub.deps, []);
+    expect(reloaded.memory.overrides.get('carol/')).toBe(now + 120 * MIN);
+    reloaded.dispose();
     now += 60 * MIN;
     const culled = await t.hub.deps.culler.tick();
     expect(culled.map((c) => c.user)).toEqual(['rita']);

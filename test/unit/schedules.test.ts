@@ -1,6 +1,12 @@
 /** hub/schedules.ts with an injected clock: wall-clock stops in IANA zones across DST, auto-start, idle stop, overrides. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nextOccurrence, nextStop, plan, ScheduleRunner, ScheduleSchema, SchedulesSchema, zonedTimeToUtc, type ScheduleTarget } from '../../hub/schedules.js';
+import { openDb } from '../../hub/db/db.js';
+import { ScheduleMemoryRepo } from '../../hub/db/schedule-memory.js';
+import { UserRepo } from '../../hub/db/users.js';
+import { nextOccurrence, nextStop, plan, ScheduleRunner, ScheduleSchema, SchedulesSchema, zonedTimeToUtc, type PlanMemoryStore, type ScheduleTarget } from '../../hub/schedules.js';
 
 const Z = (iso: string) => Date.parse(iso);
 const iso = (t: number) => new Date(t).toISOString();
@@ -13,7 +19,7 @@ class FakeClock {
 }
 
 /** A tiny world of servers the runner lists and stops, ticked every `stepMs` by a fake clock. */
-function world(schedules: unknown[], servers: ScheduleTarget[], startIso: string) {
+function world(schedules: unknown[], servers: ScheduleTarget[], startIso: string, store?: PlanMemoryStore) {
   const clock = new FakeClock(Z(startIso));
   const stops: Array<{ user: string; at: string; reason: string }> = [];
   const starts: Array<{ user: string; at: string }> = [];
@@ -29,6 +35,7 @@ function world(schedules: unknown[], servers: ScheduleTarget[], startIso: string
       starts.push({ user: t.user, at: iso(clock.now()) });
       servers.find((s) => s.user === t.user && s.server === t.server)!.running = true;
     },
+    store,
   });
   const runUntil = async (endIso: string, stepMs = 30_000, each?: (now: number) => void) => {
     for (let i = 0; i < 100_000 && clock.t < Z(endIso); i++) {
@@ -155,5 +162,62 @@ describe('schedules: auto-start, idle stop, groups, overrides, next stop', () =>
     expect(ScheduleSchema.safeParse({ name: 'x', timezone: 'Europe/London', stopAt: '6pm' }).success).toBe(false);
     expect(ScheduleSchema.safeParse({ name: 'x', timezone: 'Europe/London', stopAt: '18:00', match: { profile: ['a'] } }).success).toBe(false);
     expect(ScheduleSchema.parse({ name: 'x', stopAt: '18:00' })).toMatchObject({ timezone: 'UTC', days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'], match: { profiles: [], groups: [], users: [] } });
+  });
+});
+
+describe('schedules: memory survives a hub restart (SQLite store)', () => {
+  /** A database file with the users, reopened for each "hub process". */
+  function database() {
+    const dir = mkdtempSync(join(tmpdir(), 'labhub-sched-'));
+    const file = join(dir, 'labhub.sqlite');
+    const db = openDb(file);
+    for (const name of ['ann', 'bob']) new UserRepo(db).create(name, { now: new Date(0).toISOString() });
+    db.close();
+    return { open: () => openDb(file), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const course = { name: 'course', timezone: 'Europe/London', stopAt: '18:00', startAt: '08:30' };
+
+  it('a hub restarted overnight still starts in the morning only the servers the evening stop stopped', async () => {
+    const data = database();
+    const servers: ScheduleTarget[] = [
+      { user: 'ann', server: '', running: true },
+      { user: 'bob', server: 'gpu', running: false },
+    ];
+    let db = data.open();
+    const evening = world([course], servers, '2026-06-15T16:55:00Z', new ScheduleMemoryRepo(db));
+    await evening.runUntil('2026-06-15T20:00:00Z', 60_000);
+    expect(evening.stops.map((s) => s.user)).toEqual(['ann']);
+    db.close(); // the hub process ends
+
+    db = data.open();
+    const morning = world([course], servers, '2026-06-16T06:00:00Z', new ScheduleMemoryRepo(db));
+    expect([...morning.runner.memory.stoppedBy.get('course')!]).toEqual(['ann/']);
+    await morning.runUntil('2026-06-16T08:00:00Z', 60_000);
+    expect(morning.starts).toEqual([{ user: 'ann', at: '2026-06-16T07:30:00.000Z' }]);
+    // started again: the mark is gone from the database too
+    expect(new ScheduleMemoryRepo(db).load().stoppedBy.get('course')?.size ?? 0).toBe(0);
+    db.close();
+    data.remove();
+  });
+
+  it("an admin override outlives a restart, expires on time, and goes with its user", async () => {
+    const data = database();
+    const servers: ScheduleTarget[] = [{ user: 'ann', server: '', running: true }];
+    let db = data.open();
+    const before = world([course], servers, '2026-06-15T16:00:00Z', new ScheduleMemoryRepo(db));
+    before.runner.override('ann', '', Z('2026-06-15T19:00:00Z'));
+    before.runner.override('bob', '', Z('2026-06-20T19:00:00Z'));
+    db.close();
+
+    db = data.open();
+    const after = world([course], servers, '2026-06-15T16:30:00Z', new ScheduleMemoryRepo(db));
+    expect(iso(after.runner.nextStop(servers[0])!.at)).toBe('2026-06-16T17:00:00.000Z');
+    await after.runUntil('2026-06-15T20:00:00Z', 60_000);
+    expect(after.stops).toEqual([]); // 18:00 BST passed under the override
+    expect(new ScheduleMemoryRepo(db).load().overrides.has('ann/')).toBe(false); // expired at 19:00, dropped
+    new UserRepo(db).delete(new UserRepo(db).byName('bob')!.id);
+    expect([...new ScheduleMemoryRepo(db).load().overrides.keys()]).toEqual([]);
+    db.close();
+    data.remove();
   });
 });
