@@ -20,7 +20,8 @@ import { safePathPart } from './local.js';
 import { freePort } from './ports.js';
 import { isAlive, processStartTime } from './process-info.js';
 import { tailLog, terminateGroup } from './process-group.js';
-import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import { ptySession } from './pty.js';
+import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 import { lookupSystemUser, resolveRunAs, runAsPrefix } from './system-user.js';
 
@@ -240,6 +241,34 @@ export class ApptainerSpawner implements Spawner {
     return tailLog(this.state?.logFile || this.logFile()) ?? [];
   }
 
+  /**
+   * A login shell in the server's container, as the server's account. Instance mode: `exec
+   * instance://NAME` (the very container the server runs in). Otherwise `exec` of the same image
+   * with the same binds, home and environment: a second container next to the server's, which on
+   * Apptainer's defaults shares the host's process and network namespaces, so it sees the
+   * server's files, processes and ports.
+   */
+  async terminal(opts: { cols: number; rows: number }): Promise<TerminalSession> {
+    const s = this.state;
+    if (!s || !isAlive(s.pid, s.startTime)) throw new SpawnFailure('the server is not running', 'stopped');
+    let runAs;
+    try {
+      runAs = s.instance !== undefined ? (s.runAs ? lookupSystemUser(s.runAs) : null) : resolveRunAs(this.opts.runAs, this.identity.user, this.isRoot);
+    } catch (err) {
+      throw new SpawnFailure((err as Error).message, 'config');
+    }
+    const home = this.homeDir();
+    const { args, hiddenEnv } = apptainerExecArgv({
+      run: { ...this.opts, cmd: ['/bin/bash'], args: ['-l'] },
+      username: this.identity.user,
+      home,
+      env: { USER: this.identity.user, HOME: home, SHELL: '/bin/bash', TERM: 'xterm-256color', JUPYTERHUB_USER: this.identity.user, JUPYTERHUB_SERVER_NAME: this.identity.serverName },
+      instance: s.instance,
+    });
+    const env = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: runAs?.name ?? this.identity.user, LANG: process.env.LANG ?? 'C.UTF-8', ...hiddenEnv };
+    const argv = [...runAsPrefix(runAs), this.opts.binary, ...args];
+    return (await ptySession(argv[0], argv.slice(1), { cols: opts.cols, rows: opts.rows, cwd: home, env })).session;
+  }
 }
 
 /** Runs argv to completion (no shell), output merged; never throws. */

@@ -63,6 +63,19 @@ function readLog(): Array<{ pid: number; argv: string[]; binds: string[]; flags:
   return readFileSync(fakeLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
+/** Opens the web terminal, runs one line, returns what the pty printed; then exits the shell. */
+async function terminalRun(s: ApptainerSpawner, line: string, until: RegExp): Promise<string> {
+  const term = await s.terminal({ cols: 90, rows: 25 });
+  let out = '';
+  term.onData((d) => (out += d));
+  const exited = new Promise<number | null>((r) => term.onExit(r));
+  term.write(`${line}\r`);
+  for (let i = 0; i < 100 && !until.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+  term.write('exit\r');
+  expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))])).not.toBe('timeout');
+  return out;
+}
+
 describe('apptainer argv construction (pure)', () => {
   it('builds exec with cleanenv/contain/nv, binds home and extra paths, and hides secrets from argv', () => {
     const run = ApptainerSpawnerSchema.parse({ kind: 'apptainer', image: 'docker://quay.io/jupyter/base-notebook:latest', nv: true, contain: true, bind: ['/shared/{username}:/data:ro', '/scratch'], extraArgs: ['--no-home'] });
@@ -108,6 +121,46 @@ describe('apptainer spawner with the stand-in', () => {
       const cmdlines = [pid, entry!.pid].map((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8'));
       for (const c of cmdlines) expect(c).not.toContain(TOKEN);
       expect(cmdlines.join(' ')).toContain('exec');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('web terminal: a login shell in a container of the same image, binds and home, on a pty', async () => {
+    const id = { user: 'termuser', serverName: '' };
+    const s = new ApptainerSpawner(ctx, logged, id);
+    await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
+    try {
+      const before = readLog().length;
+      const out = await terminalRun(s, 'echo "[$JUPYTERHUB_USER|$HOME|$PWD|$TERM]"; stty size', /\[termuser\|.*\]\s[\s\S]*25 90/);
+      const home = join(dataDir, 'homes', 'termuser');
+      expect(out).toContain(`[termuser|${home}|${home}|xterm-256color]`);
+      expect(out).toMatch(/25 90/);
+      const entry = readLog().slice(before).find((e) => e.cmd?.[0] === '/bin/bash');
+      expect(entry, 'the shell went through apptainer exec').toBeDefined();
+      expect(entry!.argv[0]).toBe('exec');
+      expect(entry!.image).toBe(image);
+      expect(entry!.binds).toEqual([home, dataDir + ':/data']);
+      expect(entry!.cmd).toEqual(['/bin/bash', '-l']);
+      expect(entry!.envNames).not.toContain('JUPYTERHUB_API_TOKEN'); // the shell gets no server token
+    } finally {
+      await s.stop();
+    }
+    await expect(s.terminal({ cols: 80, rows: 24 })).rejects.toThrow(/not running/);
+  });
+
+  it('web terminal, instance mode: the shell is exec\'d into the server\'s own instance', async () => {
+    const id = { user: 'terminst', serverName: '' };
+    const s = new ApptainerSpawner(ctx, instanceMode, id);
+    await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
+    try {
+      const before = readLog().length;
+      const out = await terminalRun(s, 'echo "[$JUPYTERHUB_USER]"', /\[terminst\]/);
+      expect(out).toContain('[terminst]');
+      const entry = readLog().slice(before).find((e) => e.cmd?.[0] === '/bin/bash');
+      expect(entry).toBeDefined();
+      expect(entry!.argv).toContain('instance://labhub-terminst');
+      expect(entry!.argv).not.toContain('--bind'); // the instance has them
     } finally {
       await s.stop();
     }
@@ -230,6 +283,8 @@ describe("apptainer spawner: runAs 'user' (runuser, real system account from tes
       for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(TOKEN);
       // the process the hub started is runuser (root), its child runs as the account
       expect(readFileSync(`/proc/${s.getState().pid as number}/cmdline`, 'utf8').split('\0').slice(0, 4)).toEqual(['runuser', '-u', 'labhubhpc', '--']);
+      // the web terminal's shell runs as the account too
+      expect(await terminalRun(s, 'echo "[who=$(id -un)]"', /\[who=\w+\]/)).toContain('[who=labhubhpc]');
     } finally {
       await s.stop();
       rmSync(base, { recursive: true, force: true });

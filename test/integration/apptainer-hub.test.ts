@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
 import { isPidAlive, runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
@@ -75,6 +76,21 @@ spawner:
     expect(entry.argv).toEqual(expect.arrayContaining(['--cleanenv', '--bind', `${dir}:/data:ro`]));
     expect(entry.argv.join(' ')).not.toMatch(/JUPYTERHUB_API_TOKEN|JPY_API_TOKEN/);
     expect(entry.envNames).toEqual(expect.arrayContaining(['JUPYTERHUB_API_TOKEN', 'JUPYTERHUB_SERVICE_URL', 'JUPYTERHUB_OAUTH_ACCESS_SCOPES']));
+    // the web terminal: a shell through `apptainer exec` of the same image, over the hub's WebSocket
+    const cookie = await browser.jar.getCookieString(`${hub.publicUrl}/hub/terminal/admin/ws`);
+    const ws = new WebSocket(`${hub.publicUrl.replace('http', 'ws')}/hub/terminal/admin/ws`, { headers: { Cookie: cookie, Origin: hub.publicUrl } });
+    let screen = '';
+    ws.on('message', (m) => {
+      const msg = JSON.parse(m.toString()) as { type: string; data?: string };
+      if (msg.type === 'output') screen += msg.data;
+    });
+    await new Promise((r, j) => (ws.once('open', r), ws.once('unexpected-response', (_q, res) => j(new Error(`terminal: HTTP ${res.statusCode}`)))));
+    ws.send(JSON.stringify({ type: 'input', data: 'echo "[term:$JUPYTERHUB_USER:$(pwd)]"\r' }));
+    for (let i = 0; i < 100 && !/\[term:admin:\//.test(screen); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(screen).toMatch(new RegExp(`\\[term:admin:${join(hub.dataDir, 'homes', 'admin')}\\]`));
+    const shell = readFileSync(fakeLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { cmd: string[]; image: string }).find((e) => e.cmd[0] === '/bin/bash');
+    expect(shell).toMatchObject({ image, cmd: ['/bin/bash', '-l'] });
+    ws.close();
     const pid = model!.servers[''].state.pid;
     expect((await api('DELETE', '/users/admin/server')).status).toBeLessThan(300);
     for (let i = 0; i < 100 && isPidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
