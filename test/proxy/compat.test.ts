@@ -40,6 +40,58 @@ function tlsFiles(): { key: string; cert: string } {
   return tls;
 }
 
+/** A CA, a server certificate for 127.0.0.1 and a client certificate (CN labhub-proxy-client), all signed by the CA. */
+let pkiCache: Record<'caCert' | 'serverKey' | 'serverCert' | 'clientKey' | 'clientCert' | 'encKey' | 'encCert', string> | undefined;
+function pki() {
+  if (pkiCache) return pkiCache;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pki-'));
+  const f = (n: string) => path.join(dir, n);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=labhub test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'));
+  for (const [name, cn, ext] of [['server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1'], ['client', 'labhub-proxy-client', 'extendedKeyUsage=clientAuth']]) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+    fs.writeFileSync(f(`${name}.ext`), `${ext}\n`);
+    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
+  }
+  // a passphrase-protected key for the proxy's own TLS (CONFIGPROXY_SSL_KEY_PASSPHRASE)
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-days', '1', '-subj', '/CN=127.0.0.1', '-passout', 'pass:open-sesame', '-keyout', f('enc.key'), '-out', f('enc.crt'));
+  pkiCache = { caCert: f('ca.crt'), serverKey: f('server.key'), serverCert: f('server.crt'), clientKey: f('client.key'), clientCert: f('client.crt'), encKey: f('enc.key'), encCert: f('enc.crt') };
+  return pkiCache;
+}
+
+/** An HTTPS target that accepts only clients with a certificate from the test CA; echoes the client's CN. */
+async function startMutualTlsBackend(): Promise<{ url: string; close(): Promise<void> }> {
+  const k = pki();
+  const server = https.createServer(
+    { key: fs.readFileSync(k.serverKey), cert: fs.readFileSync(k.serverCert), ca: fs.readFileSync(k.caCert), requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ url: req.url, clientCN: peer?.subject?.CN ?? null }));
+    },
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+  };
+}
+
+/** GET that resolves with how the response ended: complete, or cut off (with what arrived). */
+function getOutcome(url: string): Promise<{ status: number; body: string; complete: boolean }> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, complete: res.complete }));
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, body, complete: false }));
+      res.on('aborted', () => resolve({ status: res.statusCode ?? 0, body, complete: false }));
+    });
+    req.on('error', () => resolve({ status: 0, body: '', complete: false }));
+  });
+}
+
 function httpsGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     https
@@ -608,6 +660,106 @@ describe.each<ImplName>(['labhub', 'chp'])('%s', (impl) => {
       expect(add.status).toBe(201);
       const r = await unixGet(sock, '/u/x');
       expect(JSON.parse(r.body).url).toBe('/u/x');
+      await p.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('--redirect-to: the HTTP redirect names that port instead of the proxy port', async () => {
+      const { key, cert } = tlsFiles();
+      const redirectPort = await freePort();
+      const p = await start(['--ssl-key', key, '--ssl-cert', cert, '--redirect-port', String(redirectPort), '--redirect-to', '8443'], undefined, {
+        ready: async (rp) => (await httpsGet(`https://127.0.0.1:${rp.port}/_chp_healthz`)).status === 200,
+      });
+      await until(() => p.output().includes(`Added HTTP to HTTPS redirection from ${redirectPort} to 8443`));
+      expect(p.output()).toContain(`Added HTTP to HTTPS redirection from ${redirectPort} to 8443`);
+      const red = await rawGet(`http://127.0.0.1:${redirectPort}/hub/login?next=%2Fx`, { Host: 'hub.example' });
+      expect(red.status).toBe(301);
+      expect(red.headers.location).toBe('https://hub.example:8443/hub/login?next=%2Fx');
+      await p.stop();
+    });
+
+    it('CONFIGPROXY_SSL_KEY_PASSPHRASE / CONFIGPROXY_API_SSL_KEY_PASSPHRASE unlock encrypted keys', async () => {
+      const k = pki();
+      const p = await start(['--ssl-key', k.encKey, '--ssl-cert', k.encCert], { CONFIGPROXY_AUTH_TOKEN: 'secret', CONFIGPROXY_SSL_KEY_PASSPHRASE: 'open-sesame' }, {
+        ready: async (rp) => (await httpsGet(`https://127.0.0.1:${rp.port}/_chp_healthz`)).status === 200,
+      });
+      await api(p.apiUrl).add('/', { target: backend.url });
+      expect(JSON.parse((await httpsGet(`https://127.0.0.1:${p.port}/enc`)).body)).toMatchObject({ url: '/enc' });
+      await p.stop();
+      // and CONFIGPROXY_API_SSL_KEY_PASSPHRASE for the REST API's key
+      const a = await start(['--api-ssl-key', k.encKey, '--api-ssl-cert', k.encCert], { CONFIGPROXY_AUTH_TOKEN: 'secret', CONFIGPROXY_API_SSL_KEY_PASSPHRASE: 'open-sesame' }, {
+        ready: async (rp) => (await httpsGet(`https://127.0.0.1:${rp.apiPort}/api/routes`, { Authorization: 'token secret' })).status === 200,
+      });
+      expect(await httpsGet(`https://127.0.0.1:${a.apiPort}/api/routes`, { Authorization: 'token secret' })).toEqual({ status: 200, body: '{}' });
+      await a.stop();
+      // without it the key cannot be read and the proxy does not come up
+      await expect(startProxyProcess(impl, ['--ssl-key', k.encKey, '--ssl-cert', k.encCert], { CONFIGPROXY_AUTH_TOKEN: 'secret' }, {
+        ready: async (rp) => (await httpsGet(`https://127.0.0.1:${rp.port}/_chp_healthz`)).status === 200,
+      })).rejects.toThrow();
+    });
+
+    it('--client-ssl-key/--client-ssl-cert/--client-ssl-ca: the proxy shows its certificate to an HTTPS target that requires one, and verifies the target', async () => {
+      const k = pki();
+      const target = await startMutualTlsBackend();
+      try {
+        const p = await start(['--client-ssl-key', k.clientKey, '--client-ssl-cert', k.clientCert, '--client-ssl-ca', k.caCert]);
+        await api(p.apiUrl).add('/', { target: target.url });
+        const r = await rawGet(`${p.url}/mtls/x`);
+        expect(r.status).toBe(200);
+        expect(JSON.parse(r.body)).toEqual({ url: '/mtls/x', clientCN: 'labhub-proxy-client' });
+        await p.stop();
+        // only the CA (no client certificate): the target refuses the handshake → 503
+        const noCert = await start(['--client-ssl-ca', k.caCert]);
+        await api(noCert.apiUrl).add('/', { target: target.url });
+        expect((await rawGet(`${noCert.url}/mtls/x`)).status).toBe(503);
+        await noCert.stop();
+        // a client certificate but no CA for the target's certificate: verification fails → 503
+        const noCa = await start(['--client-ssl-key', k.clientKey, '--client-ssl-cert', k.clientCert]);
+        await api(noCa.apiUrl).add('/', { target: target.url });
+        expect((await rawGet(`${noCa.url}/mtls/x`)).status).toBe(503);
+        await noCa.stop();
+      } finally {
+        await target.close();
+      }
+    });
+
+    it('--protocol-rewrite rewrites the scheme of redirects to the target (with --auto-rewrite also the host)', async () => {
+      const p = await start(['--protocol-rewrite', 'https']);
+      await api(p.apiUrl).add('/', { target: backend.url });
+      expect(p.output()).toContain('ProtocolRewrite enabled. Rewriting to https');
+      const red = await rawGet(`${p.url}/redirect`, { Host: 'public.example:8443' });
+      expect(red.status).toBe(302);
+      expect(red.headers.location).toBe(`https://127.0.0.1:${backend.port}/redirected`);
+      await p.stop();
+      const both = await start(['--protocol-rewrite', 'https', '--auto-rewrite']);
+      await api(both.apiUrl).add('/', { target: backend.url });
+      expect((await rawGet(`${both.url}/redirect`, { Host: 'public.example:8443' })).headers.location).toBe('https://public.example:8443/redirected');
+      await both.stop();
+    });
+
+    it('--timeout drops a client connection that stays silent that long; other requests are unaffected', async () => {
+      const p = await start(['--timeout', '300']);
+      await api(p.apiUrl).add('/', { target: backend.url });
+      // /stream sends headers and one chunk, then nothing: the proxy cuts the connection
+      const cut = await getOutcome(`${p.url}/stream`);
+      expect(cut).toMatchObject({ status: 200, body: 'tick', complete: false });
+      const ok = await getOutcome(`${p.url}/fine`);
+      expect(ok.complete).toBe(true);
+      expect(JSON.parse(ok.body).url).toBe('/fine');
+      await p.stop();
+    });
+
+    it('--metrics-socket: Prometheus metrics on a unix socket', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'msock-'));
+      const sock = path.join(dir, 'metrics.sock');
+      const p = await start(['--metrics-socket', sock]);
+      await api(p.apiUrl).add('/', { target: backend.url });
+      await rawGet(`${p.url}/counted`);
+      await until(() => fs.existsSync(sock));
+      const m = await unixGet(sock, '/metrics');
+      expect(m.status).toBe(200);
+      expect(m.body).toMatch(/^requests_proxy\{status="200"\} [1-9]/m);
+      expect(m.body).toMatch(/^requests_api\{status="201"\} 1$/m);
       await p.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     });
