@@ -109,6 +109,14 @@ const AuthObjectSchema = z.strictObject({
   blockedUsers: names('Users never allowed to log in (checked before everything else).'),
   adminUsers: names('Users made admins at every login.'),
   usernames: UsernameSchema.prefault({}).describe('Username normalization and validation.'),
+  autoLogin: z
+    .boolean()
+    .default(false)
+    .describe("Skip the login page: /hub/login goes straight to the only login method's provider (JupyterHub auto_login). Needs exactly one method, of kind github or oidc."),
+}).superRefine((auth, ctx) => {
+  if (auth.autoLogin && (auth.methods.length !== 1 || auth.methods[0].kind === 'local')) {
+    ctx.addIssue({ code: 'custom', path: ['autoLogin'], message: `autoLogin needs exactly one login method, of kind github or oidc (configured: ${auth.methods.map((m) => m.kind).join(', ')})` });
+  }
 });
 
 /** `auth` accepts the full object, a single method (`{kind: github, ...}`) or a list of methods. */

@@ -40,13 +40,17 @@ export function loginRouter(d: HubDeps): Router {
   const local = d.auth.local;
   const form = urlencoded({ extended: false, limit: '16kb' });
 
+  // JupyterHub's /hub/oauth_login: with exactly one OAuth method it is that method's login.
+  const oauthMethods = d.auth.methods.filter((m) => m.loginUrl);
+  // auth.autoLogin (JupyterHub auto_login): no login page, straight to the only provider
+  const autoLogin = d.config.auth.autoLogin && oauthMethods.length === 1 ? oauthMethods[0] : null;
+
   r.get('/hub/login', (req, res) => {
     if (req.identity) return void res.redirect(302, safeNext(req.query.next));
+    if (autoLogin) return void res.redirect(302, `${autoLogin.loginUrl}?next=${encodeURIComponent(safeNext(req.query.next))}`);
     res.render('login', loginPageModel(d, req));
   });
 
-  // JupyterHub's /hub/oauth_login: with exactly one OAuth method it is that method's login.
-  const oauthMethods = d.auth.methods.filter((m) => m.loginUrl);
   if (oauthMethods.length === 1) {
     r.get('/hub/oauth_login', (req, res) => res.redirect(302, `${oauthMethods[0].loginUrl}?next=${encodeURIComponent(safeNext(req.query.next))}`));
   }
@@ -89,6 +93,8 @@ export function loginRouter(d: HubDeps): Router {
     await new Promise<void>((resolve) => (req.session ? req.session.destroy(() => resolve()) : resolve()));
     for (const [cookie, path] of [[SESSION_ID_COOKIE, '/'], [LOGIN_COOKIE, '/hub/'], ['_xsrf', '/hub/'], ['jupyterhub-services', '/services']]) res.clearCookie(cookie, { path });
     if (name) d.log.info({ user: name, event: 'logout', provider: Boolean(providerLogout) }, 'user logged out');
+    // with autoLogin, /hub/login would sign the user straight back in at a provider that still has a session
+    if (autoLogin && !providerLogout) return void res.render('logged-out');
     res.redirect(302, providerLogout ?? '/hub/login');
   };
   r.get('/hub/logout', logout);
