@@ -15,6 +15,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ProxyClient } from '../proxy/client.js';
 import { createSpawner, loadSpawnerKinds } from '../spawners/registry.js';
+import { findOrphans } from './orphans.js';
 import { AccessService } from './access.js';
 import { AuthStateStore } from './auth-state.js';
 import { Crypter } from './crypto.js';
@@ -130,7 +131,7 @@ export function createHub(input: CreateHubInput): Hub {
   const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, clientSecrets: input.clientSecrets });
   let hubTarget = `http://${config.hubIp}:${config.hubPort}`;
   const deps: HubDeps = {
-    config, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
+    config, hubId: id, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
     groups, roles, services, shares, serviceManager, metrics, audit,
     userModels: new UserModels({ db, access, authState, serverManager, clock }),
     ports: new PortRepo(db),
@@ -281,6 +282,14 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   const schedules = startSchedules(hub.deps, config.schedules);
   hub.deps.schedules = schedules;
   hub.deps.culler.start();
+  // leftovers on the engines are reported, never removed on our own: an admin decides (GET/DELETE /hub/api/orphans)
+  void findOrphans(hub.deps).then(
+    (r) => {
+      if (r.orphans.length) log.warn({ orphans: r.orphans.map((w) => `${w.kind}:${w.id.slice(0, 12)} ${w.user}/${w.server} ${w.state} on ${w.where}`) }, `${r.orphans.length} container(s)/VM(s) of this hub are not accounted for by its database: see GET /hub/api/orphans`);
+      for (const e of r.errors) log.warn({ place: e.place, err: e.message }, 'could not check for orphan workloads');
+    },
+    (err) => log.warn({ err: String(err) }, 'orphan check failed'),
+  );
   const ops = config.operations;
   // reconciliation: the database is the truth; the proxy's table is a cache re-synced on a jittered timer
   let routeTimer: NodeJS.Timeout | undefined;

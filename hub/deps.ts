@@ -29,6 +29,8 @@ import type { UserModels } from './user-models.js';
 
 export interface HubDeps {
   config: Config;
+  /** This hub's id (hub_meta): the label/tag on every container and VM it creates. */
+  hubId: string;
   secrets: HubSecrets;
   db: Db;
   log: Logger;

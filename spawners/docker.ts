@@ -30,6 +30,10 @@ import {
 } from './docker-files.js';
 import type { PollResult, ProgressEvent, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
+import { dockerClient } from './docker-client.js';
+import { dockerInventory } from './docker-inventory.js';
+
+export { dockerClient } from './docker-client.js';
 
 interface DockerState {
   containerId: string;
@@ -200,23 +204,6 @@ export function demuxLogs(buf: Buffer): string {
     return out;
   }
   return buf.toString('utf8');
-}
-
-export function dockerClient(h: Pick<DockerHostConfig, 'url' | 'tls'>): Docker {
-  const u = h.url;
-  if (u.startsWith('unix://')) return new Docker({ socketPath: u.slice('unix://'.length) });
-  if (u.startsWith('npipe:')) return new Docker({ socketPath: u });
-  const url = new URL(u.replace(/^tcp:/, h.tls ? 'https:' : 'http:'));
-  const read = (f?: string) => (f ? readFileSync(f) : undefined);
-  return new Docker({
-    protocol: url.protocol === 'https:' ? 'https' : 'http',
-    host: url.hostname,
-    port: Number(url.port || (url.protocol === 'https:' ? 2376 : 2375)),
-    ca: read(h.tls?.ca),
-    cert: read(h.tls?.cert),
-    key: read(h.tls?.key),
-    ...(h.tls && h.tls.verify === false ? { rejectUnauthorized: false } : {}),
-  } as Docker.DockerOptions);
 }
 
 function hostLabel(h: DockerHostConfig): string {
@@ -956,4 +943,5 @@ function requestGroups(req: SpawnRequest): string[] {
 export const dockerSpawnerFactory: SpawnerFactory<DockerSpawnerConfig> = {
   kind: 'docker',
   create: (ctx, options, identity, state) => new DockerSpawner(ctx, options, identity, state),
+  inventory: dockerInventory,
 };

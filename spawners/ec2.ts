@@ -36,7 +36,7 @@ import {
   type Volume,
 } from '@aws-sdk/client-ec2';
 import type { Ec2ProfileConfig, Ec2SpawnerConfig } from './ec2-options.js';
-import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
+import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, WorkloadInventory } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 
 export const TAG = {
@@ -728,7 +728,29 @@ export class Ec2Spawner implements Spawner {
   }
 }
 
+/** The VMs this hub launched in a region (tag labhub:hub), for orphan checks; removal terminates (home volumes stay). */
+export const ec2Inventory: WorkloadInventory<Ec2SpawnerConfig> = {
+  async list(ctx, options) {
+    return (await listHubInstances(options, ctx.hubId)).map((i) => ({
+      kind: 'ec2',
+      id: i.instanceId,
+      user: i.user,
+      server: i.server === '-' ? '' : i.server,
+      state: i.state,
+      running: i.state === 'pending' || i.state === 'running',
+      where: options.region ?? 'default region',
+      created: i.launchTime,
+    }));
+  },
+  async remove(_ctx, options, w) {
+    await ec2Client(options).send(new TerminateInstancesCommand({ InstanceIds: [w.id] }));
+  },
+  placeKey: (options) => `ec2 ${options.region ?? ''} ${options.endpoint ?? ''}`,
+  idInState: (state) => (typeof state.instanceId === 'string' ? state.instanceId : undefined),
+};
+
 export const ec2SpawnerFactory: SpawnerFactory<Ec2SpawnerConfig> = {
   kind: 'ec2',
   create: (ctx, options, identity, state) => new Ec2Spawner(ctx, options, identity, state),
+  inventory: ec2Inventory,
 };

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { localSpawnerFactory } from './local.js';
-import type { Spawner, SpawnerContext, SpawnerFactory, SpawnerState } from './spawner.js';
+import type { Spawner, SpawnerContext, SpawnerFactory, SpawnerState, WorkloadInventory } from './spawner.js';
 
 export type SpawnerConfig = Config['spawner'];
 type Kind = SpawnerConfig['kind'];
@@ -34,4 +34,9 @@ export function createSpawner(ctx: SpawnerContext, config: SpawnerConfig, identi
   const factory = loaded.get(config.kind);
   if (!factory) throw new Error(`spawner kind '${config.kind}' is not loaded (loadSpawnerKinds at start)`);
   return factory.create(ctx, config, identity, state);
+}
+
+/** The workload inventory of a loaded kind (docker, ec2), if it has one. */
+export function inventoryOf(kind: string): WorkloadInventory<SpawnerConfig> | undefined {
+  return loaded.get(kind)?.inventory;
 }

@@ -108,4 +108,33 @@ export interface SpawnerContext {
 export interface SpawnerFactory<O> {
   kind: string;
   create(ctx: SpawnerContext, options: O, identity: { user: string; serverName: string }, state?: SpawnerState): Spawner;
+  /** For kinds whose workloads outlive the hub and cost resources (containers, VMs): find and remove them. */
+  inventory?: WorkloadInventory<O>;
+}
+
+/** A container or VM on an engine, labelled or tagged as created by this hub (ctx.hubId). */
+export interface Workload {
+  kind: string;
+  /** The engine's id (container id, instance id). */
+  id: string;
+  user: string;
+  server: string;
+  /** The engine's word for its state (running, exited, stopped, pending, …). */
+  state: string;
+  /** Whether it uses compute right now (a stopped VM or exited container still holds disk). */
+  running: boolean;
+  /** Where it lives: Docker host URL, AWS region. */
+  where: string;
+  created: string | null;
+}
+
+export interface WorkloadInventory<O> {
+  /** Every workload this hub created at the place `options` points to. */
+  list(ctx: SpawnerContext, options: O): Promise<Workload[]>;
+  /** Removes one for good (container removed with its anonymous volumes, VM terminated). */
+  remove(ctx: SpawnerContext, options: O, workload: Workload): Promise<void>;
+  /** Names the place `options` point to: profiles on the same hosts/region are listed once. */
+  placeKey(options: O): string;
+  /** The workload id a server's saved spawner state names, if any. */
+  idInState(state: SpawnerState): string | undefined;
 }

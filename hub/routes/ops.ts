@@ -4,6 +4,7 @@
  *   GET  /hub/api/audit                    audit log (read:audit), filters actor/action/target/since/until, JupyterHub pagination
  *   GET  /hub/api/schedules                configured schedules and culling, next stop of every running server (read:servers)
  *   POST /hub/api/schedules/override       {user, server?, minutes}: no scheduled/idle stop of that server for a while (admin:servers)
+ *   GET  /hub/api/orphans, DELETE /hub/api/orphans/:kind/:id   containers/VMs of this hub its database does not account for (admin:servers)
  *   GET  /hub/admin/audit                  the audit log in the admin console (admin-ui + read:audit)
  *   GET  /hub/admin/schedules, POST /hub/admin/schedules/override   schedules view and override (admin-ui + admin:servers)
  */
@@ -13,7 +14,8 @@ import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
 import { hasScope } from '../scopes.js';
 import { nextStopFor } from '../stop-warnings.js';
-import { jsonBody } from './params.js';
+import { jsonBody, param } from './params.js';
+import { findOrphans, removeOrphan } from '../orphans.js';
 import { parsePaging, PAGINATION_TYPE } from './paging.js';
 import type { AuditQuery } from '../audit.js';
 
@@ -114,6 +116,19 @@ export function opsApiRoutes(api: ApiRouter, d: HubDeps): void {
       items,
       _pagination: { offset: paging.offset, limit: paging.limit, total, next: nextOffset < total ? { offset: nextOffset, limit: paging.limit, url: `${url.pathname}${url.search}` } : null },
     });
+  });
+
+  // containers and VMs of this hub that its database does not account for (hub/orphans.ts)
+  api.get('/hub/api/orphans', { scope: 'admin:servers' }, async (_req, res) => {
+    res.json(await findOrphans(d));
+  });
+  api.delete('/hub/api/orphans/:kind/:id', { scope: 'admin:servers' }, async (req, res) => {
+    const kind = param(req, 'kind');
+    const id = param(req, 'id');
+    const removed = await removeOrphan(d, kind, id);
+    if (!removed) throw new HubError(404, `No orphan ${kind} workload ${id} (it may belong to a server, or be gone already)`);
+    d.log.info({ kind, id, user: removed.user, server: removed.server, where: removed.where, by: req.identity!.name, event: 'orphan-removed' }, 'orphan workload removed');
+    res.status(204).end();
   });
 
   api.get('/hub/api/schedules', { scope: 'read:servers' }, (_req, res) => {

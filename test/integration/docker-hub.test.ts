@@ -239,11 +239,45 @@ for (const { engine, SOCK, network, enabled } of engines) {
       expect((await exec(docker, bid, ['sh', '-c', 'ls /home; cat /proc/mounts | grep -c labhub-home-admin'])).out).toBe('jovyan\n0\n');
     }, 300_000);
 
+    it('orphans: a container labelled for this hub that no server row names is listed (never a server\'s) and an admin removes it', async () => {
+      const running = String((await serverModel(hub, token, 'admin'))!.state.containerId);
+      const hubLabel = (await docker.getContainer(running).inspect()).Config.Labels['labhub.hub'];
+      // what a crash between create and save, or a user deleted while the engine was down, leaves behind
+      const ghost = await docker.createContainer({
+        Image: env!.LABHUB_TEST_IMAGE_JUPYTER,
+        Cmd: ['sleep', '300'],
+        name: `labhub-t${process.pid}-ghost-${engine}`,
+        Labels: { 'labhub.hub': hubLabel, 'labhub.user': 'ghost', 'labhub.server': '', 'labhub.test': RUN },
+      });
+      try {
+        await ghost.start();
+        const listed = (await (await api(hub, token, 'GET', '/orphans')).json()) as { orphans: Array<Record<string, unknown>>; errors: unknown[] };
+        expect(listed.errors).toEqual([]);
+        expect(listed.orphans).toEqual([expect.objectContaining({ kind: 'docker', id: ghost.id, user: 'ghost', server: '', state: 'running', running: true, where: `unix://${SOCK}` })]);
+        const bobToken = (await runLabhub(['token', 'bob', '--data-dir', hub.dataDir])).stdout.trim();
+        expect((await api(hub, bobToken, 'GET', '/orphans')).status).toBe(403);
+        expect((await api(hub, bobToken, 'DELETE', `/orphans/docker/${ghost.id}`)).status).toBe(403);
+        expect((await api(hub, token, 'DELETE', `/orphans/docker/${running}`)).status).toBe(404); // a server's container: never
+        expect((await docker.getContainer(running).inspect()).State.Running).toBe(true);
+        expect((await api(hub, token, 'DELETE', `/orphans/docker/${ghost.id}`)).status).toBe(204);
+        await expect(ghost.inspect()).rejects.toThrow(/no such container/i);
+        expect((await api(hub, token, 'DELETE', `/orphans/docker/${ghost.id}`)).status).toBe(404);
+        const audit = (await (await api(hub, token, 'GET', '/audit?action=orphan-removed')).json()) as Array<Record<string, unknown>>;
+        expect(audit[0]).toMatchObject({ actor: 'admin', action: 'orphan-removed', target: 'user:ghost' });
+      } finally {
+        await ghost.remove({ force: true }).catch(() => undefined);
+      }
+    });
+
     it('after a hub crash (SIGKILL) the restarted hub re-attaches to the running containers', async () => {
       const before = String((await serverModel(hub, token, 'admin'))!.state.containerId);
       const { dataDir, port, hubPort } = hub;
       await hub.stop('SIGKILL');
       expect((await docker.getContainer(before).inspect()).State.Running).toBe(true); // servers outlive the hub
+      // a leftover the restarted hub must report in its log (it never removes one on its own)
+      const hubLabel = (await docker.getContainer(before).inspect()).Config.Labels['labhub.hub'];
+      const leftover = await docker.createContainer({ Image: env!.LABHUB_TEST_IMAGE_JUPYTER, Cmd: ['sleep', '300'], name: `labhub-t${process.pid}-left-${engine}`, Labels: { 'labhub.hub': hubLabel, 'labhub.user': 'gone', 'labhub.test': RUN } });
+      await leftover.start();
       let restarted: HubProcess | undefined;
       for (let attempt = 1; !restarted; attempt++) {
         try {
@@ -254,6 +288,11 @@ for (const { engine, SOCK, network, enabled } of engines) {
         }
       }
       hub = restarted;
+      for (let i = 0; i < 100 && !hub.output().includes('not accounted for by its database'); i++) await new Promise((res) => setTimeout(res, 100));
+      expect(hub.output()).toContain('1 container(s)/VM(s) of this hub are not accounted for by its database: see GET /hub/api/orphans');
+      expect(hub.output()).toContain(`docker:${leftover.id.slice(0, 12)} gone/ running on unix://${SOCK}`);
+      expect((await leftover.inspect()).State.Running).toBe(true);
+      await leftover.remove({ force: true });
       const after = await serverModel(hub, token, 'admin');
       expect(after).toMatchObject({ ready: true, state: { containerId: before } });
       const browser = new Browser(hub.publicUrl);

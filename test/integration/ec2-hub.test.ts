@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findOrphanInstances, TAG, terminateUserInstances } from '../../spawners/ec2.js';
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { ec2Client, findOrphanInstances, TAG, terminateUserInstances } from '../../spawners/ec2.js';
 import { Ec2SpawnerSchema } from '../../spawners/ec2-options.js';
 import { testPort } from '../helpers/test-ports.js';
 import { Browser } from '../helpers/browser.js';
@@ -179,6 +180,20 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
     const opts = Ec2SpawnerSchema.parse(spawnerConfig);
     expect(await findOrphanInstances(opts, hubId, (i) => i.user === 'admin')).toEqual([]);
     expect((await findOrphanInstances(opts, hubId, () => false)).map((i) => i.instanceId)).toEqual([inst.id]);
+    // through the hub's API: the admin's VM is accounted for by its server row; a VM tagged for this
+    // hub that no row names (a crash before the id was saved, a user deleted while AWS was unreachable) is an orphan
+    expect(await (await api('GET', '/orphans')).json()).toEqual({ orphans: [], errors: [] });
+    const launched = await ec2Client(opts).send(
+      new RunInstancesCommand({ ImageId: 'ami-0ghost', MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: TAG.hub, Value: hubId }, { Key: TAG.user, Value: 'ghost' }, { Key: TAG.server, Value: '-' }] }] }),
+    );
+    const ghostId = launched.Instances![0].InstanceId!;
+    const listed = (await (await api('GET', '/orphans')).json()) as { orphans: Array<Record<string, unknown>> };
+    expect(listed.orphans).toEqual([expect.objectContaining({ kind: 'ec2', id: ghostId, user: 'ghost', server: '', where: 'eu-west-2' })]);
+    expect((await api('DELETE', `/orphans/ec2/${inst.id}`)).status).toBe(404); // a server's VM is never removed this way
+    expect((await api('DELETE', `/orphans/ec2/${ghostId}`)).status).toBe(204);
+    await waitFor('orphan terminated', async () => fake.instances.get(ghostId)?.state === 'terminated');
+    expect(JSON.stringify(fake.callsOf('TerminateInstances').at(-1))).toContain(ghostId);
+    expect(await (await api('GET', '/orphans')).json()).toEqual({ orphans: [], errors: [] });
     expect((await api('DELETE', '/users/admin/server')).status).toBeLessThan(300);
     await waitFor('server stopped', async () => inst.state === 'stopped');
     expect(await terminateUserInstances(opts, hubId, { user: 'admin' })).toEqual([inst.id]);

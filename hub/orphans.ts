@@ -1,0 +1,94 @@
+/**
+ * Orphans: containers and VMs this hub created (labelled/tagged with its id) that its database no
+ * longer accounts for. They come from a crash between the engine call and the state save, a server
+ * or user deleted while its engine was unreachable, or a database restored from an older backup, and
+ * they keep using compute or disk (money, on EC2) where nobody looks. The hub logs them at start and
+ * lists them at GET /hub/api/orphans; an admin removes one with DELETE.
+ *
+ * A workload is accounted for when a server row exists for its user and server name and either the
+ * row's saved state names this very workload, or the row names none and the workload is not running
+ * (a kept, stopped container or VM of a stopped server). A running workload the hub believes
+ * stopped, a second one next to the one the row names, and anything of a deleted user or server are
+ * orphans.
+ */
+import type { Config } from '../config/schema.js';
+import { inventoryOf, type SpawnerConfig } from '../spawners/registry.js';
+import type { SpawnerState, Workload, WorkloadInventory } from '../spawners/spawner.js';
+import type { HubDeps } from './deps.js';
+import { mergeSpawner } from './profiles.js';
+
+export interface OrphanReport {
+  orphans: Workload[];
+  /** Places that could not be listed (engine unreachable, credentials): the list is incomplete there. */
+  errors: Array<{ place: string; message: string }>;
+}
+
+type Deps = Pick<HubDeps, 'config' | 'users' | 'servers' | 'hubId' | 'log'>;
+
+interface Place {
+  key: string;
+  options: SpawnerConfig;
+  inventory: WorkloadInventory<SpawnerConfig>;
+}
+
+/** Every distinct place the configuration can start workloads at (base spawner, profiles, choices). */
+export function workloadPlaces(config: Config): Place[] {
+  const configs: SpawnerConfig[] = [config.spawner];
+  for (const p of config.profiles) {
+    const base = mergeSpawner(config.spawner, p.spawner);
+    configs.push(base);
+    for (const o of Object.values(p.options)) for (const c of Object.values(o.choices)) configs.push(mergeSpawner(base, c.spawner));
+  }
+  const places = new Map<string, Place>();
+  for (const options of configs) {
+    const inventory = inventoryOf(options.kind);
+    if (!inventory) continue;
+    const key = inventory.placeKey(options);
+    if (!places.has(key)) places.set(key, { key, options, inventory });
+  }
+  return [...places.values()];
+}
+
+function accountedFor(d: Deps, inventory: WorkloadInventory<SpawnerConfig>, w: Workload): boolean {
+  const user = d.users.byName(w.user);
+  const row = user ? d.servers.get(user.id, w.server) : undefined;
+  if (!row) return false;
+  let state: SpawnerState = {};
+  try {
+    state = JSON.parse(row.state || '{}') as SpawnerState;
+  } catch {
+    /* unreadable state names nothing */
+  }
+  const named = inventory.idInState(state);
+  return named ? named === w.id : !w.running;
+}
+
+export async function findOrphans(d: Deps): Promise<OrphanReport> {
+  const report: OrphanReport = { orphans: [], errors: [] };
+  const ctx = { dataDir: d.config.dataDir, log: d.log, hubId: d.hubId };
+  await Promise.all(
+    workloadPlaces(d.config).map(async (p) => {
+      try {
+        for (const w of await p.inventory.list(ctx, p.options)) if (!accountedFor(d, p.inventory, w)) report.orphans.push(w);
+      } catch (err) {
+        report.errors.push({ place: p.key, message: (err as Error).message });
+      }
+    }),
+  );
+  report.orphans.sort((a, b) => a.kind.localeCompare(b.kind) || a.user.localeCompare(b.user) || a.id.localeCompare(b.id));
+  return report;
+}
+
+/** Removes a workload if it is (still) an orphan; returns it, or null when there is no such orphan. */
+export async function removeOrphan(d: Deps, kind: string, id: string): Promise<Workload | null> {
+  const ctx = { dataDir: d.config.dataDir, log: d.log, hubId: d.hubId };
+  for (const p of workloadPlaces(d.config)) {
+    if (p.options.kind !== kind) continue;
+    const w = (await p.inventory.list(ctx, p.options)).find((x) => x.id === id);
+    if (!w) continue;
+    if (accountedFor(d, p.inventory, w)) return null;
+    await p.inventory.remove(ctx, p.options, w);
+    return w;
+  }
+  return null;
+}
