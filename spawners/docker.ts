@@ -14,6 +14,7 @@
  * State: {containerId, containerName, host}. After a hub restart poll() re-attaches by id.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { DockerHostConfig, DockerLimits, DockerSpawnerConfig } from './docker-options.js';
@@ -46,6 +47,8 @@ interface DockerState {
 type DockerError = Error & { statusCode?: number; json?: { message?: string }; code?: string };
 
 const PING_TIMEOUT_MS = 3000;
+/** Tries of `container.stop` before giving up (or removing by force): transitional states clear in ~1 s. */
+const STOP_ATTEMPTS = 4;
 
 /**
  * Poll batching: one `GET /containers/json?filters=label=labhub.hub=<id>` per host answers every
@@ -788,16 +791,31 @@ export class DockerSpawner implements Spawner {
     if (!s) return;
     this.invalidate(s.host);
     const container = this.client(s.host).getContainer(s.containerId);
-    try {
-      await container.stop({ t: opts?.now ? 1 : this.opts.stopTimeoutSeconds });
-    } catch (err) {
-      const code = statusOf(err);
-      if (code === 404) {
-        this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, container: s.containerName }, 'container already gone; nothing to stop');
-        this.state = null;
-        return;
+    // A container caught mid-transition (a cancelled spawn's start still running) makes Podman answer
+    // "container state improper": try again shortly; a container that will be removed anyway is then
+    // killed by the forced removal below.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await container.stop({ t: opts?.now ? 1 : this.opts.stopTimeoutSeconds });
+        break;
+      } catch (err) {
+        const code = statusOf(err);
+        if (code === 404) {
+          this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, container: s.containerName }, 'container already gone; nothing to stop');
+          this.state = null;
+          return;
+        }
+        if (code === 304) break;
+        if (attempt < STOP_ATTEMPTS) {
+          await sleep(200 * attempt);
+          continue;
+        }
+        if (this.opts.remove) {
+          this.ctx.log.warn({ container: s.containerName, err: errMessage(err) }, 'container did not stop; removing it by force');
+          break;
+        }
+        throw new Error(`Could not stop container ${s.containerName} on ${s.host}: ${errMessage(err)}`);
       }
-      if (code !== 304) throw new Error(`Could not stop container ${s.containerName} on ${s.host}: ${errMessage(err)}`);
     }
     await this.fetchLogs(container);
     if (this.opts.remove) {

@@ -10,6 +10,7 @@ import bcrypt from 'bcryptjs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import Docker from 'dockerode';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -317,6 +318,7 @@ for (const engine of ['dockerd', 'podman'] as const) {
         const ac = new AbortController();
         const { s, user } = spawner(base());
         let stopped: Promise<void> | undefined;
+        let stopError: unknown;
         const err = await s
           .start({
             ...request(user),
@@ -324,14 +326,76 @@ for (const engine of ['dockerd', 'podman'] as const) {
             onProgress: (e) => {
               if (!e.message.startsWith(step)) return;
               ac.abort();
-              stopped = s.stop({ now: true }); // what the hub does on cancel: stop at once, while start() is still running
+              // what the hub does on cancel: stop at once, while start() is still running
+              stopped = s.stop({ now: true }).catch((e: unknown) => void (stopError = e));
             },
           })
           .then(() => null, (e: unknown) => e as Error);
         expect(err?.name, step).toBe('AbortError');
         await stopped;
+        expect(stopError, step).toBeUndefined();
         const left = await docker.listContainers({ all: true, filters: JSON.stringify({ label: [`labhub.user=${user}`, `labhub.test=${RUN}`] }) } as object);
         expect(left, step).toEqual([]);
+      }
+    });
+
+    it("stop: the engine's transient 'container state improper' (Podman, a start still running) is retried; a container to be removed is removed anyway", async () => {
+      // the real engine behind a socket proxy that answers the first N stop calls the way Podman does mid-transition
+      const dir = mkdtempSync(join(tmpdir(), 'labhub-faulty-sock-'));
+      const sock = join(dir, 'engine.sock');
+      let failStops = 0;
+      let stopCalls = 0;
+      const proxy = createHttpServer((req, res) => {
+        if (req.method === 'POST' && /\/containers\/[^/]+\/stop/.test(req.url ?? '')) {
+          stopCalls++;
+          if (failStops > 0) {
+            failStops--;
+            res.writeHead(500, { 'Content-Type': 'application/json' });
+            res.end(JSON.stringify({ cause: 'container state improper', message: 'container x is running or paused, refusing to clean up: container state improper', response: 500 }));
+            return;
+          }
+        }
+        const up = httpRequest({ socketPath: SOCK, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        });
+        up.on('error', () => res.destroy());
+        req.pipe(up);
+      });
+      await new Promise<void>((r) => proxy.listen(sock, r));
+      try {
+        const viaProxy = (extra: Record<string, unknown>) => base({ hosts: [{ url: `unix://${sock}` }], ...extra });
+        // kept containers (remove: false): two transient failures, then the stop goes through
+        const kept = spawner(viaProxy({ remove: false }));
+        await kept.s.start(request(kept.user));
+        const keptId = String(kept.s.getState().containerId);
+        failStops = 2;
+        stopCalls = 0;
+        await kept.s.stop({ now: true });
+        expect(stopCalls).toBe(3);
+        expect((await docker.getContainer(keptId).inspect()).State.Running).toBe(false);
+        await docker.getContainer(keptId).remove({ force: true });
+        // removed containers: stop never succeeds, the forced removal still takes it away
+        const removed = spawner(viaProxy({ remove: true }));
+        await removed.s.start(request(removed.user));
+        const removedId = String(removed.s.getState().containerId);
+        failStops = 100;
+        await removed.s.stop({ now: true });
+        await expect(docker.getContainer(removedId).inspect()).rejects.toThrow(/no such container/i);
+        expect(removed.s.getState()).toEqual({});
+        // kept, and it never stops: a clear error, state kept for the next try
+        const stuck = spawner(viaProxy({ remove: false }));
+        await stuck.s.start(request(stuck.user));
+        failStops = 100;
+        await expect(stuck.s.stop({ now: true })).rejects.toThrow(/Could not stop container .*container state improper/);
+        expect(stuck.s.getState().containerId).toBeTruthy();
+        failStops = 0;
+        await stuck.s.stop({ now: true });
+        await docker.getContainer(String(stuck.s.getState().containerId ?? '')).remove({ force: true }).catch(() => undefined);
+      } finally {
+        failStops = 0;
+        await new Promise<void>((r) => proxy.close(() => r()));
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
