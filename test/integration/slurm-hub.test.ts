@@ -205,6 +205,13 @@ if (!slurm) {
 
       // the wall-time warning reached the hub log (time 15 min < warnBeforeEndMinutes 30), once
       await until('wall-time warning in the hub log', () => hub.output(), (o) => o.includes(`Slurm job ${jobId} reaches its time limit`));
+      // and the user's home page, with the job's end time as squeue reports it
+      const endTime = slurmCmd(s, ['squeue', '-h', '-j', jobId!, '-o', '%e']).trim();
+      const home = await browser.get('/hub/home');
+      const warning = /<p class="stop-warning"[^>]*data-stop-at="([^"]+)"[^>]*>([^<]+)</.exec(home.text);
+      expect(warning, home.text.slice(0, 2000)).not.toBeNull();
+      expect(warning![1]).toBe(new Date(endTime).toISOString());
+      expect(warning![2]).toMatch(/batch job reaches its time limit at \d{4}-\d\d-\d\d \d\d:\d\d UTC and will be stopped then/);
 
       const stop = await api(hub, token, 'DELETE', '/users/admin/server');
       expect([202, 204]).toContain(stop.status);
