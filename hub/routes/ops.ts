@@ -7,6 +7,7 @@
  *   GET  /hub/api/orphans, DELETE /hub/api/orphans/:kind/:id   containers/VMs of this hub its database does not account for (admin:servers)
  *   GET  /hub/admin/audit                  the audit log in the admin console (admin-ui + read:audit)
  *   GET  /hub/admin/schedules, POST /hub/admin/schedules/override   schedules view and override (admin-ui + admin:servers)
+ *   GET  /hub/admin/orphans, POST /hub/admin/orphans/remove         orphaned containers/VMs (admin-ui + admin:servers)
  */
 import { Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
 import type { ApiHandler, ApiRouter } from '../http/api-router.js';
@@ -164,6 +165,19 @@ export function opsRouter(d: HubDeps): Router {
   r.post('/hub/admin/schedules/override', requireAdminUi('admin:servers'), urlencoded({ extended: false, limit: '8kb' }), d.csrf.check(), (req, res) => {
     const o = override(d, req.identity!.name, req.body as Record<string, unknown>);
     res.redirect(303, `/hub/admin/schedules?flash=${encodeURIComponent(`${o.user}'s server${o.server ? ` ${o.server}` : ''} keeps running until ${o.until.slice(0, 16).replace('T', ' ')} UTC`)}`);
+  });
+
+  r.get('/hub/admin/orphans', requireAdminUi('admin:servers'), async (req, res) => {
+    res.render('admin-orphans', { identity: req.identity, xsrf: req.xsrfToken, report: await findOrphans(d), flash: str(req.query.flash) ?? null });
+  });
+  r.post('/hub/admin/orphans/remove', requireAdminUi('admin:servers'), urlencoded({ extended: false, limit: '8kb' }), d.csrf.check(), async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const kind = typeof body.kind === 'string' ? body.kind : '';
+    const id = typeof body.id === 'string' ? body.id : '';
+    const removed = await removeOrphan(d, kind, id);
+    if (!removed) throw new HubError(404, `No orphan ${kind} workload ${id} (it may belong to a server, or be gone already)`);
+    d.log.info({ kind, id, user: removed.user, server: removed.server, where: removed.where, by: req.identity!.name, event: 'orphan-removed' }, 'orphan workload removed');
+    res.redirect(303, `/hub/admin/orphans?flash=${encodeURIComponent(`Removed ${kind} ${id.slice(0, 12)} (${removed.user || '?'}${removed.server ? `/${removed.server}` : ''})`)}`);
   });
 
   return r;

@@ -264,6 +264,25 @@ for (const { engine, SOCK, network, enabled } of engines) {
         expect((await api(hub, token, 'DELETE', `/orphans/docker/${ghost.id}`)).status).toBe(404);
         const audit = (await (await api(hub, token, 'GET', '/audit?action=orphan-removed')).json()) as Array<Record<string, unknown>>;
         expect(audit[0]).toMatchObject({ actor: 'admin', action: 'orphan-removed', target: 'user:ghost' });
+
+        // the same from the admin console: the page lists a leftover, its Remove form takes it away
+        const ghost2 = await docker.createContainer({ Image: env!.LABHUB_TEST_IMAGE_JUPYTER, Cmd: ['sleep', '300'], name: `labhub-t${process.pid}-ghost2-${engine}`, Labels: { 'labhub.hub': hubLabel, 'labhub.user': 'ghost2', 'labhub.test': RUN } });
+        const browser = new Browser(hub.publicUrl);
+        await browser.login('admin', PASSWORD, '/hub/admin');
+        expect((await browser.get('/hub/admin')).text).toContain('href="/hub/admin/orphans"');
+        const page = await browser.get('/hub/admin/orphans');
+        expect(page.status).toBe(200);
+        expect(page.text).toContain(`data-id="${ghost2.id}"`);
+        expect(page.text).not.toContain(`data-id="${running}"`);
+        const xsrf = /name="_xsrf" value="([^"]+)"/.exec(page.text)![1];
+        const form = (id: string, withXsrf = true) => ({ method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...(withXsrf ? { _xsrf: xsrf } : {}), kind: 'docker', id }).toString() });
+        expect((await browser.request('/hub/admin/orphans/remove', form(ghost2.id, false), false)).status).toBe(403); // no _xsrf: refused
+        expect((await ghost2.inspect()).Id).toBe(ghost2.id);
+        const done = await browser.request('/hub/admin/orphans/remove', form(ghost2.id));
+        expect(done.status).toBe(200);
+        expect(done.text).toMatch(/id="orphans-flash"[^>]*>Removed docker [0-9a-f]{12} \(ghost2\)/);
+        expect(done.text).toContain('id="no-orphans"');
+        await expect(ghost2.inspect()).rejects.toThrow(/no such container/i);
       } finally {
         await ghost.remove({ force: true }).catch(() => undefined);
       }
