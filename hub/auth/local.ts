@@ -9,7 +9,7 @@ import type { UserRepo } from '../db/users.js';
 import { HubError } from '../errors.js';
 import type { Authenticator, LoginResult } from './authenticator.js';
 import { hashPassword, verifyPassword } from './password.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle, type ThrottleStore } from './throttle.js';
 import type { UsernamePolicy } from './usernames.js';
 
 export class LocalAuthenticator implements Authenticator {
@@ -24,9 +24,10 @@ export class LocalAuthenticator implements Authenticator {
     private readonly users: UserRepo,
     private readonly usernames: UsernamePolicy,
     clock: Clock,
+    throttleStore?: ThrottleStore,
   ) {
     this.name = cfg.name;
-    this.throttle = new LoginThrottle(cfg.lockout, clock);
+    this.throttle = new LoginThrottle(cfg.lockout, clock, throttleStore);
   }
 
   /** Checks a password login. Throws 429 while locked, 403 for a wrong username or password. */

@@ -21,6 +21,7 @@ import { LocalAuthenticator } from './local.js';
 import { safeNext } from './next.js';
 import { OidcAuthenticator } from './oidc.js';
 import { SignupRepo } from './signup.js';
+import { SqliteThrottleStore } from '../db/login-throttle.js';
 
 export const SESSION_ID_COOKIE = 'jupyterhub-session-id';
 
@@ -70,7 +71,7 @@ export class AuthService implements LoginFinisher {
     const log = this.d.log.child({ component: 'auth', method: m.name });
     switch (m.kind) {
       case 'local':
-        return new LocalAuthenticator(m, this.d.users, this.pipeline.usernames, this.d.clock);
+        return new LocalAuthenticator(m, this.d.users, this.pipeline.usernames, this.d.clock, new SqliteThrottleStore(this.d.db));
       case 'github':
         return new GitHubAuthenticator(m, this.secretFor(m), log);
       case 'oidc':

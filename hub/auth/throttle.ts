@@ -1,7 +1,8 @@
 /**
- * Lockout after repeated failed logins, per username and per client IP (in memory: a hub restart
- * forgets it, as code-server's limiter does). Failures older than the window are forgotten; a
- * locked key stays locked for lockSeconds even with the right password; an admin can unlock.
+ * Lockout after repeated failed logins, per username and per client IP. Failures older than the
+ * window are forgotten; a locked key stays locked for lockSeconds even with the right password; an
+ * admin can unlock. The counters live in a store: the hub's database (so a restart does not hand an
+ * attacker a fresh set of tries), or memory (tests, a hub without one).
  */
 import type { Clock } from '../clock.js';
 
@@ -12,25 +13,52 @@ export interface LockoutConfig {
   lockSeconds: number;
 }
 
-interface Entry {
+export interface ThrottleEntry {
+  /** Times (ms) of failures inside the window. */
   failures: number[];
   lockedUntil: number;
 }
 
-const MAX_KEYS = 100_000;
+export interface ThrottleStore {
+  get(key: string): ThrottleEntry | undefined;
+  set(key: string, entry: ThrottleEntry): void;
+  /** Returns whether there was an entry. */
+  delete(key: string): boolean;
+  /** Drops entries neither locked at `now` nor holding a failure after `failuresBefore`. */
+  prune(now: number, failuresBefore: number): void;
+}
+
+const MAX_MEMORY_KEYS = 100_000;
+
+export class MemoryThrottleStore implements ThrottleStore {
+  private readonly entries = new Map<string, ThrottleEntry>();
+  get = (key: string) => this.entries.get(key);
+  set(key: string, entry: ThrottleEntry): void {
+    this.entries.set(key, entry);
+  }
+  delete = (key: string) => this.entries.delete(key);
+  prune(now: number, failuresBefore: number): void {
+    if (this.entries.size <= MAX_MEMORY_KEYS) return;
+    for (const [k, e] of this.entries) if (e.lockedUntil <= now && e.failures.every((t) => t <= failuresBefore)) this.entries.delete(k);
+  }
+}
+
+/** How often stale entries are pruned (on a failure, never on the success path). */
+const PRUNE_EVERY_MS = 60_000;
 
 export class LoginThrottle {
-  private readonly entries = new Map<string, Entry>();
+  private prunedAt = 0;
 
   constructor(
     private readonly cfg: LockoutConfig,
     private readonly clock: Clock,
+    private readonly store: ThrottleStore = new MemoryThrottleStore(),
   ) {}
 
   /** Seconds until the user or IP may try again, or 0 when not locked. */
   lockedFor(user: string, ip: string): number {
     const now = this.clock.now();
-    const until = Math.max(this.entries.get(`u:${user}`)?.lockedUntil ?? 0, this.entries.get(`ip:${ip}`)?.lockedUntil ?? 0);
+    const until = Math.max(this.store.get(`u:${user}`)?.lockedUntil ?? 0, this.store.get(`ip:${ip}`)?.lockedUntil ?? 0);
     return until > now ? Math.ceil((until - now) / 1000) : 0;
   }
 
@@ -40,32 +68,32 @@ export class LoginThrottle {
   }
 
   succeed(user: string): void {
-    this.entries.delete(`u:${user}`);
+    this.store.delete(`u:${user}`);
   }
 
   /** Admin unlock of a username. Returns whether it was locked or had failures. */
   unlock(user: string): boolean {
-    return this.entries.delete(`u:${user}`);
+    return this.store.delete(`u:${user}`);
   }
 
   isUserLocked(user: string): boolean {
-    return (this.entries.get(`u:${user}`)?.lockedUntil ?? 0) > this.clock.now();
+    return (this.store.get(`u:${user}`)?.lockedUntil ?? 0) > this.clock.now();
   }
 
   private record(key: string, max: number): void {
     const now = this.clock.now();
-    if (this.entries.size > MAX_KEYS) this.prune(now);
-    const e = this.entries.get(key) ?? { failures: [], lockedUntil: 0 };
-    e.failures = e.failures.filter((t) => t > now - this.cfg.windowSeconds * 1000);
+    const windowStart = now - this.cfg.windowSeconds * 1000;
+    if (now - this.prunedAt >= PRUNE_EVERY_MS) {
+      this.prunedAt = now;
+      this.store.prune(now, windowStart);
+    }
+    const e = this.store.get(key) ?? { failures: [], lockedUntil: 0 };
+    e.failures = e.failures.filter((t) => t > windowStart);
     e.failures.push(now);
     if (e.failures.length >= max) {
       e.lockedUntil = now + this.cfg.lockSeconds * 1000;
       e.failures = [];
     }
-    this.entries.set(key, e);
-  }
-
-  private prune(now: number): void {
-    for (const [k, e] of this.entries) if (e.lockedUntil <= now && e.failures.every((t) => t <= now - this.cfg.windowSeconds * 1000)) this.entries.delete(k);
+    this.store.set(key, e);
   }
 }

@@ -6,7 +6,8 @@
  *    token still work;
  *  - kill -9 during a spawn (the fake server waits 60 s before listening): the restarted hub kills
  *    the half-started process (checked in /proc), marks the server stopped and revokes its token;
- *  - SIGTERM: graceful, servers keep running and are re-attached.
+ *  - SIGTERM: graceful, servers keep running and are re-attached;
+ *  - a login lockout is kept across a restart (counters in the database).
  */
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { testPort, testPortPair } from '../helpers/test-ports.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 import { isPidAlive, runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { fakeServerProcs } from '../helpers/procs.js';
+import { Browser } from '../helpers/browser.js';
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -128,5 +130,20 @@ describe('hub restart survival', () => {
     await start();
     expect(await until('route back', async () => ((await fetch(`http://127.0.0.1:${port}/user/alice/api`).then((r) => r.status, () => 0)) === 200 ? true : undefined))).toBe(true);
     expect(fakeServerProcs('alice', dataDir).map((p) => p.pid)).toEqual([before.pid]);
+  });
+
+  it('a login lockout outlives a restart: the right password is still refused until an admin unlocks', async () => {
+    expect((await api('POST', '/users/mallet')).status).toBe(201);
+    expect((await api('POST', '/users/mallet/password', admin, { password: 'mallet-password-1' })).status).toBe(204);
+    const b = new Browser(hub!.publicUrl);
+    for (let i = 1; i <= 4; i++) expect((await b.login('mallet', `wrong-${i}-password`)).status).toBe(403);
+    expect((await b.login('mallet', 'wrong-5-password')).status).toBe(429); // the 5th failure locks (default lockout)
+    expect(await hub!.stop('SIGTERM')).toBe(0);
+    await start();
+    const again = await new Browser(hub!.publicUrl).login('mallet', 'mallet-password-1', '/hub/api/user');
+    expect(again.status).toBe(429);
+    expect(again.text).toMatch(/Too many failed login attempts/);
+    expect((await api('DELETE', '/users/mallet/lockout')).status).toBe(204);
+    expect((await new Browser(hub!.publicUrl).login('mallet', 'mallet-password-1', '/hub/api/user')).status).toBe(200);
   });
 });
