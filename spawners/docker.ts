@@ -34,8 +34,6 @@ import { SpawnFailure } from './spawn-failure.js';
 import { dockerClient } from './docker-client.js';
 import { dockerInventory } from './docker-inventory.js';
 
-export { dockerClient } from './docker-client.js';
-
 interface DockerState {
   containerId: string;
   containerName: string;
