@@ -25,6 +25,18 @@ export interface OrphanReport {
 
 type Deps = Pick<HubDeps, 'config' | 'users' | 'servers' | 'hubId' | 'log'>;
 
+/** An engine that does not answer (a TCP Docker host that is down) must not hold the API call forever. */
+const LIST_TIMEOUT_MS = 20_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from ${what} within ${ms / 1000} s`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 interface Place {
   key: string;
   options: SpawnerConfig;
@@ -69,7 +81,7 @@ export async function findOrphans(d: Deps): Promise<OrphanReport> {
   await Promise.all(
     workloadPlaces(d.config).map(async (p) => {
       try {
-        for (const w of await p.inventory.list(ctx, p.options)) if (!accountedFor(d, p.inventory, w)) report.orphans.push(w);
+        for (const w of await withTimeout(p.inventory.list(ctx, p.options), LIST_TIMEOUT_MS, p.key)) if (!accountedFor(d, p.inventory, w)) report.orphans.push(w);
       } catch (err) {
         report.errors.push({ place: p.key, message: (err as Error).message });
       }
