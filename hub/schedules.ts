@@ -175,6 +175,8 @@ export interface PlanMemoryStore {
   setStopped(schedule: string, target: ServerRef, stopped: boolean): void;
   setOverride(target: ServerRef, until: number): void;
   dropExpiredOverrides(now: number): void;
+  /** Drops the stopped-by marks of a schedule that is no longer configured. */
+  forgetSchedule(schedule: string): void;
 }
 
 export function newMemory(): PlanMemory {
@@ -260,6 +262,12 @@ export class ScheduleRunner {
 
   constructor(private readonly d: ScheduleRunnerDeps) {
     this.memory = d.store?.load() ?? newMemory();
+    // marks of a schedule that was renamed or removed from the configuration would never be used again
+    const names = new Set(d.schedules.map((s) => s.name));
+    for (const name of [...this.memory.stoppedBy.keys()]) if (!names.has(name)) {
+      this.memory.stoppedBy.delete(name);
+      d.store?.forgetSchedule(name);
+    }
   }
 
   /** Runs what is due since the previous tick; returns the actions taken. */

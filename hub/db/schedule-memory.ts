@@ -27,6 +27,10 @@ export class ScheduleMemoryRepo implements PlanMemoryStore {
     prep(this.db, 'INSERT INTO schedule_overrides (user_id, server_name, until_ms) SELECT id, ?, ? FROM users WHERE name = ? ON CONFLICT (user_id, server_name) DO UPDATE SET until_ms = excluded.until_ms').run(t.server, until, t.user);
   }
 
+  forgetSchedule(schedule: string): void {
+    prep(this.db, 'DELETE FROM schedule_stopped WHERE schedule = ?').run(schedule);
+  }
+
   dropExpiredOverrides(now: number): void {
     prep(this.db, 'DELETE FROM schedule_overrides WHERE until_ms <= ?').run(now);
   }

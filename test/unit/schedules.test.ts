@@ -196,6 +196,10 @@ describe('schedules: memory survives a hub restart (SQLite store)', () => {
     expect(morning.starts).toEqual([{ user: 'ann', at: '2026-06-16T07:30:00.000Z' }]);
     // started again: the mark is gone from the database too
     expect(new ScheduleMemoryRepo(db).load().stoppedBy.get('course')?.size ?? 0).toBe(0);
+    // a schedule removed from the configuration: its marks are dropped when the next hub starts
+    new ScheduleMemoryRepo(db).setStopped('old-course', { user: 'bob', server: 'gpu' }, true);
+    world([course], servers, '2026-06-16T09:00:00Z', new ScheduleMemoryRepo(db));
+    expect([...new ScheduleMemoryRepo(db).load().stoppedBy.keys()]).toEqual([]);
     db.close();
     data.remove();
   });
