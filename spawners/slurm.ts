@@ -21,6 +21,7 @@ import { apptainerExecArgv, envPrefixFor } from './apptainer.js';
 import { safePathPart } from './local.js';
 import { formatSlurmTime, parseSlurmTime, USER_OPTION_KEYS, type SlurmSpawnerConfig, type SlurmUserOptionKey } from './slurm-options.js';
 import { LocalRunner, shellQuote, SshRunner, type CommandRunner } from './slurm-commands.js';
+import { jobComment, slurmInventory } from './slurm-inventory.js';
 import type { PollResult, ResourceLimits, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
 import type { TerminalSession } from './spawner.js';
 import { ptySession } from './pty.js';
@@ -122,8 +123,8 @@ export function resolveJobRequest(o: SlurmSpawnerConfig, userOptions: Record<str
   };
 }
 
-export function sbatchDirectives(job: JobRequest, extra: { jobName: string; output: string; chdir: string; directives: string[] }): string[] {
-  const d = [`--job-name=${extra.jobName}`, `--output=${extra.output}`, `--chdir=${extra.chdir}`, `--time=${formatSlurmTime(job.timeSeconds)}`];
+export function sbatchDirectives(job: JobRequest, extra: { jobName: string; output: string; chdir: string; directives: string[]; comment?: string }): string[] {
+  const d = [`--job-name=${extra.jobName}`, ...(extra.comment ? [`--comment=${extra.comment}`] : []), `--output=${extra.output}`, `--chdir=${extra.chdir}`, `--time=${formatSlurmTime(job.timeSeconds)}`];
   if (job.partition) d.push(`--partition=${job.partition}`);
   if (job.account) d.push(`--account=${job.account}`);
   if (job.qos) d.push(`--qos=${job.qos}`);
@@ -285,7 +286,7 @@ export class SlurmSpawner implements Spawner {
     }
     const wrapper = this.opts.wrapperPath ?? defaultWrapperPath();
     const command = [this.opts.python, wrapper, ...serverArgv].map(shellQuote).join(' ');
-    const directives = sbatchDirectives(job, { jobName: this.jobName(), output: logFile, chdir: home, directives: this.opts.extraDirectives });
+    const directives = sbatchDirectives(job, { jobName: this.jobName(), comment: jobComment(this.ctx.hubId, this.identity), output: logFile, chdir: home, directives: this.opts.extraDirectives });
     const script = renderBatchScript(this.opts.batchScript ?? DEFAULT_BATCH_SCRIPT, {
       directives: directives.join('\n'),
       envFile: shellQuote(envFile),
@@ -475,4 +476,5 @@ export class SlurmSpawner implements Spawner {
 export const slurmSpawnerFactory: SpawnerFactory<SlurmSpawnerConfig> = {
   kind: 'slurm',
   create: (ctx, options, identity, state) => new SlurmSpawner(ctx, options, identity, state),
+  inventory: slurmInventory,
 };

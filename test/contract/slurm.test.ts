@@ -444,9 +444,10 @@ describe('slurm command construction (pure)', () => {
   it('renders #SBATCH directives from options and user options', () => {
     const o = SlurmSpawnerSchema.parse({ kind: 'slurm', partition: 'gpu', account: 'proj1', qos: 'high', memory: '8G', cpus: 4, gpus: 1, userOptionKeys: ['time', 'gres'], extraDirectives: ['--constraint=ib'] });
     const job = resolveJobRequest(o, { time: '2-00:00:00', gres: 'gpu:a100:2', colour: 'ignored-unknown-key' });
-    const d = sbatchDirectives(job, { jobName: 'labhub-alice', output: '/h/.labhub/x-%j.log', chdir: '/h', directives: o.extraDirectives });
+    const d = sbatchDirectives(job, { jobName: 'labhub-alice', comment: 'labhub:0a1b2c:alice:', output: '/h/.labhub/x-%j.log', chdir: '/h', directives: o.extraDirectives });
     expect(d).toEqual([
       '#SBATCH --job-name=labhub-alice',
+      '#SBATCH --comment=labhub:0a1b2c:alice:',
       '#SBATCH --output=/h/.labhub/x-%j.log',
       '#SBATCH --chdir=/h',
       '#SBATCH --time=2-00:00:00',

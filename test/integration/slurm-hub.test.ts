@@ -5,6 +5,7 @@
  * a browser logs in through OAuth. Also: stop → scancel, a job killed outside LabHub, a queued job
  * cancelled from the spawn-pending page, and bad input reaching the progress stream and error page.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +213,24 @@ if (!slurm) {
       expect(warning, home.text.slice(0, 2000)).not.toBeNull();
       expect(warning![1]).toBe(new Date(endTime).toISOString());
       expect(warning![2]).toMatch(/batch job reaches its time limit at \d{4}-\d\d-\d\d \d\d:\d\d UTC and will be stopped then/);
+
+      // orphans: the job carries the hub's id in its comment; a job with this hub's comment that no server row
+      // names (what a kill -9 between sbatch and the save leaves) is listed, the server's own job is not
+      const comment = slurmCmd(s, ['squeue', '-h', '-j', jobId!, '-o', '%k']).trim();
+      expect(comment).toMatch(/^labhub:[0-9a-f]+:admin:$/);
+      const hubId = comment.split(':')[1];
+      const ghostId = slurmCmd(s, ['sbatch', '--parsable', '--job-name=labhub-ghost', `--comment=labhub:${hubId}:ghost:`, '--time=00:05:00', '--output=/dev/null', '--wrap', 'sleep 300']).trim().split(';')[0];
+      try {
+        const listed = (await (await api(hub, token, 'GET', '/orphans')).json()) as { orphans: Array<Record<string, unknown>>; errors: unknown[] };
+        expect(listed.errors).toEqual([]);
+        expect(listed.orphans).toEqual([expect.objectContaining({ kind: 'slurm', id: ghostId, user: 'ghost', server: '', running: true, where: 'local' })]);
+        expect((await api(hub, token, 'DELETE', `/orphans/slurm/${jobId}`)).status).toBe(404); // the server's own job: never
+        expect((await api(hub, token, 'DELETE', `/orphans/slurm/${ghostId}`)).status).toBe(204);
+        await until('orphan job cancelled', () => jobState(s, ghostId), (st) => ['CANCELLED', 'COMPLETED', ''].includes(st));
+        expect(jobState(s, jobId!)).toBe('RUNNING');
+      } finally {
+        spawnSync('scancel', [ghostId], { env: { ...process.env, SLURM_CONF: s.SLURM_CONF } });
+      }
 
       const stop = await api(hub, token, 'DELETE', '/users/admin/server');
       expect([202, 204]).toContain(stop.status);
