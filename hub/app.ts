@@ -285,7 +285,7 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   // leftovers on the engines are reported, never removed on our own: an admin decides (GET/DELETE /hub/api/orphans)
   void findOrphans(hub.deps).then(
     (r) => {
-      if (r.orphans.length) log.warn({ orphans: r.orphans.map((w) => `${w.kind}:${w.id.slice(0, 12)} ${w.user}/${w.server} ${w.state} on ${w.where}`) }, `${r.orphans.length} container(s)/VM(s) of this hub are not accounted for by its database: see GET /hub/api/orphans`);
+      if (r.orphans.length) log.warn({ orphans: r.orphans.map((w) => `${w.kind}:${w.id.slice(0, 12)} ${w.user}/${w.server} ${w.state} on ${w.where}`) }, `${r.orphans.length} workload(s) (containers, VMs, jobs) of this hub are not accounted for by its database: see GET /hub/api/orphans`);
       for (const e of r.errors) log.warn({ place: e.place, err: e.message }, 'could not check for orphan workloads');
     },
     (err) => log.warn({ err: String(err) }, 'orphan check failed'),

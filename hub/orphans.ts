@@ -1,5 +1,5 @@
 /**
- * Orphans: containers and VMs this hub created (labelled/tagged with its id) that its database no
+ * Orphans: containers, VMs and batch jobs this hub created (labelled/tagged with its id) that its database no
  * longer accounts for. They come from a crash between the engine call and the state save, a server
  * or user deleted while its engine was unreachable, or a database restored from an older backup, and
  * they keep using compute or disk (money, on EC2) where nobody looks. The hub logs them at start and

@@ -308,7 +308,7 @@ for (const { engine, SOCK, network, enabled } of engines) {
       }
       hub = restarted;
       for (let i = 0; i < 100 && !hub.output().includes('not accounted for by its database'); i++) await new Promise((res) => setTimeout(res, 100));
-      expect(hub.output()).toContain('1 container(s)/VM(s) of this hub are not accounted for by its database: see GET /hub/api/orphans');
+      expect(hub.output()).toContain('1 workload(s) (containers, VMs, jobs) of this hub are not accounted for by its database: see GET /hub/api/orphans');
       expect(hub.output()).toContain(`docker:${leftover.id.slice(0, 12)} gone/ running on unix://${SOCK}`);
       expect((await leftover.inspect()).State.Running).toBe(true);
       await leftover.remove({ force: true });
