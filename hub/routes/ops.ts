@@ -119,7 +119,7 @@ export function opsApiRoutes(api: ApiRouter, d: HubDeps): void {
     });
   });
 
-  // containers and VMs of this hub that its database does not account for (hub/orphans.ts)
+  // containers, VMs and batch jobs of this hub that its database does not account for (hub/orphans.ts)
   api.get('/hub/api/orphans', { scope: 'admin:servers' }, async (_req, res) => {
     res.json(await findOrphans(d));
   });
