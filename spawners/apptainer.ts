@@ -21,7 +21,7 @@ import { freePort } from './ports.js';
 import { isAlive, processStartTime } from './process-info.js';
 import { tailLog, terminateGroup } from './process-group.js';
 import { ptySession } from './pty.js';
-import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
+import type { PollResult, ResourceLimits, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
 import { lookupSystemUser, resolveRunAs, runAsPrefix } from './system-user.js';
 
@@ -46,6 +46,8 @@ export interface ExecArgvInput {
   env: Record<string, string>;
   /** Appended to cmd+args (e.g. --allow-root). */
   extraCmdArgs?: string[];
+  /** CPU/memory limits of the profile (exec mode; instance mode sets them at instance start). */
+  limits?: ResourceLimits;
 }
 
 export interface ExecArgv {
@@ -57,8 +59,11 @@ export interface ExecArgv {
 
 /** Builds `apptainer exec …`; see the module comment for how the environment is split. */
 /** Options that shape the container itself (given to `exec IMAGE` or to `instance start`). */
-export function containerFlags(run: ApptainerRun, username: string, home: string): string[] {
+export function containerFlags(run: ApptainerRun, username: string, home: string, limits?: ResourceLimits): string[] {
   const args: string[] = [];
+  // cgroup limits (Apptainer's --memory/--cpus need cgroups: root, or rootless with systemd delegation)
+  if (limits?.memBytes) args.push('--memory', String(limits.memBytes));
+  if (limits?.cpus) args.push('--cpus', String(limits.cpus));
   if (run.contain) args.push('--contain');
   if (run.nv) args.push('--nv');
   if (run.writableTmpfs) args.push('--writable-tmpfs');
@@ -68,8 +73,8 @@ export function containerFlags(run: ApptainerRun, username: string, home: string
 }
 
 /** `apptainer instance start [container flags] IMAGE NAME` (argv after the binary). */
-export function apptainerInstanceStartArgv(run: ApptainerRun, username: string, home: string, name: string): string[] {
-  return ['instance', 'start', ...containerFlags(run, username, home), ...run.extraArgs, run.image, name];
+export function apptainerInstanceStartArgv(run: ApptainerRun, username: string, home: string, name: string, limits?: ResourceLimits): string[] {
+  return ['instance', 'start', ...containerFlags(run, username, home, limits), ...run.extraArgs, run.image, name];
 }
 
 export function apptainerExecArgv(i: ExecArgvInput & { instance?: string }): ExecArgv {
@@ -78,7 +83,7 @@ export function apptainerExecArgv(i: ExecArgvInput & { instance?: string }): Exe
   const args = ['exec'];
   if (run.cleanenv) args.push('--cleanenv');
   // exec into a running instance: the container (binds, --contain, --nv) was fixed by `instance start`
-  if (!i.instance) args.push(...containerFlags(run, i.username, i.home));
+  if (!i.instance) args.push(...containerFlags(run, i.username, i.home, i.limits));
   if (run.bindHome) args.push('--pwd', i.home);
   const hiddenEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...i.env, ...run.environment })) {
@@ -172,6 +177,7 @@ export class ApptainerSpawner implements Spawner {
       env: { ...req.env, JUPYTERHUB_SERVICE_URL: `${url}${req.servicePrefix}`, USER: req.user, HOME: home },
       extraCmdArgs: wantsAllowRoot ? ['--allow-root'] : [],
       instance,
+      limits: req.limits,
     });
     // The runtime's own environment: minimal, plus the hidden contract variables.
     const baseEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: runAs?.name ?? req.user, LANG: process.env.LANG ?? 'C.UTF-8' };
@@ -182,7 +188,7 @@ export class ApptainerSpawner implements Spawner {
     if (instance) {
       req.onProgress?.({ progress: 10, message: `Starting ${basename(this.opts.binary)} instance ${instance} from ${this.opts.image}` });
       await runQuiet([...prefix, this.opts.binary, 'instance', 'stop', instance], baseEnv, home); // a leftover from a crash
-      const r = await runQuiet([...prefix, this.opts.binary, ...apptainerInstanceStartArgv(this.opts, req.user, home, instance)], baseEnv, home, this.opts.instanceStartTimeoutSeconds * 1000);
+      const r = await runQuiet([...prefix, this.opts.binary, ...apptainerInstanceStartArgv(this.opts, req.user, home, instance, req.limits)], baseEnv, home, this.opts.instanceStartTimeoutSeconds * 1000);
       if (r.code !== 0) throw new SpawnFailure(`${basename(this.opts.binary)} instance start failed: ${r.output.trim().split('\n').slice(-3).join(' | ') || `exit code ${r.code}`}`, 'image');
       if (req.signal.aborted) {
         // cancelled (or timed out) while the image was pulled/started: the hub's stop() found nothing yet

@@ -166,6 +166,39 @@ describe('apptainer spawner with the stand-in', () => {
     }
   });
 
+  it("a profile's CPU/memory limits become --memory/--cpus: on exec, and on instance start in instance mode", async () => {
+    const limits = { memBytes: 512 * 1024 * 1024, cpus: 1.5 };
+    for (const [mode, opts] of [['exec', logged], ['instance', instanceMode]] as const) {
+      const id = { user: `lim${mode}`, serverName: '' };
+      const s = new ApptainerSpawner(ctx, opts, id);
+      const before = readLog().length;
+      await s.start({ ...request(id), limits, signal: AbortSignal.timeout(10_000) });
+      try {
+        type Entry = { argv: string[]; limits?: Record<string, string>; instanceStart?: string; cmd?: string[] };
+        // the runtime logs its invocation once it runs: wait for the exec (the server's own line)
+        let entries: Entry[] = [];
+        for (let i = 0; i < 100 && !entries.some((e) => e.cmd?.length); i++) {
+          entries = readLog().slice(before) as Entry[];
+          if (!entries.some((e) => e.cmd?.length)) await new Promise((r) => setTimeout(r, 50));
+        }
+        const withLimits = entries.filter((e) => e.limits && Object.keys(e.limits).length);
+        expect(withLimits, `${mode}: ${JSON.stringify(entries)}`).toHaveLength(1);
+        expect(withLimits[0].limits).toEqual({ memory: String(512 * 1024 * 1024), cpus: '1.5' });
+        if (mode === 'instance') expect(withLimits[0].instanceStart).toBe(`labhub-lim${mode}`); // fixed for the instance, not per exec
+        else expect(withLimits[0].argv[0]).toBe('exec');
+      } finally {
+        await s.stop();
+      }
+    }
+    // no limits in the profile: no flags
+    const id = { user: 'nolimits', serverName: '' };
+    const s = new ApptainerSpawner(ctx, logged, id);
+    const before = readLog().length;
+    await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
+    await s.stop();
+    for (const e of readLog().slice(before)) expect(e.argv).not.toContain('--memory');
+  });
+
   it("instance mode: 'instance start' gets the container flags, the server is exec'd into instance://NAME, stop stops the instance", async () => {
     const id = { user: 'inst', serverName: 'lab' };
     const s = new ApptainerSpawner(ctx, instanceMode, id);

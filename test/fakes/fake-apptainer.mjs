@@ -47,8 +47,8 @@ if (sub === 'instance') {
   first = 2;
 } else if (sub !== 'exec') die(`fake-apptainer only implements 'exec' and 'instance start|stop|list' (got '${sub ?? ''}')`);
 const FLAGS = new Set(['--cleanenv', '-e', '--contain', '-c', '--nv', '--writable-tmpfs', '--no-home', '--containall', '-C', '--rocm']);
-const VALUED = new Set(['--bind', '-B', '--env', '--pwd', '--home', '-H', '--env-file', '--overlay', '-o']);
-const opts = { flags: new Set(), binds: [], env: {}, pwd: undefined, envFile: undefined };
+const VALUED = new Set(['--bind', '-B', '--env', '--pwd', '--home', '-H', '--env-file', '--overlay', '-o', '--memory', '--cpus']);
+const opts = { flags: new Set(), binds: [], env: {}, pwd: undefined, envFile: undefined, limits: {} };
 let i = first;
 for (; i < argv.length && argv[i].startsWith('-'); i++) {
   const a = argv[i];
@@ -63,6 +63,13 @@ for (; i < argv.length && argv[i].startsWith('-'); i++) {
         if (eq < 1) die(`invalid --env value '${kv}'`);
         opts.env[kv.slice(0, eq)] = kv.slice(eq + 1);
       }
+    } else if (a === '--memory') {
+      // apptainer: bytes, or a number with a k/m/g suffix (its cgroups option; not enforced by this stand-in)
+      if (!/^\d+(\.\d+)?[kmgKMG]?[bB]?$/.test(v)) die(`invalid memory limit '${v}'`);
+      opts.limits.memory = v;
+    } else if (a === '--cpus') {
+      if (!/^\d+(\.\d+)?$/.test(v)) die(`invalid cpus '${v}'`);
+      opts.limits.cpus = v;
     } else if (a === '--pwd') opts.pwd = v;
     else if (a === '--env-file') opts.envFile = v;
   } else die(`unknown flag: ${a}`);
@@ -81,7 +88,7 @@ if (sub === 'instance start') {
   if (delay > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
   mkdirSync(instanceDir, { recursive: true });
   writeFileSync(instanceFile(name), JSON.stringify({ image, binds: opts.binds, flags: [...opts.flags] }));
-  logInvocation({ instanceStart: name, image, binds: opts.binds, flags: [...opts.flags] });
+  logInvocation({ instanceStart: name, image, binds: opts.binds, flags: [...opts.flags], limits: opts.limits });
   console.log(`INFO:    instance started successfully`);
   process.exit(0);
 }
@@ -110,7 +117,7 @@ Object.assign(env, opts.env);
 env.APPTAINER_CONTAINER = image;
 env.APPTAINER_NAME = basename(image);
 
-logInvocation({ binds: instanceBinds ?? opts.binds, flags: [...opts.flags], image, cmd, envNames: Object.keys(env).sort(), pwd: opts.pwd, instance: instanceBinds !== null });
+logInvocation({ binds: instanceBinds ?? opts.binds, flags: [...opts.flags], limits: opts.limits, image, cmd, envNames: Object.keys(env).sort(), pwd: opts.pwd, instance: instanceBinds !== null });
 const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', env, cwd: opts.pwd && existsSync(opts.pwd) ? opts.pwd : process.cwd() });
 child.on('error', (err) => die(`exec ${cmd[0]} failed: ${err.message}`));
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
