@@ -24,6 +24,10 @@ export const LocalSpawnerSchema = z.strictObject({
     .describe('When the hub runs as root, pass --allow-root so jupyterhub-singleuser agrees to run as root (see README: local spawner and root).'),
   stopGraceSeconds: z.number().positive().default(5).describe('Seconds between SIGTERM and SIGKILL on stop.'),
   ip: z.string().default('127.0.0.1').describe('Address servers bind to.'),
+  cgroupLimits: z
+    .enum(['auto', 'require', 'off'])
+    .default('auto')
+    .describe("A profile's cpu/memory limits as Linux cgroups (needs root): 'auto' applies them when possible and otherwise starts the server without them and logs a warning; 'require' fails such a spawn; 'off' ignores limits."),
 });
 
 export type LocalSpawnerConfig = z.infer<typeof LocalSpawnerSchema>;

@@ -18,6 +18,7 @@ import { signalGroup, tailLog, terminateGroup } from './process-group.js';
 import { randomBytes } from 'node:crypto';
 import type { PollResult, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult, TerminalSession } from './spawner.js';
 import { SpawnFailure } from './spawn-failure.js';
+import { createCgroup, joinThenExec, limitsText, removeCgroup } from './cgroups.js';
 
 interface LocalState {
   /** 0 until the process exists (state saved before the fork, see start()). */
@@ -28,6 +29,8 @@ interface LocalState {
   startTime: number | null;
   ip: string;
   logFile: string;
+  /** The server's cgroup directories when its profile has CPU/memory limits. */
+  cgroup?: string[];
 }
 
 function parseState(state?: SpawnerState): LocalState | null {
@@ -39,6 +42,7 @@ function parseState(state?: SpawnerState): LocalState | null {
     startTime: typeof state.startTime === 'number' ? state.startTime : null,
     ip: typeof state.ip === 'string' ? state.ip : '127.0.0.1',
     logFile: typeof state.logFile === 'string' ? state.logFile : '',
+    cgroup: Array.isArray(state.cgroup) && state.cgroup.every((d) => typeof d === 'string' && d.startsWith('/sys/fs/cgroup/')) ? (state.cgroup as string[]) : undefined,
   };
 }
 
@@ -74,6 +78,21 @@ export class LocalProcessSpawner implements Spawner {
     return join(this.ctx.dataDir, 'logs', `${name}.log`);
   }
 
+  /** The cgroup for the profile's limits (cgroupLimits), or null when there are none to apply. */
+  private limitGroup(req: SpawnRequest): string[] | null {
+    const l = req.limits;
+    if (this.opts.cgroupLimits === 'off' || !l || (!l.memBytes && !l.cpus)) return null;
+    const name = safePathPart(this.identity.user) + (this.identity.serverName ? `--${safePathPart(this.identity.serverName)}` : '');
+    try {
+      return createCgroup(this.ctx.hubId, name, { memBytes: l.memBytes, cpus: l.cpus });
+    } catch (err) {
+      const why = (err as Error).message;
+      if (this.opts.cgroupLimits === 'require') throw new SpawnFailure(`CPU/memory limits cannot be applied: ${why}`, 'config');
+      this.ctx.log.warn({ user: req.user, server: req.serverName, limits: l, err: why }, 'server started without its CPU/memory limits (cgroups unavailable)');
+      return null;
+    }
+  }
+
   async start(req: SpawnRequest): Promise<StartResult> {
     const home = this.homeDir();
     mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -97,11 +116,13 @@ export class LocalProcessSpawner implements Spawner {
     // (by this marker in its environment) on restart and stops it, instead of orphaning it.
     const spawnId = randomBytes(12).toString('hex');
     env.LABHUB_SPAWN_ID = spawnId;
-    this.state = { pid: 0, port, ip, startTime: null, logFile, spawnId };
+    const cgroup = this.limitGroup(req);
+    this.state = { pid: 0, port, ip, startTime: null, logFile, spawnId, ...(cgroup ? { cgroup } : {}) };
     req.onState?.(this.getState());
     const fd = openSync(logFile, 'a', 0o600);
-    req.onProgress?.({ progress: 20, message: `Starting ${this.opts.cmd[0]} on port ${port}` });
-    const child = spawn(this.opts.cmd[0], args, { cwd: home, env, detached: true, stdio: ['ignore', fd, fd] });
+    req.onProgress?.({ progress: 20, message: `Starting ${this.opts.cmd[0]} on port ${port}${cgroup ? ` (limits: ${limitsText(req.limits!)})` : ''}` });
+    const argv = cgroup ? joinThenExec(cgroup, [this.opts.cmd[0], ...args]) : [this.opts.cmd[0], ...args];
+    const child = spawn(argv[0], argv.slice(1), { cwd: home, env, detached: true, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const spawned = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid!));
@@ -109,7 +130,7 @@ export class LocalProcessSpawner implements Spawner {
     });
     child.unref(); // the server outlives the hub
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve((this.exitCode = code))));
-    this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile, spawnId };
+    this.state = { pid: spawned, port, ip, startTime: processStartTime(spawned), logFile, spawnId, ...(cgroup ? { cgroup } : {}) };
     req.onState?.(this.getState());
     this.ctx.log.info({ user: req.user, server: req.serverName, pid: spawned, port }, 'local server started');
     return { url };
@@ -128,6 +149,10 @@ export class LocalProcessSpawner implements Spawner {
       return;
     }
     await terminateGroup(s.pid, s.startTime, this.opts.stopGraceSeconds * 1000);
+    if (s.cgroup) {
+      const left = await removeCgroup(s.cgroup);
+      if (left) this.ctx.log.warn({ user: this.identity.user, server: this.identity.serverName, cgroup: left }, 'could not remove the server cgroup');
+    }
     this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, pid: s.pid }, 'local server stopped');
     this.state = null;
   }
@@ -153,7 +178,9 @@ export class LocalProcessSpawner implements Spawner {
     for (const k of this.opts.envKeep) if (process.env[k] !== undefined) env[k] = process.env[k]!;
     Object.assign(env, this.opts.environment, { HOME: home, USER: this.identity.user, SHELL: '/bin/bash', JUPYTERHUB_USER: this.identity.user, JUPYTERHUB_SERVER_NAME: this.identity.serverName });
     const shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
-    const { session, pid } = await ptySession(shell, ['-l'], { cols: opts.cols, rows: opts.rows, cwd: home, env });
+    // a shell in a limited server's cgroup: what it runs counts against the same limits
+    const argv = this.state?.cgroup ? joinThenExec(this.state.cgroup, [shell, '-l']) : [shell, '-l'];
+    const { session, pid } = await ptySession(argv[0], argv.slice(1), { cols: opts.cols, rows: opts.rows, cwd: home, env });
     this.terminalPids.add(pid);
     session.onExit(() => this.terminalPids.delete(pid));
     return session;
