@@ -13,7 +13,7 @@ export interface CgroupLimits {
   cpus?: number;
 }
 
-interface Layout {
+export interface Layout {
   version: 1 | 2;
   /** v2: the unified mount; v1: the memory and cpu hierarchies' mount points. */
   memoryRoot: string;
@@ -63,8 +63,7 @@ export function cgroupLayout(): Layout | string {
 export type CgroupDirs = string[];
 
 /** Creates the group for `name` with the limits; throws with the reason when that is not possible. */
-export function createCgroup(hubId: string, name: string, limits: CgroupLimits): CgroupDirs {
-  const layout = cgroupLayout();
+export function createCgroup(hubId: string, name: string, limits: CgroupLimits, layout: Layout | string = cgroupLayout()): CgroupDirs {
   if (typeof layout === 'string') throw new Error(layout);
   const rel = ['labhub', hubId, name];
   const write = (file: string, value: string) => writeFileSync(file, value);
