@@ -39,6 +39,11 @@ export const OperationsSchema = z.strictObject({
   shutdownGraceSeconds: z.number().min(0).default(10).describe('On shutdown, how long in-flight requests may take before connections are closed.'),
   proxyCheckIntervalSeconds: z.number().positive().default(5).describe("How often the hub checks the proxy is alive (a 'subprocess' proxy that died is restarted and its routes restored)."),
   auditRetentionDays: z.number().min(0).default(0).describe('Delete audit log entries older than this many days; 0 = keep forever.'),
+  orphanCheckMinutes: z
+    .number()
+    .min(0)
+    .default(60)
+    .describe('How often the hub looks for containers, VMs and Slurm jobs of its own that its database does not account for (logged, metric labhub_orphan_workloads, GET /hub/api/orphans); 0 = only at start.'),
 });
 
 export type CullingConfig = z.infer<typeof CullingSchema>;

@@ -283,13 +283,24 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   hub.deps.schedules = schedules;
   hub.deps.culler.start();
   // leftovers on the engines are reported, never removed on our own: an admin decides (GET/DELETE /hub/api/orphans)
-  void findOrphans(hub.deps).then(
-    (r) => {
-      if (r.orphans.length) log.warn({ orphans: r.orphans.map((w) => `${w.kind}:${w.id.slice(0, 12)} ${w.user}/${w.server} ${w.state} on ${w.where}`) }, `${r.orphans.length} workload(s) (containers, VMs, jobs) of this hub are not accounted for by its database: see GET /hub/api/orphans`);
-      for (const e of r.errors) log.warn({ place: e.place, err: e.message }, 'could not check for orphan workloads');
-    },
-    (err) => log.warn({ err: String(err) }, 'orphan check failed'),
-  );
+  let orphanTimer: NodeJS.Timeout | undefined;
+  let orphanStopped = false;
+  const checkOrphans = (): Promise<void> =>
+    findOrphans(hub.deps)
+      .then(
+        (r) => {
+          if (r.orphans.length) log.warn({ orphans: r.orphans.map((w) => `${w.kind}:${w.id.slice(0, 12)} ${w.user}/${w.server} ${w.state} on ${w.where}`) }, `${r.orphans.length} workload(s) (containers, VMs, jobs) of this hub are not accounted for by its database: see GET /hub/api/orphans`);
+          for (const e of r.errors) log.warn({ place: e.place, err: e.message }, 'could not check for orphan workloads');
+        },
+        (err) => log.warn({ err: String(err) }, 'orphan check failed'),
+      )
+      .finally(() => {
+        if (config.operations.orphanCheckMinutes > 0 && !orphanStopped) {
+          orphanTimer = setTimeout(() => void checkOrphans(), config.operations.orphanCheckMinutes * 60_000);
+          orphanTimer.unref();
+        }
+      });
+  void checkOrphans();
   const ops = config.operations;
   // reconciliation: the database is the truth; the proxy's table is a cache re-synced on a jittered timer
   let routeTimer: NodeJS.Timeout | undefined;
@@ -352,6 +363,8 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
       stopping = true;
       clearTimeout(routeTimer);
       clearInterval(proxyTimer);
+      orphanStopped = true;
+      clearTimeout(orphanTimer);
       schedules.dispose();
       hub.deps.culler.dispose();
       hub.terminals.dispose();

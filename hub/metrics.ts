@@ -19,6 +19,7 @@ export class HubMetrics {
   readonly activeUsers: Gauge<'period'>;
   readonly startupDuration: Gauge;
   readonly spawnThrottled: Counter;
+  readonly orphans: Gauge<'kind'>;
 
   constructor(prefix = 'jupyterhub_') {
     const r = this.registry;
@@ -34,6 +35,7 @@ export class HubMetrics {
     this.totalUsers = new Gauge({ name: `${prefix}total_users`, help: 'Total number of users', registers: [r] });
     this.activeUsers = new Gauge({ name: `${prefix}active_users`, help: 'Number of users who were active in the given time period', labelNames: ['period'], registers: [r] });
     this.startupDuration = new Gauge({ name: `${prefix}hub_startup_duration_seconds`, help: 'Time taken for Hub to start', registers: [r] });
+    this.orphans = new Gauge({ name: 'labhub_orphan_workloads', help: 'Containers, VMs and batch jobs of this hub that its database does not account for, at the last check', labelNames: ['kind'], registers: [r] });
     this.spawnThrottled = new Counter({ name: `${prefix}spawn_throttled_total`, help: 'Spawn requests refused with 429 (concurrent spawn or active server limit)', registers: [r] });
     collectProcessMetrics(r, 'labhub_process_');
   }

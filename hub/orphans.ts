@@ -23,7 +23,7 @@ export interface OrphanReport {
   errors: Array<{ place: string; message: string }>;
 }
 
-type Deps = Pick<HubDeps, 'config' | 'users' | 'servers' | 'hubId' | 'log'>;
+type Deps = Pick<HubDeps, 'config' | 'users' | 'servers' | 'hubId' | 'log'> & Partial<Pick<HubDeps, 'metrics'>>;
 
 /** An engine that does not answer (a TCP Docker host that is down) must not hold the API call forever. */
 const LIST_TIMEOUT_MS = 20_000;
@@ -88,6 +88,13 @@ export async function findOrphans(d: Deps): Promise<OrphanReport> {
     }),
   );
   report.orphans.sort((a, b) => a.kind.localeCompare(b.kind) || a.user.localeCompare(b.user) || a.id.localeCompare(b.id));
+  if (d.metrics) {
+    const failed = new Set(report.errors.map((e) => e.place.split(' ')[0]));
+    for (const kind of new Set(workloadPlaces(d.config).map((p) => p.options.kind))) {
+      // a kind whose engine did not answer keeps its last value rather than claiming 0
+      if (!failed.has(kind)) d.metrics.orphans.set({ kind }, report.orphans.filter((w) => w.kind === kind).length);
+    }
+  }
   return report;
 }
 

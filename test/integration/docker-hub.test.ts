@@ -254,6 +254,8 @@ for (const { engine, SOCK, network, enabled } of engines) {
         const listed = (await (await api(hub, token, 'GET', '/orphans')).json()) as { orphans: Array<Record<string, unknown>>; errors: unknown[] };
         expect(listed.errors).toEqual([]);
         expect(listed.orphans).toEqual([expect.objectContaining({ kind: 'docker', id: ghost.id, user: 'ghost', server: '', state: 'running', running: true, where: `unix://${SOCK}` })]);
+        const metric = async () => /^labhub_orphan_workloads\{kind="docker"\} (\d+)$/m.exec(await (await fetch(`${hub.publicUrl}/hub/metrics`, { headers: { Authorization: `token ${token}` } })).text())?.[1];
+        expect(await metric()).toBe('1'); // the gauge follows each check
         const bobToken = (await runLabhub(['token', 'bob', '--data-dir', hub.dataDir])).stdout.trim();
         expect((await api(hub, bobToken, 'GET', '/orphans')).status).toBe(403);
         expect((await api(hub, bobToken, 'DELETE', `/orphans/docker/${ghost.id}`)).status).toBe(403);
@@ -262,6 +264,8 @@ for (const { engine, SOCK, network, enabled } of engines) {
         expect((await api(hub, token, 'DELETE', `/orphans/docker/${ghost.id}`)).status).toBe(204);
         await expect(ghost.inspect()).rejects.toThrow(/no such container/i);
         expect((await api(hub, token, 'DELETE', `/orphans/docker/${ghost.id}`)).status).toBe(404);
+        expect((await (await api(hub, token, 'GET', '/orphans')).json()).orphans).toEqual([]);
+        expect(await metric()).toBe('0');
         const audit = (await (await api(hub, token, 'GET', '/audit?action=orphan-removed')).json()) as Array<Record<string, unknown>>;
         expect(audit[0]).toMatchObject({ actor: 'admin', action: 'orphan-removed', target: 'user:ghost' });
 
