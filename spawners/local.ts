@@ -145,6 +145,7 @@ export class LocalProcessSpawner implements Spawner {
         signalGroup(pid, 'SIGKILL');
         this.ctx.log.warn({ user: this.identity.user, server: this.identity.serverName, pid }, 'killed a server whose start a hub crash interrupted');
       }
+      if (s.cgroup) await removeCgroup(s.cgroup);
       this.state = null;
       return;
     }
