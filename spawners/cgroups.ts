@@ -76,7 +76,11 @@ export function createCgroup(hubId: string, name: string, limits: CgroupLimits, 
       dir = join(dir, part);
       mkdirSync(dir, { recursive: true });
     }
-    if (limits.memBytes) write(join(dir, 'memory.max'), String(Math.floor(limits.memBytes)));
+    if (limits.memBytes) {
+      write(join(dir, 'memory.max'), String(Math.floor(limits.memBytes)));
+      // the limit is a limit: no swapping past it (the file exists when the kernel accounts swap)
+      if (existsSync(join(dir, 'memory.swap.max'))) write(join(dir, 'memory.swap.max'), '0');
+    }
     if (limits.cpus) write(join(dir, 'cpu.max'), `${Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US))} ${CPU_PERIOD_US}`);
     return [dir];
   }
@@ -84,7 +88,15 @@ export function createCgroup(hubId: string, name: string, limits: CgroupLimits, 
   const cpuDir = join(layout.cpuRoot, ...rel);
   mkdirSync(memDir, { recursive: true });
   mkdirSync(cpuDir, { recursive: true });
-  if (limits.memBytes) write(join(memDir, 'memory.limit_in_bytes'), String(Math.floor(limits.memBytes)));
+  if (limits.memBytes) {
+    // memory + swap capped at the same value: no swapping past the limit (when the kernel accounts swap).
+    // The kernel wants memsw >= memory at every step, so lift memsw first (a group left with other limits).
+    const memsw = join(memDir, 'memory.memsw.limit_in_bytes');
+    const swapAccounted = existsSync(memsw);
+    if (swapAccounted) write(memsw, '-1');
+    write(join(memDir, 'memory.limit_in_bytes'), String(Math.floor(limits.memBytes)));
+    if (swapAccounted) write(memsw, String(Math.floor(limits.memBytes)));
+  }
   write(join(cpuDir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
   write(join(cpuDir, 'cpu.cfs_quota_us'), limits.cpus ? String(Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US))) : '-1');
   return memDir === cpuDir ? [memDir] : [memDir, cpuDir];

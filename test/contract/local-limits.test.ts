@@ -74,10 +74,14 @@ describe('local spawner: CPU/memory limits with cgroups', () => {
       expect(groupOf(state.pid, 'cpu')).toBe(rel);
       if (layout.version === 1) {
         expect(readFileSync(join(layout.memoryRoot, rel, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(200 * MiB));
+        const memsw = join(layout.memoryRoot, rel, 'memory.memsw.limit_in_bytes');
+        if (existsSync(memsw)) expect(readFileSync(memsw, 'utf8').trim()).toBe(String(200 * MiB)); // no swapping past the limit
         expect(readFileSync(join(layout.cpuRoot, rel, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
         expect(readFileSync(join(layout.cpuRoot, rel, 'cpu.cfs_period_us'), 'utf8').trim()).toBe('100000');
       } else {
         expect(readFileSync(join(layout.memoryRoot, rel, 'memory.max'), 'utf8').trim()).toBe(String(200 * MiB));
+        const swap = join(layout.memoryRoot, rel, 'memory.swap.max');
+        if (existsSync(swap)) expect(readFileSync(swap, 'utf8').trim()).toBe('0');
         expect(readFileSync(join(layout.cpuRoot, rel, 'cpu.max'), 'utf8').trim()).toBe('50000 100000');
       }
 

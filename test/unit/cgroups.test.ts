@@ -21,11 +21,15 @@ describe('cgroups', () => {
       execFileSync('mkdir', ['-p', l]);
       writeFileSync(join(l, 'cgroup.subtree_control'), '');
     }
+    // the kernel creates memory.swap.max when it accounts swap
+    execFileSync('mkdir', ['-p', join(root, 'labhub', 'hub1', 'ann--lab')]);
+    writeFileSync(join(root, 'labhub', 'hub1', 'ann--lab', 'memory.swap.max'), 'max');
     const dirs = createCgroup('hub1', 'ann--lab', { memBytes: 512 * 1024 ** 2, cpus: 1.5 }, { version: 2, memoryRoot: root, cpuRoot: root });
     expect(dirs).toEqual([join(root, 'labhub', 'hub1', 'ann--lab')]);
     for (const l of [root, ...levels]) expect(readFileSync(join(l, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +cpu');
     expect(readFileSync(join(dirs[0], 'memory.max'), 'utf8')).toBe(String(512 * 1024 ** 2));
     expect(readFileSync(join(dirs[0], 'cpu.max'), 'utf8')).toBe('150000 100000');
+    expect(readFileSync(join(dirs[0], 'memory.swap.max'), 'utf8')).toBe('0');
   });
 
   it('v1: memory and cpu hierarchies, quota from CPUs (unlimited when only memory is set)', () => {
