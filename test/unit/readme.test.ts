@@ -1,5 +1,5 @@
 /** The README's configuration reference is generated from the schema; this keeps them in sync. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -29,6 +29,19 @@ describe('README', () => {
       const parsed = ConfigSchema.safeParse(parseYaml(b));
       expect(parsed.success, `${b.slice(0, 80)}…: ${parsed.success ? '' : parsed.error.message}`).toBe(true);
     }
+  });
+
+  it('every configuration example in docs/*.md is valid', () => {
+    const docs = join(import.meta.dirname, '..', '..', 'docs');
+    let checked = 0;
+    for (const f of readdirSync(docs).filter((n) => n.endsWith('.md'))) {
+      for (const [, block] of readFileSync(join(docs, f), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)) {
+        const parsed = ConfigSchema.safeParse(parseYaml(block));
+        expect(parsed.success, `${f}: ${block.slice(0, 80)}…: ${parsed.success ? '' : parsed.error.message}`).toBe(true);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(5);
   });
 
   it('gives the two commands', () => {
