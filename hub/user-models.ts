@@ -91,6 +91,21 @@ export class UserModels {
     return this.cached(ids, callerScopes, opts);
   }
 
+  /**
+   * Model inputs of `users`, read now and not cached (answers to writes, the deprecated token lookup
+   * whose caller scopes are per user); with the decrypted auth state where `callerScopes` allow it.
+   */
+  inputsOf(users: readonly UserRow[], callerScopes?: ReadonlySet<string>): UserModelInput[] {
+    const inputs = this.load(users.map((u) => u.id));
+    const out: UserModelInput[] = [];
+    for (const u of users) {
+      const input = inputs.get(u.id);
+      if (!input) continue;
+      out.push(callerScopes ? this.withAuthState(input, callerScopes) : input);
+    }
+    return out;
+  }
+
   // The helpers below assume sync() ran in the public call: once per request, not once per step.
 
   private idOf(name: string): number | undefined {
@@ -130,8 +145,7 @@ export class UserModels {
       for (const id of missing) {
         const input = inputs.get(id);
         if (!input) continue;
-        const withState = opts.withAuthState && hasScope(callerScopes, 'admin:auth_state', { user: input.user.name });
-        const model = userModel(withState ? { ...input, authState: this.d.authState.ofRow(input.user) } : input, callerScopes, opts);
+        const model = userModel(opts.withAuthState ? this.withAuthState(input, callerScopes) : input, callerScopes, opts);
         cache.set(id, JSON.stringify(model));
       }
     }
@@ -181,6 +195,11 @@ export class UserModels {
       });
     }
     return out;
+  }
+
+  /** The input with the decrypted auth state, when the caller holds admin:auth_state on this user. */
+  private withAuthState(input: UserModelInput, callerScopes: ReadonlySet<string>): UserModelInput {
+    return hasScope(callerScopes, 'admin:auth_state', { user: input.user.name }) ? { ...input, authState: this.d.authState.ofRow(input.user) } : input;
   }
 
   private scopeKey(scopes: ReadonlySet<string>): string {

@@ -14,15 +14,11 @@ import { jsonBody, loadUser, param, userTarget } from '../params.js';
 import { parsePaging, sendJsonPage } from '../paging.js';
 import type { UserSort } from '../../user-models.js';
 
+/** One user's model input, with the auth state where the caller may see it (UserModels does the reading). */
 export function buildUserModelInput(d: HubDeps, user: UserRow, callerScopes?: ReadonlySet<string>): UserModelInput {
-  return {
-    user,
-    groups: d.users.groupNames(user.id),
-    roles: d.access.userRoles(user),
-    servers: d.servers.forUser(user.id).map((row) => ({ row, status: d.serverManager.status(user.name, row.name) })),
-    // decrypted only for callers allowed to see it (admin:auth_state on this user)
-    authState: callerScopes && hasScope(callerScopes, 'admin:auth_state', { user: user.name }) ? d.authState.ofRow(user) : undefined,
-  };
+  const [input] = d.userModels.inputsOf([user], callerScopes);
+  if (!input) throw new HubError(404, `No such user: ${user.name}`);
+  return input;
 }
 
 export function usersRoutes(api: ApiRouter, d: HubDeps): void {
@@ -68,7 +64,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const names = validatedNames(b.usernames);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
     const created = createUsers(d, names, { admin: b.admin === true, by: req.identity!.name });
-    res.status(201).json(created.map((u) => userModel(buildUserModelInput(d, u), req.identity!.scopes)));
+    res.status(201).json(d.userModels.inputsOf(created).map((input) => userModel(input, req.identity!.scopes)));
   });
 
   api.get('/hub/api/users/:name', { scope: 'read:users', target: target }, (req, res) => {
