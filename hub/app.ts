@@ -15,7 +15,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ProxyClient } from '../proxy/client.js';
 import { createSpawner, loadSpawnerKinds } from '../spawners/registry.js';
-import { findOrphans } from './orphans.js';
+import { checkOrphans } from './orphans.js';
 import { AccessService } from './access.js';
 import { AuthStateStore } from './auth-state.js';
 import { Crypter } from './crypto.js';
@@ -282,25 +282,6 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
   const schedules = startSchedules(hub.deps, config.schedules);
   hub.deps.schedules = schedules;
   hub.deps.culler.start();
-  // leftovers on the engines are reported, never removed on our own: an admin decides (GET/DELETE /hub/api/orphans)
-  let orphanTimer: NodeJS.Timeout | undefined;
-  let orphanStopped = false;
-  const checkOrphans = (): Promise<void> =>
-    findOrphans(hub.deps)
-      .then(
-        (r) => {
-          if (r.orphans.length) log.warn({ orphans: r.orphans.map((w) => `${w.kind}:${w.id.slice(0, 12)} ${w.user}/${w.server} ${w.state} on ${w.where}`) }, `${r.orphans.length} workload(s) (containers, VMs, jobs) of this hub are not accounted for by its database: see GET /hub/api/orphans`);
-          for (const e of r.errors) log.warn({ place: e.place, err: e.message }, 'could not check for orphan workloads');
-        },
-        (err) => log.warn({ err: String(err) }, 'orphan check failed'),
-      )
-      .finally(() => {
-        if (config.operations.orphanCheckMinutes > 0 && !orphanStopped) {
-          orphanTimer = setTimeout(() => void checkOrphans(), config.operations.orphanCheckMinutes * 60_000);
-          orphanTimer.unref();
-        }
-      });
-  void checkOrphans();
   const ops = config.operations;
   // reconciliation: the database is the truth; the proxy's table is a cache re-synced on a jittered timer
   let routeTimer: NodeJS.Timeout | undefined;
@@ -318,6 +299,15 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
     routeTimer.unref();
   };
   routeLoop();
+  // leftovers on the engines are reported, never removed on our own: an admin decides (hub/orphans.ts)
+  let orphanTimer: NodeJS.Timeout | undefined;
+  const orphanLoop = () =>
+    void checkOrphans(hub.deps).finally(() => {
+      if (ops.orphanCheckMinutes <= 0 || stopping) return;
+      orphanTimer = setTimeout(orphanLoop, ops.orphanCheckMinutes * 60_000);
+      orphanTimer.unref();
+    });
+  orphanLoop();
   // proxy health (JupyterHub polls every 5 s): a dead subprocess proxy is restarted by the launcher,
   // a hung one is replaced, and whenever the proxy comes back its routes are restored at once
   const restoreRoutes = (why: string) => {
@@ -363,7 +353,6 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
       stopping = true;
       clearTimeout(routeTimer);
       clearInterval(proxyTimer);
-      orphanStopped = true;
       clearTimeout(orphanTimer);
       schedules.dispose();
       hub.deps.culler.dispose();

@@ -15,6 +15,7 @@ import type { Config } from '../config/schema.js';
 import { inventoryOf, type SpawnerConfig } from '../spawners/registry.js';
 import type { SpawnerState, Workload, WorkloadInventory } from '../spawners/spawner.js';
 import type { HubDeps } from './deps.js';
+import { HubError } from './errors.js';
 import { mergeSpawner } from './profiles.js';
 
 export interface OrphanReport {
@@ -75,13 +76,15 @@ function accountedFor(d: Deps, inventory: WorkloadInventory<SpawnerConfig>, w: W
   return named ? named === w.id : !w.running;
 }
 
+const contextOf = (d: Deps) => ({ dataDir: d.config.dataDir, log: d.log, hubId: d.hubId });
+
 export async function findOrphans(d: Deps): Promise<OrphanReport> {
   const report: OrphanReport = { orphans: [], errors: [] };
-  const ctx = { dataDir: d.config.dataDir, log: d.log, hubId: d.hubId };
+  const places = workloadPlaces(d.config);
   await Promise.all(
-    workloadPlaces(d.config).map(async (p) => {
+    places.map(async (p) => {
       try {
-        for (const w of await withTimeout(p.inventory.list(ctx, p.options), LIST_TIMEOUT_MS, p.key)) if (!accountedFor(d, p.inventory, w)) report.orphans.push(w);
+        for (const w of await withTimeout(p.inventory.list(contextOf(d), p.options), LIST_TIMEOUT_MS, p.key)) if (!accountedFor(d, p.inventory, w)) report.orphans.push(w);
       } catch (err) {
         report.errors.push({ place: p.key, message: (err as Error).message });
       }
@@ -90,7 +93,7 @@ export async function findOrphans(d: Deps): Promise<OrphanReport> {
   report.orphans.sort((a, b) => a.kind.localeCompare(b.kind) || a.user.localeCompare(b.user) || a.id.localeCompare(b.id));
   if (d.metrics) {
     const failed = new Set(report.errors.map((e) => e.place.split(' ')[0]));
-    for (const kind of new Set(workloadPlaces(d.config).map((p) => p.options.kind))) {
+    for (const kind of new Set(places.map((p) => p.options.kind))) {
       // a kind whose engine did not answer keeps its last value rather than claiming 0
       if (!failed.has(kind)) d.metrics.orphans.set({ kind }, report.orphans.filter((w) => w.kind === kind).length);
     }
@@ -98,16 +101,30 @@ export async function findOrphans(d: Deps): Promise<OrphanReport> {
   return report;
 }
 
-/** Removes a workload if it is (still) an orphan; returns it, or null when there is no such orphan. */
-export async function removeOrphan(d: Deps, kind: string, id: string): Promise<Workload | null> {
-  const ctx = { dataDir: d.config.dataDir, log: d.log, hubId: d.hubId };
+/**
+ * Removes a workload if it is (still) an orphan, and logs it as `by` (audited): the API's DELETE and
+ * the admin page's Remove both end here. 404 when there is no such orphan.
+ */
+export async function removeOrphan(d: Deps, by: string, kind: string, id: string): Promise<Workload> {
   for (const p of workloadPlaces(d.config)) {
     if (p.options.kind !== kind) continue;
-    const w = (await p.inventory.list(ctx, p.options)).find((x) => x.id === id);
+    const w = (await withTimeout(p.inventory.list(contextOf(d), p.options), LIST_TIMEOUT_MS, p.key)).find((x) => x.id === id);
     if (!w) continue;
-    if (accountedFor(d, p.inventory, w)) return null;
-    await p.inventory.remove(ctx, p.options, w);
+    if (accountedFor(d, p.inventory, w)) break;
+    await p.inventory.remove(contextOf(d), p.options, w);
+    d.log.info({ kind, id, user: w.user, server: w.server, where: w.where, by, event: 'orphan-removed' }, 'orphan workload removed');
     return w;
   }
-  return null;
+  throw new HubError(404, `No orphan ${kind} workload ${id} (it may belong to a server, or be gone already)`);
+}
+
+/** The periodic check: find and log (never throws; what to remove is an admin's decision). */
+export async function checkOrphans(d: Deps): Promise<void> {
+  try {
+    const r = await findOrphans(d);
+    if (r.orphans.length) d.log.warn({ orphans: r.orphans.map((w) => `${w.kind}:${w.id.slice(0, 12)} ${w.user}/${w.server} ${w.state} on ${w.where}`) }, `${r.orphans.length} workload(s) (containers, VMs, jobs) of this hub are not accounted for by its database: see GET /hub/api/orphans`);
+    for (const e of r.errors) d.log.warn({ place: e.place, err: e.message }, 'could not check for orphan workloads');
+  } catch (err) {
+    d.log.warn({ err: String(err) }, 'orphan check failed');
+  }
 }

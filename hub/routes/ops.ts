@@ -124,11 +124,7 @@ export function opsApiRoutes(api: ApiRouter, d: HubDeps): void {
     res.json(await findOrphans(d));
   });
   api.delete('/hub/api/orphans/:kind/:id', { scope: 'admin:servers' }, async (req, res) => {
-    const kind = param(req, 'kind');
-    const id = param(req, 'id');
-    const removed = await removeOrphan(d, kind, id);
-    if (!removed) throw new HubError(404, `No orphan ${kind} workload ${id} (it may belong to a server, or be gone already)`);
-    d.log.info({ kind, id, user: removed.user, server: removed.server, where: removed.where, by: req.identity!.name, event: 'orphan-removed' }, 'orphan workload removed');
+    await removeOrphan(d, req.identity!.name, param(req, 'kind'), param(req, 'id'));
     res.status(204).end();
   });
 
@@ -174,9 +170,7 @@ export function opsRouter(d: HubDeps): Router {
     const body = req.body as Record<string, unknown>;
     const kind = typeof body.kind === 'string' ? body.kind : '';
     const id = typeof body.id === 'string' ? body.id : '';
-    const removed = await removeOrphan(d, kind, id);
-    if (!removed) throw new HubError(404, `No orphan ${kind} workload ${id} (it may belong to a server, or be gone already)`);
-    d.log.info({ kind, id, user: removed.user, server: removed.server, where: removed.where, by: req.identity!.name, event: 'orphan-removed' }, 'orphan workload removed');
+    const removed = await removeOrphan(d, req.identity!.name, kind, id);
     res.redirect(303, `/hub/admin/orphans?flash=${encodeURIComponent(`Removed ${kind} ${id.slice(0, 12)} (${removed.user || '?'}${removed.server ? `/${removed.server}` : ''})`)}`);
   });
 
