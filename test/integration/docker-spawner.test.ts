@@ -386,12 +386,16 @@ for (const engine of ['dockerd', 'podman'] as const) {
         // kept, and it never stops: a clear error, state kept for the next try
         const stuck = spawner(viaProxy({ remove: false }));
         await stuck.s.start(request(stuck.user));
+        const stuckId = String(stuck.s.getState().containerId);
         failStops = 100;
         await expect(stuck.s.stop({ now: true })).rejects.toThrow(/Could not stop container .*container state improper/);
-        expect(stuck.s.getState().containerId).toBeTruthy();
+        expect(stuck.s.getState().containerId).toBe(stuckId); // kept for the next try
+        expect((await docker.getContainer(stuckId).inspect()).State.Running).toBe(true);
         failStops = 0;
         await stuck.s.stop({ now: true });
-        await docker.getContainer(String(stuck.s.getState().containerId ?? '')).remove({ force: true }).catch(() => undefined);
+        expect(stuck.s.getState()).toEqual({});
+        expect((await docker.getContainer(stuckId).inspect()).State.Running).toBe(false);
+        await docker.getContainer(stuckId).remove({ force: true });
       } finally {
         failStops = 0;
         await new Promise<void>((r) => proxy.close(() => r()));
