@@ -76,6 +76,17 @@ async function terminalRun(s: ApptainerSpawner, line: string, until: RegExp): Pr
   return out;
 }
 
+/** Starts a server, runs `fn` with it, and always stops it. */
+async function withServer<T>(opts: typeof logged, user: string, fn: (s: ApptainerSpawner) => Promise<T>, limits?: { memBytes?: number; cpus?: number }): Promise<T> {
+  const s = new ApptainerSpawner(ctx, opts, { user, serverName: '' });
+  await s.start({ ...request({ user, serverName: '' }), limits, signal: AbortSignal.timeout(10_000) });
+  try {
+    return await fn(s);
+  } finally {
+    await s.stop();
+  }
+}
+
 describe('apptainer argv construction (pure)', () => {
   it('builds exec with cleanenv/contain/nv, binds home and extra paths, and hides secrets from argv', () => {
     const run = ApptainerSpawnerSchema.parse({ kind: 'apptainer', image: 'docker://quay.io/jupyter/base-notebook:latest', nv: true, contain: true, bind: ['/shared/{username}:/data:ro', '/scratch'], extraArgs: ['--no-home'] });
@@ -127,76 +138,63 @@ describe('apptainer spawner with the stand-in', () => {
   });
 
   it('web terminal: a login shell in a container of the same image, binds and home, on a pty', async () => {
-    const id = { user: 'termuser', serverName: '' };
-    const s = new ApptainerSpawner(ctx, logged, id);
-    await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
-    try {
+    const s = await withServer(logged, 'termuser', async (s) => {
       const before = readLog().length;
       const out = await terminalRun(s, 'echo "[$JUPYTERHUB_USER|$HOME|$PWD|$TERM]"; stty size', /\[termuser\|.*\]\s[\s\S]*25 90/);
       const home = join(dataDir, 'homes', 'termuser');
       expect(out).toContain(`[termuser|${home}|${home}|xterm-256color]`);
       expect(out).toMatch(/25 90/);
       const entry = readLog().slice(before).find((e) => e.cmd?.[0] === '/bin/bash');
-      expect(entry, 'the shell went through apptainer exec').toBeDefined();
+      expect(entry?.cmd, 'the shell went through apptainer exec').toEqual(['/bin/bash', '-l']);
       expect(entry!.argv[0]).toBe('exec');
       expect(entry!.image).toBe(image);
       expect(entry!.binds).toEqual([home, dataDir + ':/data']);
-      expect(entry!.cmd).toEqual(['/bin/bash', '-l']);
       expect(entry!.envNames).not.toContain('JUPYTERHUB_API_TOKEN'); // the shell gets no server token
-    } finally {
-      await s.stop();
-    }
+      return s;
+    });
     await expect(s.terminal({ cols: 80, rows: 24 })).rejects.toThrow(/not running/);
   });
 
   it('web terminal, instance mode: the shell is exec\'d into the server\'s own instance', async () => {
-    const id = { user: 'terminst', serverName: '' };
-    const s = new ApptainerSpawner(ctx, instanceMode, id);
-    await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
-    try {
+    await withServer(instanceMode, 'terminst', async (s) => {
       const before = readLog().length;
       const out = await terminalRun(s, 'echo "[$JUPYTERHUB_USER]"', /\[terminst\]/);
       expect(out).toContain('[terminst]');
       const entry = readLog().slice(before).find((e) => e.cmd?.[0] === '/bin/bash');
-      expect(entry).toBeDefined();
-      expect(entry!.argv).toContain('instance://labhub-terminst');
+      expect(entry?.argv).toContain('instance://labhub-terminst');
       expect(entry!.argv).not.toContain('--bind'); // the instance has them
-    } finally {
-      await s.stop();
-    }
+    });
   });
 
   it("a profile's CPU/memory limits become --memory/--cpus: on exec, and on instance start in instance mode", async () => {
+    type Entry = { argv: string[]; limits?: Record<string, string>; instanceStart?: string; cmd?: string[] };
+    /** The stand-in's log lines since `before`, once the server's own exec line is there (it logs when it runs). */
+    const entriesSince = async (before: number): Promise<Entry[]> => {
+      let entries: Entry[] = [];
+      for (let i = 0; i < 100 && !entries.some((e) => e.cmd?.length); i++) {
+        entries = readLog().slice(before) as Entry[];
+        if (!entries.some((e) => e.cmd?.length)) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(entries.some((e) => e.cmd?.length), 'the server was exec\'d').toBe(true);
+      return entries;
+    };
     const limits = { memBytes: 512 * 1024 * 1024, cpus: 1.5 };
     for (const [mode, opts] of [['exec', logged], ['instance', instanceMode]] as const) {
-      const id = { user: `lim${mode}`, serverName: '' };
-      const s = new ApptainerSpawner(ctx, opts, id);
       const before = readLog().length;
-      await s.start({ ...request(id), limits, signal: AbortSignal.timeout(10_000) });
-      try {
-        type Entry = { argv: string[]; limits?: Record<string, string>; instanceStart?: string; cmd?: string[] };
-        // the runtime logs its invocation once it runs: wait for the exec (the server's own line)
-        let entries: Entry[] = [];
-        for (let i = 0; i < 100 && !entries.some((e) => e.cmd?.length); i++) {
-          entries = readLog().slice(before) as Entry[];
-          if (!entries.some((e) => e.cmd?.length)) await new Promise((r) => setTimeout(r, 50));
-        }
-        const withLimits = entries.filter((e) => e.limits && Object.keys(e.limits).length);
-        expect(withLimits, `${mode}: ${JSON.stringify(entries)}`).toHaveLength(1);
-        expect(withLimits[0].limits).toEqual({ memory: String(512 * 1024 * 1024), cpus: '1.5' });
-        if (mode === 'instance') expect(withLimits[0].instanceStart).toBe(`labhub-lim${mode}`); // fixed for the instance, not per exec
-        else expect(withLimits[0].argv[0]).toBe('exec');
-      } finally {
-        await s.stop();
-      }
+      const entries = await withServer(opts, `lim${mode}`, () => entriesSince(before), limits);
+      const withLimits = entries.filter((e) => e.limits && Object.keys(e.limits).length);
+      expect(withLimits, `${mode}: ${JSON.stringify(entries)}`).toHaveLength(1);
+      expect(withLimits[0].limits).toEqual({ memory: String(512 * 1024 * 1024), cpus: '1.5' });
+      if (mode === 'instance') expect(withLimits[0].instanceStart).toBe(`labhub-lim${mode}`); // fixed for the instance, not per exec
+      else expect(withLimits[0].argv[0]).toBe('exec');
     }
-    // no limits in the profile: no flags
-    const id = { user: 'nolimits', serverName: '' };
-    const s = new ApptainerSpawner(ctx, logged, id);
+    // no limits in the profile: the server's exec carries no flags
     const before = readLog().length;
-    await s.start({ ...request(id), signal: AbortSignal.timeout(10_000) });
-    await s.stop();
-    for (const e of readLog().slice(before)) expect(e.argv).not.toContain('--memory');
+    const entries = await withServer(logged, 'nolimits', () => entriesSince(before));
+    const exec = entries.find((e) => e.cmd?.length)!;
+    expect(exec.argv[0]).toBe('exec');
+    expect(exec.argv).not.toContain('--memory');
+    expect(exec.argv).not.toContain('--cpus');
   });
 
   it("instance mode: 'instance start' gets the container flags, the server is exec'd into instance://NAME, stop stops the instance", async () => {
