@@ -10,19 +10,18 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
+import { freePort, processCpu } from '../common.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
 const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
 const TOKEN = 'bench0123456789abcdef0123456789ab';
 
-const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 // CPU time the hub process used (user + system), from /proc: robust against a busy machine,
 // unlike wall-clock throughput, because it counts only the hub's own work.
-const cpuMs = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+const cpuMs = (pid) => processCpu(pid).total;
 
 /** Sends exactly `count` GETs with `concurrency` keep-alive connections; returns hub CPU ms per request. */
 async function cpuPerRequest(url, pid, count = 4000, concurrency = 50) {

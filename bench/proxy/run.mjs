@@ -21,29 +21,24 @@
 // and prints a table with the ratios the targets are stated in.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { freePort, numberOption, processCpu } from '../common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HERE = path.join(ROOT, 'bench/proxy');
 const LABHUB = path.join(ROOT, 'dist/proxy/main.js');
 const CHP = path.join(ROOT, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
 
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(argv[i + 1]);
-};
-const DURATION = opt('duration', 2);
-const ROUNDS = opt('rounds', 5);
-const ROUTES = opt('routes', 10_000);
-const WS_MESSAGES = opt('ws-messages', 20_000);
+const DURATION = numberOption('duration', 2);
+const ROUNDS = numberOption('rounds', 5);
+const ROUTES = numberOption('routes', 10_000);
+const WS_MESSAGES = numberOption('ws-messages', 20_000);
 const WS_CONNS = 8;
-const BARE = !argv.includes('--no-bare');
+const BARE = !process.argv.includes('--no-bare');
 const TOKEN = 'bench-token';
 
 try {
@@ -63,15 +58,6 @@ const children = new Set();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 process.on('SIGINT', () => process.exit(130));
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitHttp(url, ms = 10_000) {
   const end = Date.now() + ms;
@@ -206,8 +192,7 @@ async function wsRate(url, window = 1) {
 
 /** user+system CPU time of a process in ms (from /proc, clock ticks of 10 ms). */
 function cpuMs(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
+  return processCpu(pid).total;
 }
 
 /** busy CPU time of the whole machine in ms (/proc/stat, all cores). */

@@ -12,21 +12,16 @@
 // Loopback only, bounded: rounds × cases × messages round trips over 8 connections.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { freePort, numberOption, processCpu } from '../common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const HERE = path.join(ROOT, 'bench/proxy');
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i === -1 ? def : Number(argv[i + 1]);
-};
-const ROUNDS = opt('rounds', 3);
-const MESSAGES = opt('messages', 40_000);
+const ROUNDS = numberOption('rounds', 3);
+const MESSAGES = numberOption('messages', 40_000);
 const CONNS = 8;
 const pin = { client: process.env.PIN_CLIENT, upstream: process.env.PIN_UPSTREAM, relay: process.env.PIN_RELAY };
 const NICE = process.env.NICE_RELAY;
@@ -35,15 +30,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 if (pin.client) execFileSync('taskset', ['-pc', pin.client, String(process.pid)], { stdio: 'ignore' });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(cmd, args, cpus, nice) {
   let [c, a] = cpus ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args];
@@ -55,8 +41,8 @@ function start(cmd, args, cpus, nice) {
 
 /** [user, system] CPU ms of a process */
 function cpu(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return [Number(f[11]) * 10, Number(f[12]) * 10];
+  const { user, system } = processCpu(pid);
+  return [user, system];
 }
 
 function tcpSegments() {

@@ -18,7 +18,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../common.mjs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,14 +45,6 @@ const WORKERS = Number(args.workers ?? 12);
 const RESTART_EVERY = Number(args['restart-every'] ?? 20) * 1000;
 const PROXY = args.proxy ?? 'inprocess';
 
-const freePort = () =>
-  new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'labhub-soak-'));
 const port = await freePort();
