@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../config/schema.js';
 import { Browser } from '../helpers/browser.js';
-import { startAuthHub, type AuthTestHub } from './helpers.js';
-import { startTestOp, type TestOp } from './fixtures/oidc-op.js';
+import { startOidcHub, type AuthTestHub } from './helpers.js';
+import type { TestOp } from './fixtures/oidc-op.js';
 
 const SECRET = 'auto-login-client-secret-0123456789';
 
@@ -18,18 +18,14 @@ describe('auth.autoLogin', () => {
   let h: AuthTestHub;
 
   beforeAll(async () => {
-    op = await startTestOp();
-    h = await startAuthHub(
-      {
-        auth: {
-          autoLogin: true,
-          allowAll: true,
-          methods: [{ kind: 'oidc', issuer: op.issuer, clientId: 'labhub', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email'], logoutRedirect: false }],
-        },
-      },
-      { clientSecrets: { oidc: SECRET } },
-    );
-    op.configure({ clientId: 'labhub', clientSecret: SECRET, redirectUri: `${h.url}/hub/oauth/oidc/callback`, postLogoutRedirectUri: `${h.url}/hub/login`, accessTokenTtl: 600 });
+    ({ op, h } = await startOidcHub(
+      (issuer) => ({
+        autoLogin: true,
+        allowAll: true,
+        methods: [{ kind: 'oidc', issuer, clientId: 'labhub', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email'], logoutRedirect: false }],
+      }),
+      { secret: SECRET, accessTokenTtl: 600 },
+    ));
     op.accounts.set('carla', { name: 'carla', email: 'carla@example.org', groups: [] });
   });
   afterAll(async () => {

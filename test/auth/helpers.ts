@@ -18,6 +18,7 @@ import { createLogger } from '../../hub/log.js';
 import { isoNow, type Clock } from '../../hub/clock.js';
 import { ProxyClient } from '../../proxy/client.js';
 import type { SpawnerBuilder } from '../../hub/servers.js';
+import { startTestOp, type TestOp } from './fixtures/oidc-op.js';
 
 export interface AuthTestHub {
   hub: Hub;
@@ -74,6 +75,21 @@ export async function startAuthHub(overrides: Record<string, unknown>, opts: { c
 }
 
 /** The hidden _xsrf value of a form page. */
+/**
+ * A real OpenID provider (oidc-provider) on loopback and an in-process hub whose `auth` config is built
+ * from the provider's issuer; the provider knows the hub as client 'labhub' with `secret`, redirecting
+ * to its OIDC callback and, after logout, to its login page.
+ */
+export async function startOidcHub(
+  auth: (issuer: string) => Record<string, unknown>,
+  o: { secret: string; accessTokenTtl: number; buildSpawner?: SpawnerBuilder },
+): Promise<{ op: TestOp; h: AuthTestHub }> {
+  const op = await startTestOp();
+  const h = await startAuthHub({ auth: auth(op.issuer) }, { clientSecrets: { oidc: o.secret }, buildSpawner: o.buildSpawner });
+  op.configure({ clientId: 'labhub', clientSecret: o.secret, redirectUri: `${h.url}/hub/oauth/oidc/callback`, postLogoutRedirectUri: `${h.url}/hub/login`, accessTokenTtl: o.accessTokenTtl });
+  return { op, h };
+}
+
 export function xsrfOf(html: string): string {
   const m = /name="_xsrf" value="([^"]+)"/.exec(html);
   if (!m) throw new Error(`no _xsrf in page:\n${html.slice(0, 500)}`);

@@ -8,8 +8,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
-import { startAuthHub, type AuthTestHub } from './helpers.js';
-import { startTestOp, type TestOp } from './fixtures/oidc-op.js';
+import { startAuthHub, startOidcHub, type AuthTestHub } from './helpers.js';
+import type { TestOp } from './fixtures/oidc-op.js';
 
 const SECRET = 'oidc-client-secret-for-tests-0123456789';
 const TTL = 6;
@@ -19,33 +19,29 @@ describe('OIDC login against a real OpenID Provider', () => {
   let h: AuthTestHub;
 
   beforeAll(async () => {
-    op = await startTestOp();
-    h = await startAuthHub(
-      {
-        auth: {
-          allowExistingUsers: false,
-          methods: [
-            { kind: 'local' },
-            {
-              kind: 'oidc',
-              issuer: op.issuer,
-              clientId: 'labhub',
-              label: 'Sign in with Test IdP',
-              allowInsecureHttp: true,
-              scopes: ['openid', 'profile', 'email', 'groups'],
-              manageGroups: true,
-              allowedGroups: ['staff'],
-              adminGroups: ['hub-admins'],
-              refreshMarginSeconds: 1,
-              // identity from the ID token alone: its signature is all that protects it
-              fetchUserinfo: false,
-            },
-          ],
-        },
-      },
-      { clientSecrets: { oidc: SECRET } },
-    );
-    op.configure({ clientId: 'labhub', clientSecret: SECRET, redirectUri: `${h.url}/hub/oauth/oidc/callback`, postLogoutRedirectUri: `${h.url}/hub/login`, accessTokenTtl: TTL });
+    ({ op, h } = await startOidcHub(
+      (issuer) => ({
+        allowExistingUsers: false,
+        methods: [
+          { kind: 'local' },
+          {
+            kind: 'oidc',
+            issuer,
+            clientId: 'labhub',
+            label: 'Sign in with Test IdP',
+            allowInsecureHttp: true,
+            scopes: ['openid', 'profile', 'email', 'groups'],
+            manageGroups: true,
+            allowedGroups: ['staff'],
+            adminGroups: ['hub-admins'],
+            refreshMarginSeconds: 1,
+            // identity from the ID token alone: its signature is all that protects it
+            fetchUserinfo: false,
+          },
+        ],
+      }),
+      { secret: SECRET, accessTokenTtl: TTL },
+    ));
     op.accounts.set('alice', { name: 'Alice', email: 'alice@example.org', groups: ['staff', 'hub-admins'] });
     op.accounts.set('bob', { name: 'bob', email: 'bob@example.org', groups: ['staff'] });
     op.accounts.set('eve', { name: 'eve', email: 'eve@example.org', groups: ['guests'] });

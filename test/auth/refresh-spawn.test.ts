@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Spawner, SpawnRequest } from '../../spawners/spawner.js';
 import { SpawnFailure } from '../../spawners/spawn-failure.js';
 import { Browser } from '../helpers/browser.js';
-import { startAuthHub, type AuthTestHub } from './helpers.js';
-import { startTestOp, type TestOp } from './fixtures/oidc-op.js';
+import { startOidcHub, type AuthTestHub } from './helpers.js';
+import type { TestOp } from './fixtures/oidc-op.js';
 
 const SECRET = 'refresh-secret-0123456789';
 
@@ -32,12 +32,10 @@ describe('token refresh before a spawn', () => {
   const seen: SpawnRequest[] = [];
 
   beforeAll(async () => {
-    op = await startTestOp();
-    h = await startAuthHub(
-      { auth: { allowAll: true, methods: [{ kind: 'oidc', issuer: op.issuer, clientId: 'labhub', allowInsecureHttp: true, refreshMarginSeconds: 0 }] } },
-      { clientSecrets: { oidc: SECRET }, buildSpawner: () => recordingSpawner(seen) },
-    );
-    op.configure({ clientId: 'labhub', clientSecret: SECRET, redirectUri: `${h.url}/hub/oauth/oidc/callback`, postLogoutRedirectUri: `${h.url}/hub/login`, accessTokenTtl: 2 });
+    ({ op, h } = await startOidcHub(
+      (issuer) => ({ allowAll: true, methods: [{ kind: 'oidc', issuer, clientId: 'labhub', allowInsecureHttp: true, refreshMarginSeconds: 0 }] }),
+      { secret: SECRET, accessTokenTtl: 2, buildSpawner: () => recordingSpawner(seen) },
+    ));
     op.accounts.set('alice', { name: 'alice', email: 'alice@lab.example', groups: [] });
   });
   afterAll(async () => {
