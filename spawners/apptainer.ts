@@ -105,7 +105,7 @@ interface ApptainerState {
   logFile: string;
   /** instance mode: the instance to stop after the server process. */
   instance?: string;
-  /** instance mode: the account that owns the instance (instances are per user). */
+  /** The account the server (and, in instance mode, its instance) runs as; '' = the hub's. */
   runAs?: string;
 }
 
@@ -209,7 +209,7 @@ export class ApptainerSpawner implements Spawner {
     });
     child.unref();
     child.once('exit', (code) => (this.exitCode = code));
-    this.state = { pid, port, ip, startTime: processStartTime(pid), logFile, ...(instance ? { instance, runAs: runAs?.name ?? '' } : {}) };
+    this.state = { pid, port, ip, startTime: processStartTime(pid), logFile, runAs: runAs?.name ?? '', ...(instance ? { instance } : {}) };
     req.onState?.(this.getState());
     if (req.signal.aborted) {
       await this.stop();
@@ -219,13 +219,18 @@ export class ApptainerSpawner implements Spawner {
     return { url };
   }
 
+  /** The account the server runs as ('' = the hub's), as saved at start; resolved again for states saved before it was. */
+  private accountOf(s: ApptainerState) {
+    if (s.runAs !== undefined) return s.runAs ? lookupSystemUser(s.runAs) : null;
+    return resolveRunAs(this.opts.runAs, this.identity.user, this.isRoot);
+  }
+
   async stop(_opts?: { now?: boolean }): Promise<void> {
     const s = this.state;
     if (!s) return;
     await terminateGroup(s.pid, s.startTime, this.opts.stopGraceSeconds * 1000);
     if (s.instance) {
-      const su = s.runAs ? lookupSystemUser(s.runAs) : null;
-      const r = await runQuiet([...runAsPrefix(su), this.opts.binary, 'instance', 'stop', s.instance], { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' });
+      const r = await runQuiet([...runAsPrefix(this.accountOf(s)), this.opts.binary, 'instance', 'stop', s.instance], { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' });
       if (r.code !== 0 && !/no instance found/i.test(r.output)) this.ctx.log.warn({ instance: s.instance, output: r.output.trim() }, 'apptainer instance stop failed');
     }
     this.ctx.log.info({ user: this.identity.user, server: this.identity.serverName, pid: s.pid }, 'apptainer server stopped');
@@ -259,7 +264,7 @@ export class ApptainerSpawner implements Spawner {
     if (!s || !isAlive(s.pid, s.startTime)) throw new SpawnFailure('the server is not running', 'stopped');
     let runAs;
     try {
-      runAs = s.instance !== undefined ? (s.runAs ? lookupSystemUser(s.runAs) : null) : resolveRunAs(this.opts.runAs, this.identity.user, this.isRoot);
+      runAs = this.accountOf(s);
     } catch (err) {
       throw new SpawnFailure((err as Error).message, 'config');
     }
