@@ -4,6 +4,7 @@
  * over ssh every word is single-quoted for the remote shell. Secrets only ever travel on stdin.
  */
 import { spawn } from 'node:child_process';
+import type { SlurmSpawnerConfig } from './slurm-options.js';
 
 export interface CommandResult {
   code: number | null;
@@ -102,4 +103,20 @@ export class SshRunner implements CommandRunner {
     // -tt: a terminal on the login node too, so the remote srun --pty gets one
     return { argv: sshArgv({ ...this.target, extraArgs: ['-tt', ...this.target.extraArgs] }, argv, this.remoteEnv), env: this.localEnv };
   }
+}
+
+/** The environment the Slurm commands run with: PATH, LANG, the hub's SLURM_CONF, then `commandEnv`. */
+export function slurmCommandEnv(options: Pick<SlurmSpawnerConfig, 'commandEnv'>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: process.env.LANG ?? 'C.UTF-8', ...(process.env.SLURM_CONF ? { SLURM_CONF: process.env.SLURM_CONF } : {}), ...options.commandEnv };
+}
+
+/** The ssh runner of ssh mode, for `username` ({username} in ssh.user/keyFile is expanded). */
+export function slurmSshRunner(options: Pick<SlurmSpawnerConfig, 'commandEnv'> & { ssh: NonNullable<SlurmSpawnerConfig['ssh']> }, username: string): SshRunner {
+  const { ssh } = options;
+  const env = slurmCommandEnv(options);
+  return new SshRunner(
+    { binary: ssh.binary, host: ssh.host, port: ssh.port, user: ssh.user.replaceAll('{username}', username), keyFile: ssh.keyFile.replaceAll('{username}', username), knownHostsFile: ssh.knownHostsFile, extraArgs: ssh.extraArgs },
+    { ...options.commandEnv },
+    { PATH: env.PATH, LANG: env.LANG, ...(process.env.HOME ? { HOME: process.env.HOME } : {}) },
+  );
 }

@@ -5,7 +5,7 @@
  * per-user ssh accounts ({username} in ssh.user) there is none, and the listing says so.
  */
 import { join } from 'node:path';
-import { LocalRunner, SshRunner, type CommandRunner } from './slurm-commands.js';
+import { LocalRunner, slurmCommandEnv, slurmSshRunner, type CommandRunner } from './slurm-commands.js';
 import type { SlurmSpawnerConfig } from './slurm-options.js';
 import type { Workload, WorkloadInventory } from './spawner.js';
 
@@ -26,17 +26,12 @@ function parseComment(comment: string, hubId: string): { user: string; server: s
 }
 
 function runnerFor(options: SlurmSpawnerConfig): CommandRunner {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: process.env.LANG ?? 'C.UTF-8', ...(process.env.SLURM_CONF ? { SLURM_CONF: process.env.SLURM_CONF } : {}), ...options.commandEnv };
   const ssh = options.ssh;
-  if (!ssh) return new LocalRunner([], env);
+  if (!ssh) return new LocalRunner([], slurmCommandEnv(options));
   if (ssh.user.includes('{username}') || ssh.keyFile.includes('{username}')) {
     throw new Error('listing the jobs of every user needs one account that sees them all; ssh.user/keyFile are per user ({username})');
   }
-  return new SshRunner(
-    { binary: ssh.binary, host: ssh.host, port: ssh.port, user: ssh.user, keyFile: ssh.keyFile, knownHostsFile: ssh.knownHostsFile, extraArgs: ssh.extraArgs },
-    { ...options.commandEnv },
-    { PATH: env.PATH, LANG: env.LANG, ...(process.env.HOME ? { HOME: process.env.HOME } : {}) },
-  );
+  return slurmSshRunner({ ...options, ssh }, '');
 }
 
 const bin = (options: SlurmSpawnerConfig, name: string) => (options.slurmBinDir ? join(options.slurmBinDir, name) : name);

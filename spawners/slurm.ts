@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { apptainerExecArgv, envPrefixFor } from './apptainer.js';
 import { safePathPart } from './local.js';
 import { formatSlurmTime, parseSlurmTime, USER_OPTION_KEYS, type SlurmSpawnerConfig, type SlurmUserOptionKey } from './slurm-options.js';
-import { LocalRunner, shellQuote, SshRunner, type CommandRunner } from './slurm-commands.js';
+import { LocalRunner, shellQuote, slurmCommandEnv, slurmSshRunner, type CommandRunner } from './slurm-commands.js';
 import { jobComment, slurmInventory } from './slurm-inventory.js';
 import type { PollResult, ResourceLimits, Spawner, SpawnerContext, SpawnerFactory, SpawnerState, SpawnRequest, StartResult } from './spawner.js';
 import type { TerminalSession } from './spawner.js';
@@ -207,18 +207,8 @@ export class SlurmSpawner implements Spawner {
   /** Local runner (as the user when configured) or ssh runner; resolved once. */
   private getRunner(): CommandRunner {
     if (this.runner) return this.runner;
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: process.env.LANG ?? 'C.UTF-8' };
-    if (process.env.SLURM_CONF) env.SLURM_CONF = process.env.SLURM_CONF;
-    Object.assign(env, this.opts.commandEnv);
-    const ssh = this.opts.ssh;
-    if (ssh) {
-      const u = this.identity.user;
-      const remoteEnv: Record<string, string> = { ...this.opts.commandEnv };
-      this.runner = new SshRunner(
-        { binary: ssh.binary, host: ssh.host, port: ssh.port, user: ssh.user.replaceAll('{username}', u), keyFile: ssh.keyFile.replaceAll('{username}', u), knownHostsFile: ssh.knownHostsFile, extraArgs: ssh.extraArgs },
-        remoteEnv,
-        { PATH: env.PATH, LANG: env.LANG, ...(process.env.HOME ? { HOME: process.env.HOME } : {}) },
-      );
+    if (this.opts.ssh) {
+      this.runner = slurmSshRunner({ ...this.opts, ssh: this.opts.ssh }, this.identity.user);
     } else {
       let su;
       try {
@@ -226,6 +216,7 @@ export class SlurmSpawner implements Spawner {
       } catch (err) {
         throw new SpawnFailure((err as Error).message, 'config');
       }
+      const env = slurmCommandEnv(this.opts);
       if (su) Object.assign(env, { HOME: su.home, USER: su.name, LOGNAME: su.name });
       this.runner = new LocalRunner(runAsPrefix(su), env);
     }
@@ -394,7 +385,9 @@ export class SlurmSpawner implements Spawner {
 
   private async endedEarly(jobId: string, info: SqueueInfo | null): Promise<SpawnFailure> {
     const tail = await this.logTail(6);
-    const how = info ? `${info.state.toLowerCase()}${info.reason && info.reason !== 'None' ? ` (${info.reason})` : ''}` : 'ended';
+    // a job caught while still COMPLETING is described by how it ends, so the message doesn't depend on poll timing
+    const state = info?.state === 'COMPLETING' ? (info.reason === 'NonZeroExitCode' ? 'FAILED' : 'COMPLETED') : info?.state;
+    const how = info ? `${state!.toLowerCase()}${info.reason && info.reason !== 'None' ? ` (${info.reason})` : ''}` : 'ended';
     return new SpawnFailure(`Batch job ${jobId} ${how} before the server started${tail.length ? `. Job output: ${tail.join(' | ')}` : ''}`, 'exited');
   }
 
