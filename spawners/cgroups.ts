@@ -72,7 +72,8 @@ export function createCgroup(hubId: string, name: string, limits: CgroupLimits, 
     let dir = layout.memoryRoot;
     for (const part of rel) {
       const ctl = join(dir, 'cgroup.subtree_control');
-      if (!readFileSync(ctl, 'utf8').includes('memory') || !readFileSync(ctl, 'utf8').includes('cpu')) write(ctl, '+memory +cpu');
+      const enabled = readFileSync(ctl, 'utf8').split(/\s+/);
+      if (!enabled.includes('memory') || !enabled.includes('cpu')) write(ctl, '+memory +cpu');
       dir = join(dir, part);
       mkdirSync(dir, { recursive: true });
     }
