@@ -97,6 +97,13 @@ export const ConfigSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level.'),
   cookieMaxAgeDays: z.number().positive().max(3650).default(14).describe('Lifetime of login cookies and OAuth tokens, in days.'),
   secureCookies: z.boolean().default(false).describe('Mark cookies Secure (set when serving over https).'),
+  subdomainHost: z
+    .string()
+    .url()
+    .optional()
+    .describe(
+      'Serve shared ports on subdomains of this URL instead of paths (JupyterHub subdomain_host): with https://hub.example.org, port 8050 of alice\'s server is at https://8050--alice.hub.example.org/, an origin of its own. Needs a wildcard DNS record and certificate, and LabHub\'s proxy (mode inprocess or subprocess).',
+    ),
   adminUsers: z.array(z.string().min(1)).default([]).describe('Users who are made admins at start.'),
   startTimeoutSeconds: seconds.default(60).describe("Time allowed for a spawner's start() (JupyterHub start_timeout)."),
   httpTimeoutSeconds: seconds.default(30).describe('Time allowed for a started server to answer HTTP (JupyterHub http_timeout).'),
@@ -127,6 +134,11 @@ export const ConfigSchema = z.strictObject({
   auth: AuthSchema.prefault({}).describe('How users log in: methods (local, github, oidc) and who may log in (see config/auth-schema.ts).'),
   proxy: ProxySchema.prefault({}).describe('The configurable-http-proxy compatible proxy.'),
 }).superRefine((config, ctx) => {
+  if (config.subdomainHost !== undefined) {
+    const problem = subdomainHostProblem(config.subdomainHost);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['subdomainHost'], message: problem });
+    else if (config.proxy.mode === 'external') ctx.addIssue({ code: 'custom', path: ['subdomainHost'], message: "needs LabHub's proxy (proxy.mode inprocess or subprocess): an external proxy does not route by subdomain" });
+  }
   // Every profile and choice must give valid spawner options once merged, so a bad profile
   // fails at start (with its path), not when a user picks it.
   const check = (over: Record<string, unknown>, base: Record<string, unknown>, path: (string | number)[]) => {
@@ -147,6 +159,16 @@ export const ConfigSchema = z.strictObject({
     }
   });
 });
+
+/** Why a subdomainHost value cannot carry subdomains, or undefined when it can. */
+function subdomainHostProblem(value: string): string | undefined {
+  if (!URL.canParse(value)) return 'must be a URL such as https://hub.example.org';
+  const u = new URL(value);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http:// or https:// URL';
+  if (u.pathname !== '/' || u.search || u.hash || u.username || u.password) return 'must be scheme://host[:port] only, without a path, query or credentials';
+  if (/^[\d.]+$/.test(u.hostname) || u.hostname.startsWith('[')) return 'must be a host name (an IP address has no subdomains)';
+  return undefined;
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ProxyConfig = z.infer<typeof ProxySchema>;

@@ -158,8 +158,11 @@ export function createHub(input: CreateHubInput): Hub {
   app.locals.fmtTime = (iso: string | null | undefined) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '—');
   // Pages get the full set of security headers (CSP etc.); JSON answers of the API paths Express
   // still serves (OAuth token, unknown-path 404s) only need nosniff and no framing.
+  // form-action also governs the redirects after a form post: logging in on the way to a shared
+  // port on its own subdomain ends on that host
+  const formAction = ["'self'", ...(deps.routeAuth.hosts ? [deps.routeAuth.hosts.wildcardSource()] : [])];
   const pageHeaders = helmet({
-    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"] } },
+    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"], 'form-action': formAction } },
     crossOriginEmbedderPolicy: false,
     hsts: config.secureCookies,
   });

@@ -4,10 +4,15 @@
  * code-server). The proxy asks the hub (GET /hub/api/routes/authorize, proxy token required)
  * whether the bearer of a route cookie may pass; the cookie is minted by /hub/routes/login for a
  * logged-in user, scoped to that route's path, and dies with the login session.
+ * With `subdomainHost`, shares live on their own hosts (hub/port-hosts.ts): the hub cannot set a
+ * cookie there, so /hub/routes/login hands the browser a one-time code that the proxy, on the
+ * share's host, exchanges for the token (GET /hub/api/routes/exchange) and sets as a host-only cookie.
  */
+import { randomBytes } from 'node:crypto';
 import type { Identity } from './access.js';
 import type { HubDeps } from './deps.js';
 import type { PortRow } from './db/ports.js';
+import { PortHosts } from './port-hosts.js';
 import { hasScope } from './scopes.js';
 
 export const ROUTE_COOKIE = 'labhub-route-auth';
@@ -41,11 +46,58 @@ export function portPrefix(owner: string, server: string, port: number): string 
   return `/user/${encodeURIComponent(owner)}/${server ? `${encodeURIComponent(server)}/` : ''}ports/${port}`;
 }
 
+const CODE_TTL_MS = 60_000;
+const MAX_CODES = 10_000;
+
 export class RouteAuth {
-  constructor(private readonly d: HubDeps) {}
+  /** set when shares live on subdomains */
+  readonly hosts: PortHosts | undefined;
+  /** one-time codes for the subdomain cookie hand-over: code → token, for one route, briefly */
+  private readonly codes = new Map<string, { token: string; route: string; until: number }>();
+
+  constructor(private readonly d: HubDeps) {
+    this.hosts = d.config.subdomainHost ? new PortHosts(d.config.subdomainHost) : undefined;
+  }
+
+  /** What a route protects: a server, or a share (at its path, or on its host in subdomain mode). */
+  parse(route: string): { owner: string; server: string; port?: number } | undefined {
+    const r = parseRoute(route);
+    if (r) return this.hosts && r.port !== undefined ? undefined : r;
+    return this.hosts?.parseRoute(route);
+  }
+
+  /** The proxy route of a share, undefined when its names are too long for a DNS label. */
+  shareRoute(owner: string, server: string, port: number): string | undefined {
+    return this.hosts ? this.hosts.routeOf(owner, server, port) : portPrefix(owner, server, port);
+  }
+
+  /** Where users open a share. */
+  shareUrl(owner: string, server: string, port: number): string | undefined {
+    return this.hosts ? this.hosts.urlOf(owner, server, port) : `${portPrefix(owner, server, port)}/`;
+  }
+
+  isHostRoute(route: string): boolean {
+    return !!this.hosts?.parseRoute(route);
+  }
+
+  /** A one-time code the proxy on a share's host trades for `token` within a minute. */
+  issueCode(route: string, token: string): string {
+    const now = this.d.clock.now();
+    for (const [k, v] of this.codes) if (v.until <= now || this.codes.size >= MAX_CODES) this.codes.delete(k);
+    const code = randomBytes(24).toString('base64url');
+    this.codes.set(code, { token, route, until: now + CODE_TTL_MS });
+    return code;
+  }
+
+  redeemCode(code: string, route: string): string | undefined {
+    const entry = this.codes.get(code);
+    if (!entry) return undefined;
+    this.codes.delete(code);
+    return entry.route === route && entry.until > this.d.clock.now() ? entry.token : undefined;
+  }
 
   policyFor(route: string): RoutePolicy | undefined {
-    const r = parseRoute(route);
+    const r = this.parse(route);
     if (!r) return undefined;
     const owner = this.d.users.byName(r.owner);
     if (!owner) return undefined;
@@ -74,9 +126,17 @@ export class RouteAuth {
     return 403;
   }
 
-  /** labhub_auth route data the proxy acts on. */
-  routeData(version = 1): Record<string, unknown> {
-    return { check: `${this.d.hubTarget()}/hub/api/routes/authorize`, login: '/hub/routes/login', version };
+  /** labhub_auth route data the proxy acts on; a share on its own host logs in at the hub's host. */
+  routeData(version = 1, onHost = false): Record<string, unknown> {
+    const check = `${this.d.hubTarget()}/hub/api/routes/authorize`;
+    if (!onHost || !this.hosts) return { check, login: '/hub/routes/login', version };
+    return {
+      check,
+      login: `${new URL(this.hosts.subdomainHost).origin}/hub/routes/login`,
+      exchange: `${this.d.hubTarget()}/hub/api/routes/exchange`,
+      secure: this.hosts.secure || this.d.config.secureCookies,
+      version,
+    };
   }
 
   /** Proxy routes for every live port share (kept by route reconciliation). */
@@ -85,9 +145,10 @@ export class RouteAuth {
     const out: Array<{ path: string; target: string; data: Record<string, unknown> }> = [];
     for (const p of this.d.ports.all()) {
       if (p.expires_at && p.expires_at <= now) continue;
-      const target = this.portTarget(p.owner_name, p.server_name, p.port);
-      if (!target) continue;
-      out.push({ path: portPrefix(p.owner_name, p.server_name, p.port), target, data: { labhub_port: { owner: p.owner_name, server: p.server_name, port: p.port }, labhub_auth: this.routeData(p.version), labhub_strip_prefix: true } });
+      const path = this.shareRoute(p.owner_name, p.server_name, p.port);
+      const target = path && this.portTarget(p.owner_name, p.server_name, p.port);
+      if (!path || !target) continue;
+      out.push({ path, target, data: { labhub_port: { owner: p.owner_name, server: p.server_name, port: p.port }, labhub_auth: this.routeData(p.version, !!this.hosts), labhub_strip_prefix: true } });
     }
     return out;
   }

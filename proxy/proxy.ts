@@ -29,7 +29,7 @@ import { UpstreamRegistry, type ClientTls, type Upstream } from './upstream.js';
 import { tunnel, type TunnelOptions } from './ws.js';
 
 export type { RouteData, RouteStore } from './store.js';
-import { dropRouteCookie, isRouteAuth, RouteAuthGate } from './route-auth.js';
+import { dropRouteCookie, isRouteAuth, isRouteLogin, RouteAuthGate } from './route-auth.js';
 
 export interface ProxyOptions {
   /** CONFIGPROXY_AUTH_TOKEN; unset ⇒ the API is unauthenticated (CHP) */
@@ -40,6 +40,12 @@ export interface ProxyOptions {
   /** directory with <code>.html / error.html; default: the built-in pages */
   errorPath?: string;
   hostRouting?: boolean;
+  /**
+   * LabHub extension (--host-route-domain): requests for a host under this domain are routed by
+   * host — route `/8050--alice.hub.example.org` — and everything else by path, as usual. A host
+   * route is never reached by path, and such a host never reaches a path route.
+   */
+  hostRouteDomain?: string;
   /** default true */
   includePrefix?: boolean;
   /** default true */
@@ -114,6 +120,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   includePrefix: boolean;
   prependPath: boolean;
   hostRouting: boolean;
+  /** '.' + --host-route-domain, lower case */
+  private readonly hostRouteTail: string | undefined;
   errorTarget?: string;
   errorPath: string;
   /** bound ports after listen() */
@@ -144,6 +152,7 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     this.includePrefix = options.includePrefix ?? true;
     this.prependPath = options.prependPath ?? true;
     this.hostRouting = !!options.hostRouting;
+    this.hostRouteTail = options.hostRouteDomain ? `.${options.hostRouteDomain.toLowerCase()}` : undefined;
     this.errorTarget = options.errorTarget;
     this.errorPath = options.errorPath || BUILTIN_ERROR_PATH;
     this.metrics = deps.metrics ?? noMetrics;
@@ -257,8 +266,41 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   }
 
   private routingKey(req: { url?: string; headers?: http.IncomingHttpHeaders }): string {
+    if (this.hostRouteTail) return this.hostRouteKey(req);
     const base = this.hostRouting ? '/' + hostWithoutPort(req.headers?.host) : '';
     return base + routingPath(req.url ?? '/');
+  }
+
+  /** The request's host when it lies under --host-route-domain (lower case), else undefined. */
+  private routedHost(req: { headers?: http.IncomingHttpHeaders }): string | undefined {
+    const host = hostWithoutPort(req.headers?.host)?.toLowerCase();
+    return host && host.endsWith(this.hostRouteTail!) && host.length > this.hostRouteTail!.length ? host : undefined;
+  }
+
+  private hostRouteKey(req: { url?: string; headers?: http.IncomingHttpHeaders }): string {
+    const path = routingPath(req.url ?? '/');
+    const host = this.routedHost(req);
+    if (host) return `/${host}${path}`;
+    // a path naming a host route is not that route: hand it to the default route (the hub)
+    const first = path.split('/', 2)[1] ?? '';
+    return first.toLowerCase().endsWith(this.hostRouteTail!) ? '/' : path;
+  }
+
+  /** A request for a routed host matches that host's routes only (the hub's '/' is not one). */
+  private ownMatch(req: http.IncomingMessage, match: TrieMatch<RouteData> | undefined): TrieMatch<RouteData> | undefined {
+    if (!match || !this.hostRouteTail) return match;
+    const host = this.routedHost(req);
+    if (!host) return match;
+    const own = `/${host}`;
+    return match.prefix === own || match.prefix.startsWith(`${own}/`) ? match : undefined;
+  }
+
+  /** Length of the host part of a route prefix (host routing, or a --host-route-domain route). */
+  private hostPartOf(match: TrieMatch<RouteData>): number {
+    if (this.hostRouting) return 1 + String(match.data.host ?? '').length;
+    if (!this.hostRouteTail) return 0;
+    const first = match.prefix.split('/', 2)[1] ?? '';
+    return first.endsWith(this.hostRouteTail) ? 1 + first.length : 0;
   }
 
   /** Record activity on a route (no-op if it is gone). */
@@ -292,11 +334,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
    */
   private upstreamPath(url: string, match: TrieMatch<RouteData>, up: Upstream): string {
     const prefix = match.prefix;
-    if (!this.includePrefix) url = url.slice(prefix.length);
-    else if (match.data.labhub_strip_prefix) {
-      const hostPart = this.hostRouting ? 1 + String(match.data.host ?? '').length : 0;
-      url = url.slice(Math.max(0, prefix.length - hostPart));
-    }
+    if (!this.includePrefix) url = url.slice(prefix.length - (this.hostRouteTail ? this.hostPartOf(match) : 0));
+    else if (match.data.labhub_strip_prefix) url = url.slice(Math.max(0, prefix.length - this.hostPartOf(match)));
     const p = getPath(url);
     const base = this.prependPath ? up.basePath : '/';
     if (base === '/' && p.charCodeAt(0) === 47) return p;
@@ -327,10 +366,15 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     } else this.dispatchWeb(req, res, m);
   };
 
-  private dispatchWeb(req: http.IncomingMessage, res: http.ServerResponse, match: TrieMatch<RouteData> | undefined): void {
+  private dispatchWeb(req: http.IncomingMessage, res: http.ServerResponse, found: TrieMatch<RouteData> | undefined): void {
+    const match = this.ownMatch(req, found);
     if (!match) return handleWebError(this.errCtx, 404, req, res);
     const auth = match.data.labhub_auth;
     if (isRouteAuth(auth)) {
+      if (auth.exchange && isRouteLogin(req.url)) {
+        this.routeGate.setCookie(req, res, match.prefix, auth).catch((e) => handleWebError(this.errCtx, 500, req, res, e));
+        return;
+      }
       this.routeGate.check(req, match.prefix, auth).then(
         (r) => {
           if (r.status !== 200) return RouteAuthGate.refuse(req, res, match.prefix, r);
@@ -389,7 +433,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     } else this.dispatchWs(req, socket, head, m);
   };
 
-  private dispatchWs(req: http.IncomingMessage, socket: Duplex, head: Buffer, match: TrieMatch<RouteData> | undefined): void {
+  private dispatchWs(req: http.IncomingMessage, socket: Duplex, head: Buffer, found: TrieMatch<RouteData> | undefined): void {
+    const match = this.ownMatch(req, found);
     if (!match) return handleWsError(this.errCtx, 404, req, socket);
     const auth = match.data.labhub_auth;
     if (isRouteAuth(auth)) {

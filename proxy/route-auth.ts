@@ -16,6 +16,17 @@ export interface RouteAuthData {
   check: string;
   login: string;
   version?: number;
+  /** set for a route on its own host (hub subdomainHost): where a one-time code is traded for the route token */
+  exchange?: string;
+  /** mark the route cookie Secure */
+  secure?: boolean;
+}
+
+/** The path the hub sends a browser back to on a share's own host, with a one-time code. */
+export const ROUTE_LOGIN_PATH = '/_labhub/route-login';
+
+export function isRouteLogin(url: string | undefined): boolean {
+  return !!url && (url === ROUTE_LOGIN_PATH || url.startsWith(`${ROUTE_LOGIN_PATH}?`));
 }
 
 export type GateResult = { status: 200 } | { status: 401; login: string } | { status: 403 | 404 | 503 };
@@ -87,6 +98,42 @@ export class RouteAuthGate {
     if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
     this.cache.set(key, { result, until: now + CACHE_MS });
     return result;
+  }
+
+  /**
+   * GET /_labhub/route-login?code=…&next=… on a share's own host: trade the code for the route
+   * token at the hub and keep it in a host-only cookie; then go on to `next` on this host.
+   */
+  async setCookie(req: http.IncomingMessage, res: http.ServerResponse, prefix: string, auth: RouteAuthData): Promise<void> {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const code = q.get('code') ?? '';
+    const rawNext = q.get('next') ?? '/';
+    const next = /^\/(?![/\\])/.test(rawNext) ? rawNext : '/';
+    let token: string | undefined;
+    if (code && req.method === 'GET') {
+      try {
+        const r = await fetch(`${auth.exchange}?${new URLSearchParams({ route: prefix, code })}`, {
+          headers: this.proxyToken ? { Authorization: `token ${this.proxyToken}` } : {},
+          signal: AbortSignal.timeout(5000),
+        });
+        const body = (await r.json().catch(() => ({}))) as { token?: unknown };
+        if (r.status === 200 && typeof body.token === 'string' && body.token) token = body.token;
+      } catch {
+        return RouteAuthGate.refuse(req, res, prefix, { status: 503 });
+      }
+    }
+    if (!token) {
+      const body = JSON.stringify({ status: 403, message: 'This sign-in link is unknown, used or expired; open the address again' });
+      res.writeHead(403, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      return void res.end(body);
+    }
+    res.writeHead(302, {
+      Location: next,
+      'Set-Cookie': `${ROUTE_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax${auth.secure ? '; Secure' : ''}`,
+      'Cache-Control': 'no-store',
+      'Content-Length': '0',
+    });
+    res.end();
   }
 
   /** Answers a refused web request: browsers are sent to log in, API clients get the status. */

@@ -13,7 +13,6 @@ import { startServer } from './api/servers.js';
 import { param } from './params.js';
 import { requireLoginPage, userOf } from '../http/auth.js';
 import { TerminalManager } from '../terminals.js';
-import { portPrefix } from '../route-auth.js';
 import { defaultProfile, describeLimits, visibleProfiles } from '../profiles.js';
 import type { UserRow } from '../db/users.js';
 import { nextStopFor, type StopWarning } from '../stop-warnings.js';
@@ -59,10 +58,10 @@ export function pagesRouter(d: HubDeps): Router {
       users: JSON.parse(p.users) as string[],
       groups: JSON.parse(p.groups) as string[],
       expires_at: p.expires_at,
-      url: `${portPrefix(me.name, p.server_name, p.port)}/`,
+      url: d.routeAuth.shareUrl(me.name, p.server_name, p.port) ?? '',
       apiPath: `/hub/api/users/${encodeURIComponent(me.name)}${p.server_name ? `/servers/${encodeURIComponent(p.server_name)}` : ''}/ports/${p.port}`,
     }));
-    res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers, ports });
+    res.render('home', { identity: req.identity, xsrf: req.xsrfToken, servers, allowNamed: d.config.allowNamedServers, ports, portPattern: (d.routeAuth.shareUrl(me.name, '', 1) ?? '').replace(/\/\/1--|\/ports\/1\/$/, (m) => (m === '//1--' ? '//<port>--' : '/ports/<port>/')) });
   });
 
   // "New named server" form on the home page → that server's spawn page

@@ -13,9 +13,17 @@ export interface BrowserResponse {
 
 export class Browser {
   readonly jar = new CookieJar();
-  private readonly fetchWithCookies = makeFetchCookie(fetch, this.jar);
+  private readonly fetchWithCookies: typeof fetch;
+  private readonly init: RequestInit;
 
-  constructor(readonly base: string) {}
+  /** `options.fetch`/`options.init`: another fetch and what goes with every request (e.g. undici's fetch with a dispatcher that resolves test host names). */
+  constructor(
+    readonly base: string,
+    options: { fetch?: typeof fetch; init?: RequestInit } = {},
+  ) {
+    this.fetchWithCookies = makeFetchCookie(options.fetch ?? fetch, this.jar) as typeof fetch;
+    this.init = options.init ?? {};
+  }
 
   /** Fetches and follows redirects (max 20), keeping cookies like a browser. */
   async get(path: string, init: RequestInit = {}): Promise<BrowserResponse> {
@@ -25,12 +33,12 @@ export class Browser {
   async request(path: string, init: RequestInit = {}, follow = true): Promise<BrowserResponse> {
     let url = new URL(path, this.base).toString();
     const chain = [url];
-    let res = await this.fetchWithCookies(url, { ...init, redirect: 'manual' });
+    let res = await this.fetchWithCookies(url, { ...this.init, ...init, redirect: 'manual' });
     for (let i = 0; follow && i < 20 && res.status >= 300 && res.status < 400 && res.headers.get('location'); i++) {
       await res.arrayBuffer();
       url = new URL(res.headers.get('location')!, url).toString();
       chain.push(url);
-      res = await this.fetchWithCookies(url, { redirect: 'manual', headers: init.headers });
+      res = await this.fetchWithCookies(url, { ...this.init, redirect: 'manual', headers: init.headers });
     }
     return { status: res.status, url, headers: res.headers, text: await res.text(), chain };
   }

@@ -13,7 +13,7 @@ import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
 import { userOf } from '../../http/auth.js';
 import { parseCookies } from '../../http/csrf.js';
-import { ROUTE_COOKIE, ROUTE_TOKEN_CLIENT, parseRoute, portPrefix } from '../../route-auth.js';
+import { ROUTE_COOKIE, ROUTE_TOKEN_CLIENT } from '../../route-auth.js';
 import { jsonBody, loadUser, param, userTarget } from '../params.js';
 import { timingSafeEqual } from 'node:crypto';
 
@@ -29,7 +29,7 @@ export function portsRoutes(api: ApiRouter, d: HubDeps): void {
     level: p.level,
     users: JSON.parse(p.users) as string[],
     groups: JSON.parse(p.groups) as string[],
-    url: `${portPrefix(owner, p.server_name, p.port)}/`,
+    url: d.routeAuth.shareUrl(owner, p.server_name, p.port) ?? null,
     created: p.created,
     expires_at: p.expires_at,
   });
@@ -43,9 +43,11 @@ export function portsRoutes(api: ApiRouter, d: HubDeps): void {
 
   /** Pushes the share's route to the proxy now (or removes it), so changes apply at once. */
   const syncRoute = async (owner: string, server: string, port: number) => {
-    const route = d.routeAuth.portRoutes().find((x) => x.path === portPrefix(owner, server, port));
+    const path = d.routeAuth.shareRoute(owner, server, port);
+    if (!path) return;
+    const route = d.routeAuth.portRoutes().find((x) => x.path === path);
     if (route) await d.proxy.addRoute(route.path, { ...route.data, target: route.target, jupyterhub: true });
-    else await d.proxy.deleteRoute(portPrefix(owner, server, port));
+    else await d.proxy.deleteRoute(path);
   };
 
   api.get('/hub/api/users/:name/ports', { scope: 'read:servers', target }, (req, res) => {
@@ -76,6 +78,7 @@ export function portsRoutes(api: ApiRouter, d: HubDeps): void {
       if (typeof b.expires_in !== 'number' || !(b.expires_in > 0) || b.expires_in > MAX_SHARE_SECONDS) throw new HubError(400, `'expires_in' must be between 1 and ${MAX_SHARE_SECONDS} seconds`);
       expiresAt = new Date(d.clock.now() + b.expires_in * 1000).toISOString();
     }
+    if (!d.routeAuth.shareRoute(user.name, server, port)) throw new HubError(400, `The user and server names are too long for a subdomain (a DNS label holds 63 characters): ${d.routeAuth.hosts?.domain ?? ''}`);
     if (d.serverManager.status(user.name, server) !== 'running') throw new HubError(400, `${user.name}'s server${server ? ` ${server}` : ''} is not running`);
     if (!d.routeAuth.portTarget(user.name, server, port)) throw new HubError(400, `Nothing in ${user.name}'s server listens on port ${port}`);
     const row = d.ports.upsert({ ownerId: user.id, serverName: server, port, level, users, groups, now: isoNow(d.clock), expiresAt });
@@ -103,9 +106,7 @@ export function portsRoutes(api: ApiRouter, d: HubDeps): void {
 
   // The proxy's question: may the bearer of X-LabHub-Route-Token pass this route?
   api.get('/hub/api/routes/authorize', {}, (req, res) => {
-    const presented = /^\s*token\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    const expected = d.secrets.proxyAuthToken;
-    if (!presented || presented.length !== expected.length || !timingSafeEqual(Buffer.from(presented), Buffer.from(expected))) throw new HubError(403, 'Only the proxy may ask');
+    requireProxy(d, req.headers.authorization);
     const route = typeof req.query.route === 'string' ? req.query.route : '';
     const token = req.headers['x-labhub-route-token'];
     const bearer = typeof token === 'string' && token ? d.access.forToken(token) : undefined;
@@ -117,6 +118,22 @@ export function portsRoutes(api: ApiRouter, d: HubDeps): void {
     res.status(status).json({ status, user: identity?.name ?? null });
   });
 
+  // The proxy, on a share's own host, trades the browser's one-time code for the route token.
+  api.get('/hub/api/routes/exchange', {}, (req, res) => {
+    requireProxy(d, req.headers.authorization);
+    const route = typeof req.query.route === 'string' ? req.query.route : '';
+    const code = typeof req.query.code === 'string' ? req.query.code : '';
+    const token = code && d.routeAuth.isHostRoute(route) ? d.routeAuth.redeemCode(code, route) : undefined;
+    if (!token) throw new HubError(403, 'Unknown, used or expired code');
+    res.status(200).json({ token });
+  });
+
+}
+
+function requireProxy(d: HubDeps, authorization: string | undefined): void {
+  const presented = /^\s*token\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '';
+  const expected = d.secrets.proxyAuthToken;
+  if (!presented || presented.length !== expected.length || !timingSafeEqual(Buffer.from(presented), Buffer.from(expected))) throw new HubError(403, 'Only the proxy may ask');
 }
 
 /** GET /hub/routes/login, a browser page (Express): the login-cookie side of shared ports. */
@@ -125,7 +142,7 @@ export function routeLoginRouter(d: HubDeps): Router {
   // Browsers without a route cookie come here (the proxy redirects): log in, check, set the cookie.
   r.get('/hub/routes/login', (req, res) => {
     const route = typeof req.query.route === 'string' ? req.query.route : '';
-    const parsed = parseRoute(route);
+    const parsed = d.routeAuth.parse(route);
     if (!parsed) throw new HubError(400, 'Not a protected route');
     if (!req.identity?.user) return void res.redirect(302, `/hub/login?next=${encodeURIComponent(req.originalUrl)}`);
     const status = d.routeAuth.decide(d.routeAuth.policyFor(route), req.identity);
@@ -146,6 +163,12 @@ export function routeLoginRouter(d: HubDeps): Router {
         expiresAt: new Date(d.clock.now() + d.config.cookieMaxAgeDays * 86_400_000).toISOString(),
         now: isoNow(d.clock),
       }).token;
+    }
+    const nextPath = typeof req.query.next === 'string' && /^\/(?![/\\])/.test(req.query.next) && !req.query.next.includes('..') ? req.query.next : '/';
+    if (d.routeAuth.isHostRoute(route)) {
+      // another host: the proxy there trades this code for the token and sets its own cookie
+      const code = d.routeAuth.issueCode(route, token);
+      return void res.redirect(302, `${d.routeAuth.hosts!.originOfRoute(route)}/_labhub/route-login?${new URLSearchParams({ code, next: nextPath })}`);
     }
     // the cookie only travels to this route (and is stripped by the proxy before the app sees it)
     res.cookie(ROUTE_COOKIE, token, { path: `${route.replace(/\/+$/, '')}/`, httpOnly: true, sameSite: 'lax', secure: d.config.secureCookies, maxAge: d.config.cookieMaxAgeDays * 86_400_000 });

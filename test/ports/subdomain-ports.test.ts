@@ -1,0 +1,182 @@
+/**
+ * Shared ports on subdomains (`subdomainHost`), end to end: the real labhub CLI with LabHub's
+ * proxy, a tiny HTTP + WebSocket app in alice's server. A share lives at
+ * http://<port>--alice.hub.localhost:<port>/ — its own origin — and nowhere else: not at its
+ * path, not through the hub's host. Logging in happens at the hub's host, and a one-time code
+ * carries the login to the share's host, where the proxy sets a host-only cookie. Checked with a
+ * cookie-keeping HTTP client (host names resolved to 127.0.0.1) and in headless Chromium, which
+ * resolves *.localhost to loopback by itself.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser as Chromium } from 'playwright-core';
+import { Agent, fetch as undiciFetch } from 'undici';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../spawners/ports.js';
+import { Browser } from '../helpers/browser.js';
+import { launchChromium } from '../helpers/chromium.js';
+import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+import { testPortPair } from '../helpers/test-ports.js';
+import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
+
+/** Every host name (hub.localhost, 8050--alice.hub.localhost) goes to 127.0.0.1, as a wildcard DNS record would. */
+const loopback = new Agent({
+  connect: {
+    lookup: (_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => (opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)),
+  } as never,
+});
+const browserAt = (base: string) => new Browser(base, { fetch: undiciFetch as unknown as typeof fetch, init: { dispatcher: loopback } as RequestInit });
+
+describe('shared ports on subdomains', () => {
+  let hub: HubProcess;
+  let port: number;
+  let hubHost: string;
+  let appPort: number;
+  let admin: string;
+  let alice: string;
+  let shareUrl: string;
+  const api = (token: string, method: string, path: string, body?: unknown) =>
+    fetch(`${hub.publicUrl}/hub/api${path}`, { method, headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const tokenFor = async (user: string) => (await runLabhub(['token', user, '--data-dir', hub.dataDir])).stdout.trim();
+  const loggedIn = async (user: string) => {
+    const b = browserAt(hubHost);
+    expect((await b.login(user, `${user}-password-123`)).status).toBe(200);
+    return b;
+  };
+  const isApp = (text: string) => {
+    try {
+      return (JSON.parse(text) as { app?: string }).app === 'extra';
+    } catch {
+      return false;
+    }
+  };
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'labhub-subports-'));
+    port = await testPortPair();
+    hubHost = `http://hub.localhost:${port}`;
+    appPort = await freePort();
+    writeFileSync(
+      join(dir, 'labhub.yaml'),
+      [
+        `subdomainHost: ${hubHost}`,
+        'spawner:',
+        '  kind: local',
+        `  cmd: [${process.execPath}, ${FAKE_SINGLEUSER}]`,
+        `  environment: { FAKE_EXTRA_APP_PORT: "${appPort}" }`,
+        '',
+      ].join('\n'),
+    );
+    hub = await startHubProcess({ port, args: ['--config', join(dir, 'labhub.yaml')], dataDir: join(dir, 'data') });
+    admin = await tokenFor('admin');
+    expect((await api(admin, 'POST', '/users', { usernames: ['alice', 'bob'] })).status).toBe(201);
+    for (const u of ['alice', 'bob']) await api(admin, 'POST', `/users/${u}/password`, { password: `${u}-password-123` }).then(async (r) => expect(r.status, await r.text()).toBeLessThan(300));
+    alice = await tokenFor('alice');
+    expect((await api(alice, 'POST', '/users/alice/server')).status).toBe(201);
+    const share = await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'owner' });
+    expect(share.status, await share.clone().text()).toBe(200);
+    shareUrl = ((await share.json()) as { url: string }).url;
+  });
+
+  afterAll(async () => {
+    if (admin) await api(admin, 'DELETE', '/users/alice/server').catch(() => undefined);
+    await hub?.stop();
+    await loopback.close();
+  });
+
+  it('the share gets its own host: the API and the home page give that address', async () => {
+    expect(shareUrl).toBe(`http://${appPort}--alice.hub.localhost:${port}/`);
+    const listed = (await (await api(alice, 'GET', '/users/alice/ports')).json()) as Array<{ url: string }>;
+    expect(listed.map((p) => p.url)).toEqual([shareUrl]);
+    const home = await (await loggedIn('alice')).get('/hub/home');
+    expect(home.text).toContain(`href="${shareUrl}"`);
+    expect(home.text).toContain(`http://&lt;port&gt;--alice.hub.localhost:${port}/`);
+  });
+
+  it('the owner logs in at the hub host and lands in the app on the share host; the cookie stays on that host', async () => {
+    const a = await loggedIn('alice');
+    const page = await a.get(`${shareUrl}hello?x=1`, { headers: { Accept: 'text/html' } });
+    expect(page.status, page.text).toBe(200);
+    expect(isApp(page.text)).toBe(true);
+    expect(page.chain.map((u) => new URL(u).host)).toEqual([`${appPort}--alice.hub.localhost:${port}`, `hub.localhost:${port}`, `${appPort}--alice.hub.localhost:${port}`, `${appPort}--alice.hub.localhost:${port}`]);
+    expect(page.url).toBe(`${shareUrl}hello?x=1`);
+    const body = JSON.parse(page.text) as { path: string; cookie: string | null };
+    expect(body.path).toBe('/hello?x=1');
+    expect(body.cookie ?? '').not.toContain('labhub-route-auth');
+    const onShare = await a.jar.getCookies(shareUrl);
+    expect(onShare.map((c) => [c.key, c.hostOnly, c.httpOnly])).toEqual([['labhub-route-auth', true, true]]);
+    expect((await a.jar.getCookies(`${hubHost}/`)).some((c) => c.key === 'labhub-route-auth')).toBe(false);
+    // the hub's own cookies never travel to the share's host
+    expect((await a.jar.getCookies(`${shareUrl}hub/`)).map((c) => c.key)).toEqual(['labhub-route-auth']);
+  });
+
+  it('others: bob gets 403, anonymous browsers are sent to log in at the hub host, API clients get 401', async () => {
+    const b = await loggedIn('bob');
+    expect((await b.get(shareUrl, { headers: { Accept: 'text/html' } })).status).toBe(403);
+    const anon = browserAt(hubHost);
+    const r = await anon.get(shareUrl, { headers: { Accept: 'text/html' } });
+    expect(new URL(r.url).host).toBe(`hub.localhost:${port}`);
+    expect(r.url).toContain('/hub/login');
+    expect((await undiciFetch(shareUrl, { dispatcher: loopback })).status).toBe(401);
+  });
+
+  it('the share is not reachable by path, nor through the hub host, nor on a made-up host', async () => {
+    const a = await loggedIn('alice');
+    for (const path of [`/user/alice/ports/${appPort}/`, `/${appPort}--alice.hub.localhost/`]) {
+      const r = await a.get(`${hubHost}${path}`, { headers: { Accept: 'text/html' } });
+      expect(isApp(r.text), path).toBe(false);
+    }
+    const other = await undiciFetch(`http://${appPort}--bob.hub.localhost:${port}/`, { dispatcher: loopback });
+    expect(other.status).toBe(404);
+    // a forged code is refused and sets nothing
+    const forged = await undiciFetch(`${shareUrl}_labhub/route-login?code=forged&next=/`, { dispatcher: loopback, redirect: 'manual' });
+    expect(forged.status).toBe(403);
+    expect(forged.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('WebSockets pass with the host cookie; public opens it to everyone; revoking removes the host at once', async () => {
+    const a = await loggedIn('alice');
+    await a.get(shareUrl, { headers: { Accept: 'text/html' } });
+    const cookie = await a.jar.getCookieString(shareUrl);
+    const echo = (headers: Record<string, string>) =>
+      new Promise<string | number>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { Host: `${appPort}--alice.hub.localhost:${port}`, ...headers } });
+        ws.on('open', () => ws.send('ping'));
+        ws.on('message', (m) => {
+          resolve(String(m));
+          ws.close();
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('error', () => resolve(-1));
+      });
+    expect(await echo({ Cookie: cookie })).toBe('echo:ping');
+    expect(await echo({})).toBe(403);
+    expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'public' })).status).toBe(200);
+    expect(isApp(await (await undiciFetch(shareUrl, { dispatcher: loopback })).text())).toBe(true);
+    expect((await api(alice, 'DELETE', `/users/alice/ports/${appPort}`)).status).toBe(204);
+    expect((await undiciFetch(shareUrl, { dispatcher: loopback })).status).toBe(404);
+    expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'owner' })).status).toBe(200);
+  });
+
+  it('in headless Chromium: *.localhost resolves by itself; login at the hub host, then the app on its own origin', async () => {
+    let chromium: Chromium | undefined;
+    try {
+      chromium = await launchChromium();
+      const page = await chromium.newPage();
+      await page.goto(shareUrl);
+      // (the login form's redirect chain ends on the share's host: the hub's CSP form-action must allow it)
+      await page.waitForURL(/hub\.localhost:\d+\/hub\/login/);
+      await page.fill('#username', 'alice');
+      await page.fill('#password', 'alice-password-123');
+      await Promise.all([page.waitForURL(new RegExp(`^http://${appPort}--alice\\.hub\\.localhost:${port}/$`)), page.click('#login_submit')]);
+      expect(isApp((await page.textContent('body')) ?? '')).toBe(true);
+      // the route cookie is HttpOnly and host-only: the app's scripts can't read it
+      expect(await page.evaluate(() => document.cookie)).not.toContain('labhub-route-auth');
+      expect(await page.evaluate(() => location.origin)).toBe(`http://${appPort}--alice.hub.localhost:${port}`);
+    } finally {
+      await chromium?.close();
+    }
+  });
+});
