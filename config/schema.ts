@@ -102,7 +102,7 @@ export const ConfigSchema = z.strictObject({
     .url()
     .optional()
     .describe(
-      'Serve shared ports on subdomains of this URL instead of paths (JupyterHub subdomain_host): with https://hub.example.org, port 8050 of alice\'s server is at https://8050--alice.hub.example.org/, an origin of its own. Needs a wildcard DNS record and certificate, and LabHub\'s proxy (mode inprocess or subprocess).',
+      "Per-user origins (JupyterHub subdomain_host): the hub's public URL, e.g. https://hub.example.org; alice's servers are then served at https://alice.hub.example.org/user/alice/ and her shared port 8050 at https://8050--alice.hub.example.org/, each an origin of its own. Needs a wildcard DNS record and certificate, and LabHub's proxy (mode inprocess or subprocess).",
     ),
   adminUsers: z.array(z.string().min(1)).default([]).describe('Users who are made admins at start.'),
   startTimeoutSeconds: seconds.default(60).describe("Time allowed for a spawner's start() (JupyterHub start_timeout)."),

@@ -5,6 +5,7 @@
 import express, { type Express } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
+import { Subdomains } from './subdomains.js';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -124,7 +125,8 @@ export function createHub(input: CreateHubInput): Hub {
   // services first: roles may be assigned to them
   serviceManager.applyConfig();
   applyRbacConfig(config, { roles, groups, users, services }, isoNow(clock));
-  const serverManager = new ServerManager({ config, clock, log, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => [...serviceManager.routes(), ...deps.routeAuth.portRoutes()], routeAuth: () => deps.routeAuth.routeData(), preSpawn: (u) => deps.auth.refreshAuthState(u.id), checkQuota: (u, s, r) => quotas.check(u, s, r) });
+  const subdomains = config.subdomainHost ? new Subdomains(config.subdomainHost) : undefined;
+  const serverManager = new ServerManager({ config, clock, log, subdomains, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => [...serviceManager.routes(), ...deps.routeAuth.portRoutes()], routeAuth: () => deps.routeAuth.routeData(), preSpawn: (u) => deps.auth.refreshAuthState(u.id), checkQuota: (u, s, r) => quotas.check(u, s, r) });
   const quotas = new Quotas({ config, users, servers, active: () => serverManager.activeServers() });
   const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
@@ -135,6 +137,7 @@ export function createHub(input: CreateHubInput): Hub {
     groups, roles, services, shares, serviceManager, metrics, audit,
     userModels: new UserModels({ db, access, authState, serverManager, clock }),
     ports: new PortRepo(db),
+    subdomains,
     routeAuth: undefined as unknown as RouteAuth,
     culler: undefined as unknown as Culler,
     hubTarget: () => hubTarget,
@@ -160,7 +163,7 @@ export function createHub(input: CreateHubInput): Hub {
   // still serves (OAuth token, unknown-path 404s) only need nosniff and no framing.
   // form-action also governs the redirects after a form post: logging in on the way to a shared
   // port on its own subdomain ends on that host
-  const formAction = ["'self'", ...(deps.routeAuth.hosts ? [deps.routeAuth.hosts.wildcardSource()] : [])];
+  const formAction = ["'self'", ...(subdomains ? [subdomains.wildcardSource()] : [])];
   const pageHeaders = helmet({
     contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'script-src': ["'self'"], 'connect-src': ["'self'"], 'form-action': formAction } },
     crossOriginEmbedderPolicy: false,

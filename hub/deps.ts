@@ -8,6 +8,7 @@ import type { Clock } from './clock.js';
 import type { Db } from './db/db.js';
 import type { GroupRepo } from './db/groups.js';
 import type { PortRepo } from './db/ports.js';
+import type { Subdomains } from './subdomains.js';
 import type { RouteAuth } from './route-auth.js';
 import type { OAuthRepo } from './db/oauth.js';
 import type { RoleRepo } from './db/roles.js';
@@ -55,6 +56,8 @@ export interface HubDeps {
   serviceManager: ServiceManager;
   metrics: HubMetrics;
   ports: PortRepo;
+  /** set with `subdomainHost`: per-user and per-share hosts */
+  subdomains?: Subdomains;
   routeAuth: RouteAuth;
   /** Who did what (hub/audit.ts); `event:` log lines are recorded automatically. */
   audit: AuditLog;

@@ -8,8 +8,10 @@ export interface SingleUserEnvInput {
   apiToken: string;
   /** Internal hub API URL, e.g. http://127.0.0.1:8081/hub/api */
   hubApiUrl: string;
-  /** '' or scheme://host:port when the public host is known */
+  /** '' or the hub's public scheme://host:port when known (subdomains): where the server sends browsers to log in */
   publicHost?: string;
+  /** the server's full public URL (subdomains: https://alice.hub.example.org/user/alice/) */
+  publicUrl?: string;
   oauthClientAllowedScopes?: string[];
   adminAccess?: boolean;
 }
@@ -35,7 +37,7 @@ export function buildSingleUserEnv(i: SingleUserEnvInput): Record<string, string
     JPY_API_TOKEN: i.apiToken,
     JUPYTERHUB_CLIENT_ID: clientIdFor(i.user, i.serverName),
     JUPYTERHUB_HOST: i.publicHost ?? '',
-    JUPYTERHUB_OAUTH_CALLBACK_URL: `${prefix}oauth_callback`,
+    JUPYTERHUB_OAUTH_CALLBACK_URL: `${i.publicUrl ?? prefix}oauth_callback`,
     JUPYTERHUB_OAUTH_ACCESS_SCOPES: accessScopes,
     JUPYTERHUB_OAUTH_SCOPES: accessScopes,
     JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES: JSON.stringify(i.oauthClientAllowedScopes ?? []),
@@ -45,8 +47,8 @@ export function buildSingleUserEnv(i: SingleUserEnvInput): Record<string, string
     JUPYTERHUB_ACTIVITY_URL: `${i.hubApiUrl}/users/${encodeURIComponent(i.user)}/activity`,
     JUPYTERHUB_BASE_URL: '/',
     JUPYTERHUB_SERVICE_PREFIX: prefix,
-    JUPYTERHUB_PUBLIC_URL: '',
-    JUPYTERHUB_PUBLIC_HUB_URL: '',
+    JUPYTERHUB_PUBLIC_URL: i.publicUrl ?? '',
+    JUPYTERHUB_PUBLIC_HUB_URL: i.publicHost ? `${i.publicHost}/hub/` : '',
     JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED: '0',
   };
   if (i.adminAccess) env.JUPYTERHUB_ADMIN_ACCESS = '1';

@@ -11,10 +11,15 @@ import type { ServerStatus } from './servers.js';
 export interface ServerView {
   row: ServerRow;
   status: ServerStatus;
+  /** with subdomains: the server's full URL on its user's host, and the hub's public origin */
+  publicUrl?: string;
+  hubOrigin?: string;
 }
 
 export function serverModel(userName: string, v: ServerView, opts: { includeState: boolean }): Record<string, unknown> {
-  const url = serverPrefix(userName, v.row.name);
+  // JupyterHub 5: `url` is the full URL when subdomains are on; full_url/full_progress_url only when the public host is known
+  const url = v.publicUrl ?? serverPrefix(userName, v.row.name);
+  const progressUrl = `/hub/api/users/${encodeURIComponent(userName)}/${v.row.name ? `servers/${encodeURIComponent(v.row.name)}/` : 'server/'}progress`;
   const ready = v.status === 'running';
   const pending = v.status === 'spawn' || v.status === 'stop' ? v.status : null;
   const model: Record<string, unknown> = {
@@ -27,7 +32,9 @@ export function serverModel(userName: string, v: ServerView, opts: { includeStat
     stopped: !ready && pending === null,
     url,
     user_options: JSON.parse(v.row.user_options),
-    progress_url: `/hub/api/users/${encodeURIComponent(userName)}/${v.row.name ? `servers/${encodeURIComponent(v.row.name)}/` : 'server/'}progress`,
+    progress_url: progressUrl,
+    full_url: v.publicUrl ?? null,
+    full_progress_url: v.hubOrigin ? `${v.hubOrigin}${progressUrl}` : null,
   };
   if (opts.includeState) model.state = JSON.parse(v.row.state);
   return model;
@@ -63,7 +70,7 @@ export function userModel(i: UserModelInput, callerScopes: ReadonlySet<string>, 
     admin: i.user.admin === 1,
     roles: i.roles,
     groups: i.groups,
-    server: def?.status === 'running' ? serverPrefix(i.user.name, '') : null,
+    server: def?.status === 'running' ? (def.publicUrl ?? serverPrefix(i.user.name, '')) : null,
     pending: defPending,
     created: i.user.created,
     last_activity: i.user.last_activity,

@@ -116,18 +116,20 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
   const errorTarget = `${hubTarget}/hub/error`;
   // shared ports on subdomains (config refuses subdomainHost with an external proxy)
   const hostRouteDomain = config.subdomainHost ? new URL(config.subdomainHost).hostname.toLowerCase() : undefined;
+  // a user's host without a route (server stopped, or not yet routed) goes to the hub, which knows why
+  const hostRouteFallback = config.subdomainHost ? new URL(config.subdomainHost).origin : undefined;
   if (p.mode === 'external') {
     if (!p.apiUrl) throw new HubError(500, "proxy.apiUrl is required when proxy.mode is 'external'");
     return { publicUrl: `http://${config.ip}:${config.port}`, apiUrl: p.apiUrl, close: async () => undefined };
   }
   if (p.mode === 'inprocess') {
-    const started = await startProxy({ ip: config.ip, port: config.port, apiIp: p.apiIp, apiPort, authToken, errorTarget, hostRouteDomain, xfwd: true, log: proxyLogAdapter(log) });
+    const started = await startProxy({ ip: config.ip, port: config.port, apiIp: p.apiIp, apiPort, authToken, errorTarget, hostRouteDomain, hostRouteFallback, xfwd: true, log: proxyLogAdapter(log) });
     return { publicUrl: started.publicUrl, apiUrl: started.apiUrl, close: () => started.close() };
   }
   if (config.port === 0 || apiPort === 0) throw new HubError(500, "proxy.mode 'subprocess' needs fixed ports (port and proxy.apiPort)");
   // 'labhub-proxy' resolves to our own compiled binary so it works without a global install.
   const [cmd, ...cmdArgs] = p.command[0] === 'labhub-proxy' ? [process.execPath, join(HERE, '..', 'proxy', 'main.js'), ...p.command.slice(1)] : p.command;
-  const args = [...cmdArgs, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info', ...(hostRouteDomain ? ['--host-route-domain', hostRouteDomain] : [])];
+  const args = [...cmdArgs, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info', ...(hostRouteDomain && hostRouteFallback ? ['--host-route-domain', hostRouteDomain, '--host-route-fallback', hostRouteFallback] : [])];
   let closing = false;
   const restartCallbacks: Array<() => void> = [];
   // A proxy left behind by a hub that was killed (kill -9 does not take its children along) still

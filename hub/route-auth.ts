@@ -4,7 +4,7 @@
  * code-server). The proxy asks the hub (GET /hub/api/routes/authorize, proxy token required)
  * whether the bearer of a route cookie may pass; the cookie is minted by /hub/routes/login for a
  * logged-in user, scoped to that route's path, and dies with the login session.
- * With `subdomainHost`, shares live on their own hosts (hub/port-hosts.ts): the hub cannot set a
+ * With `subdomainHost`, shares live on their own hosts (hub/subdomains.ts): the hub cannot set a
  * cookie there, so /hub/routes/login hands the browser a one-time code that the proxy, on the
  * share's host, exchanges for the token (GET /hub/api/routes/exchange) and sets as a host-only cookie.
  */
@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Identity } from './access.js';
 import type { HubDeps } from './deps.js';
 import type { PortRow } from './db/ports.js';
-import { PortHosts } from './port-hosts.js';
+import type { Subdomains } from './subdomains.js';
 import { hasScope } from './scopes.js';
 
 export const ROUTE_COOKIE = 'labhub-route-auth';
@@ -50,20 +50,18 @@ const CODE_TTL_MS = 60_000;
 const MAX_CODES = 10_000;
 
 export class RouteAuth {
-  /** set when shares live on subdomains */
-  readonly hosts: PortHosts | undefined;
+  /** set when servers and shares live on subdomains */
+  readonly hosts: Subdomains | undefined;
   /** one-time codes for the subdomain cookie hand-over: code → token, for one route, briefly */
   private readonly codes = new Map<string, { token: string; route: string; until: number }>();
 
   constructor(private readonly d: HubDeps) {
-    this.hosts = d.config.subdomainHost ? new PortHosts(d.config.subdomainHost) : undefined;
+    this.hosts = d.subdomains;
   }
 
-  /** What a route protects: a server, or a share (at its path, or on its host in subdomain mode). */
+  /** What a route protects: a server or a share — at its path, or on its host with subdomains. */
   parse(route: string): { owner: string; server: string; port?: number } | undefined {
-    const r = parseRoute(route);
-    if (r) return this.hosts && r.port !== undefined ? undefined : r;
-    return this.hosts?.parseRoute(route);
+    return this.hosts ? this.hosts.parseRoute(route) : parseRoute(route);
   }
 
   /** The proxy route of a share, undefined when its names are too long for a DNS label. */
@@ -126,13 +124,13 @@ export class RouteAuth {
     return 403;
   }
 
-  /** labhub_auth route data the proxy acts on; a share on its own host logs in at the hub's host. */
-  routeData(version = 1, onHost = false): Record<string, unknown> {
+  /** labhub_auth route data the proxy acts on; with subdomains, logins happen at the hub's host. */
+  routeData(version = 1): Record<string, unknown> {
     const check = `${this.d.hubTarget()}/hub/api/routes/authorize`;
-    if (!onHost || !this.hosts) return { check, login: '/hub/routes/login', version };
+    if (!this.hosts) return { check, login: '/hub/routes/login', version };
     return {
       check,
-      login: `${new URL(this.hosts.subdomainHost).origin}/hub/routes/login`,
+      login: `${this.hosts.hubOrigin}/hub/routes/login`,
       exchange: `${this.d.hubTarget()}/hub/api/routes/exchange`,
       secure: this.hosts.secure || this.d.config.secureCookies,
       version,
@@ -148,7 +146,7 @@ export class RouteAuth {
       const path = this.shareRoute(p.owner_name, p.server_name, p.port);
       const target = path && this.portTarget(p.owner_name, p.server_name, p.port);
       if (!path || !target) continue;
-      out.push({ path, target, data: { labhub_port: { owner: p.owner_name, server: p.server_name, port: p.port }, labhub_auth: this.routeData(p.version, !!this.hosts), labhub_strip_prefix: true } });
+      out.push({ path, target, data: { labhub_port: { owner: p.owner_name, server: p.server_name, port: p.port }, labhub_auth: this.routeData(p.version), labhub_strip_prefix: true } });
     }
     return out;
   }

@@ -16,6 +16,8 @@ import type { ServerRepo, ServerRow } from './db/servers.js';
 import type { TokenRepo } from './db/tokens.js';
 import type { UserRepo, UserRow } from './db/users.js';
 import { accessScopesFor, buildSingleUserEnv, clientIdFor, serverPrefix } from './env.js';
+import type { Subdomains } from './subdomains.js';
+import type { ServerView } from './models.js';
 import { HubError, SpawnError } from './errors.js';
 import type { Logger } from './log.js';
 import { ProgressLog } from './progress.js';
@@ -43,6 +45,8 @@ export interface ServerManagerDeps {
   resolveSpawn?: SpawnResolver;
   /** Internal hub API URL handed to servers, e.g. http://127.0.0.1:8081/hub/api */
   hubApiUrl: string;
+  /** set with `subdomainHost`: servers are routed and reached on their user's host */
+  subdomains?: Subdomains;
   metrics?: HubMetrics;
   /** labhub_auth route data for hub-authenticated apps (the proxy's auth check endpoint). */
   routeAuth?: () => Record<string, unknown>;
@@ -147,6 +151,7 @@ export class ServerManager {
     if (status === 'running') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already running`);
     if (status === 'spawn') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already pending spawn`);
     if (status === 'stop') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is pending stop`);
+    if (this.d.subdomains && !this.d.subdomains.userHost(user.name)) throw new HubError(400, `The user name ${user.name} is too long for a subdomain (a DNS label holds 63 characters once escaped)`);
     const { concurrentSpawnLimit, activeServerLimit } = this.d.config;
     if (concurrentSpawnLimit > 0 && this.pendingCount() >= concurrentSpawnLimit) {
       this.d.metrics?.spawnThrottled.inc();
@@ -203,6 +208,8 @@ export class ServerManager {
     const row = this.d.servers.ensure(user.id, serverName, resolved.spawner.kind);
     this.d.servers.setUserOptions(row.id, userOptions);
     const prefix = serverPrefix(user.name, serverName);
+    const route = this.routePath(user.name, serverName);
+    const publicUrl = this.publicUrl(user.name, serverName);
     let spawner: Spawner | null = null;
     const started = clock.now();
     try {
@@ -210,8 +217,8 @@ export class ServerManager {
       this.d.tokens.deleteForServer(row.id);
       const { token } = this.d.tokens.create({ kind: 'server', userId: user.id, serverId: row.id, scopes: SERVER_TOKEN_SCOPES, note: `Server at ${prefix}`, now: isoNow(clock) });
       const clientId = clientIdFor(user.name, serverName);
-      this.d.oauth.upsertClient({ identifier: clientId, secret: token, redirectUri: `${prefix}oauth_callback`, description: `Server at ${prefix}`, allowedScopes: accessScopesFor(user.name, serverName), now: isoNow(clock) });
-      const env = buildSingleUserEnv({ user: user.name, serverName, apiToken: token, hubApiUrl: this.d.hubApiUrl });
+      this.d.oauth.upsertClient({ identifier: clientId, secret: token, redirectUri: `${publicUrl}oauth_callback`, description: `Server at ${prefix}`, allowedScopes: accessScopesFor(user.name, serverName), now: isoNow(clock) });
+      const env = buildSingleUserEnv({ user: user.name, serverName, apiToken: token, hubApiUrl: this.d.hubApiUrl, ...(this.d.subdomains ? { publicUrl, publicHost: this.d.subdomains.hubOrigin } : {}) });
       spawner = this.d.buildSpawner({ user: user.name, serverName }, undefined, resolved.spawner);
       const startAbort = AbortSignal.any([signal, AbortSignal.timeout(config.startTimeoutSeconds * 1000)]);
       const startPromise = spawner.start({
@@ -248,17 +255,17 @@ export class ServerManager {
       }
       progress.push({ progress: 90, message: 'Adding route to proxy' });
       this.appRoutes.set(k, resolved.app);
-      await this.routeLocked(k, () => this.d.proxy.addRoute(prefix, this.routeData(user.name, serverName, url)));
+      await this.routeLocked(k, () => this.d.proxy.addRoute(route, this.routeData(user.name, serverName, url)));
       this.d.servers.markStarted(row.id, url, spawner.getState(), isoNow(clock));
       this.running.set(k, spawner);
-      progress.push({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
+      progress.push({ progress: 100, ready: true, message: `Server ready at ${publicUrl}`, html_message: `Server ready at <a href="${publicUrl}">${publicUrl}</a>`, url: publicUrl });
       log.info({ user: user.name, server: serverName, url, ms: clock.now() - started }, 'server ready');
       this.d.metrics?.spawnDuration.observe({ status: 'success', spawner: resolved.spawner.kind }, (clock.now() - started) / 1000);
     } catch (err) {
       const error = toSpawnError(err);
       log.warn({ user: user.name, server: serverName, reason: error instanceof SpawnError ? error.reason : 'error', err: error.logMessage ?? error.message }, 'spawn failed');
       if (spawner) await spawner.stop({ now: true }).catch((e) => log.error({ err: e }, 'cleanup after failed spawn'));
-      await this.routeLocked(k, () => this.d.proxy.deleteRoute(prefix)).catch(() => undefined);
+      await this.routeLocked(k, () => this.d.proxy.deleteRoute(route)).catch(() => undefined);
       this.d.tokens.deleteForServer(row.id);
       this.d.servers.markStopped(row.id);
       progress.push({ progress: 100, failed: true, message: `Spawn failed: ${error.message}` });
@@ -337,9 +344,9 @@ export class ServerManager {
   }
 
   private async runStop(user: UserRow, serverName: string, row: ServerRow | undefined, spawner: Spawner | undefined): Promise<void> {
-    const prefix = serverPrefix(user.name, serverName);
+    const route = this.routePath(user.name, serverName);
     const s = spawner ?? (row ? this.d.buildSpawner({ user: user.name, serverName }, JSON.parse(row.state), this.spawnerConfigFor(user, row)) : undefined);
-    await this.routeLocked(key(user.name, serverName), () => this.d.proxy.deleteRoute(prefix)).catch((err) => this.d.log.warn({ err: String(err) }, 'route delete failed; reconciliation will retry'));
+    await this.routeLocked(key(user.name, serverName), () => this.d.proxy.deleteRoute(route)).catch((err) => this.d.log.warn({ err: String(err) }, 'route delete failed; reconciliation will retry'));
     try {
       await s?.stop();
     } finally {
@@ -375,16 +382,16 @@ export class ServerManager {
         this.d.log.error({ user: user.name, server: row.name, err: String(err) }, 'cannot rebuild spawner; server left as is');
         return;
       }
-      const prefix = serverPrefix(user.name, row.name);
+      const route = this.routePath(user.name, row.name);
       const poll = await spawner.poll().catch(() => ({ status: 'stopped' as const }));
       if (row.started && row.url && poll.status === 'running') {
         this.running.set(key(user.name, row.name), spawner);
-        await this.routeLocked(key(user.name, row.name), () => this.d.proxy.addRoute(prefix, this.routeData(user.name, row.name, row.url!))).catch((err) => this.d.log.warn({ err: String(err) }, 'route add failed; reconciliation will retry'));
+        await this.routeLocked(key(user.name, row.name), () => this.d.proxy.addRoute(route, this.routeData(user.name, row.name, row.url!))).catch((err) => this.d.log.warn({ err: String(err) }, 'route add failed; reconciliation will retry'));
         resumed++;
       } else {
         // dead, or a spawn interrupted before it was ready: make sure nothing is left behind
         await spawner.stop({ now: true }).catch(() => undefined);
-        await this.d.proxy.deleteRoute(prefix).catch(() => undefined);
+        await this.d.proxy.deleteRoute(route).catch(() => undefined);
         this.d.tokens.deleteForServer(row.id);
         this.d.servers.markStopped(row.id);
         this.d.log.info({ user: user.name, server: row.name, by: 'system', reason: row.started ? 'not running after hub restart' : 'spawn interrupted by hub restart', event: 'server-cleaned-up' }, 'server cleaned up after restart');
@@ -410,7 +417,7 @@ export class ServerManager {
       this.d.log.warn({ user: userName, server: serverName, by: 'system', reason: 'reason' in result ? result.reason : undefined, event: 'server-died' }, 'server stopped unexpectedly');
       if (!user) return;
       const row = this.d.servers.get(user.id, serverName);
-      await this.routeLocked(k, () => this.d.proxy.deleteRoute(serverPrefix(userName, serverName))).catch(() => undefined);
+      await this.routeLocked(k, () => this.d.proxy.deleteRoute(this.routePath(userName, serverName))).catch(() => undefined);
       if (row) {
         this.d.tokens.deleteForServer(row.id);
         this.d.servers.markStopped(row.id);
@@ -428,13 +435,13 @@ export class ServerManager {
     const user = this.d.users.byName(userName);
     const row = user ? this.d.servers.get(user.id, serverName) : undefined;
     if (!row?.url) return false;
-    const prefix = serverPrefix(userName, serverName);
+    const route = this.routePath(userName, serverName);
     const url = row.url;
     const added = await this.routeLocked(k, async () => {
       if (this.status(userName, serverName) !== 'running') return false;
-      const current = await this.d.proxy.getRoute(prefix).catch(() => null);
+      const current = await this.d.proxy.getRoute(route).catch(() => null);
       if (current?.target === url) return false;
-      await this.d.proxy.addRoute(prefix, this.routeData(userName, serverName, url));
+      await this.d.proxy.addRoute(route, this.routeData(userName, serverName, url));
       return true;
     });
     if (!added) return false;
@@ -446,6 +453,26 @@ export class ServerManager {
    * Proxy route data of a server: JupyterHub's keys, plus LabHub's for apps that need the proxy to
    * check hub logins (labhub_auth) or to strip the /user/… prefix (labhub_strip_prefix).
    */
+  /** What a server model is built from. */
+  viewOf(userName: string, row: ServerRow): ServerView {
+    const view: ServerView = { row, status: this.status(userName, row.name) };
+    if (this.d.subdomains) {
+      view.publicUrl = this.publicUrl(userName, row.name);
+      view.hubOrigin = this.d.subdomains.hubOrigin;
+    }
+    return view;
+  }
+
+  /** The proxy route of a server: its path, or `/<user's host>/user/…` with subdomains. */
+  routePath(userName: string, serverName: string): string {
+    return this.d.subdomains?.serverRoute(userName, serverName) ?? serverPrefix(userName, serverName);
+  }
+
+  /** Where browsers open a server: its path, or its full URL on the user's host with subdomains. */
+  publicUrl(userName: string, serverName: string): string {
+    return this.d.subdomains?.serverUrl(userName, serverName) ?? serverPrefix(userName, serverName);
+  }
+
   routeData(userName: string, serverName: string, target: string): Record<string, unknown> & { target: string } {
     const data: Record<string, unknown> & { target: string } = { user: userName, server_name: serverName, target, jupyterhub: true };
     const app = this.appRoutes.get(key(userName, serverName)) ?? this.appRouteFor(userName, serverName);
@@ -500,10 +527,10 @@ export class ServerManager {
     const adds: Array<[string, Record<string, unknown> & { target: string }]> = [];
     const deletes: string[] = [];
     if (routes['/']?.target !== hubTarget) adds.push(['/', { hub: true, target: hubTarget, jupyterhub: true }]);
-    const wanted = new Map<string, string>();
+    const wanted = new Map<string, { target: string; user: string; server: string }>();
     for (const row of this.d.servers.active()) {
       if (!row.url || !this.running.has(key(row.user_name, row.name))) continue;
-      wanted.set(serverPrefix(row.user_name, row.name).replace(/\/$/, ''), row.url);
+      wanted.set(this.routePath(row.user_name, row.name).replace(/\/$/, ''), { target: row.url, user: row.user_name, server: row.name });
     }
     for (const extra of this.d.extraRoutes?.() ?? []) {
       const path = extra.path.replace(/\/$/, '');
@@ -512,12 +539,9 @@ export class ServerManager {
       if (current?.target !== extra.target || version(current) !== version(extra.data)) adds.push([path, { ...extra.data, target: extra.target, jupyterhub: true }]);
     }
     const userAdds: Array<{ path: string; user: string; server: string; target: string }> = [];
-    for (const [path, target] of wanted) {
+    for (const [path, w] of wanted) {
       const decodedMatch = routes[path] ?? routes[decodeURIComponent(path)];
-      if (decodedMatch?.target !== target) {
-        const [, , u, s] = decodeURIComponent(path).split('/');
-        userAdds.push({ path, user: u, server: s ?? '', target });
-      }
+      if (decodedMatch?.target !== w.target) userAdds.push({ path, user: w.user, server: w.server, target: w.target });
     }
     const userDeletes: Array<{ path: string; user: string; server: string }> = [];
     const extraPaths = new Set((this.d.extraRoutes?.() ?? []).map((e) => e.path.replace(/\/$/, '')));

@@ -191,7 +191,7 @@ export class UserModels {
         user,
         groups: (groupsOf.get(user.id) ?? []).map((g) => g.name),
         roles: this.d.access.rolesFrom(user, (rolesOf.get(user.id) ?? []).map((r) => r.name)),
-        servers: (serversOf.get(user.id) ?? []).map((row) => ({ row, status: this.d.serverManager.status(user.name, row.name) })),
+        servers: (serversOf.get(user.id) ?? []).map((row) => this.d.serverManager.viewOf(user.name, row)),
       });
     }
     return out;

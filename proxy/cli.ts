@@ -79,6 +79,7 @@ export function buildCommand(version: string): Command {
     .option('--insecure', 'Disable SSL cert verification')
     .option('--host-routing', 'Use host routing (host as first level of path)')
     .option('--host-route-domain <domain>', 'LabHub: route requests for hosts under this domain by host (routes /<host>/…), all others by path')
+    .option('--host-route-fallback <url>', 'LabHub: redirect GET/HEAD requests for such a host that match no route to this origin, same path')
     .option('--metrics-ip <ip>', 'IP for metrics server', '')
     .option('--metrics-port <n>', 'Port of metrics server. Defaults to no metrics server', int)
     .addOption(new Option('--metrics-socket <path>', 'Path to a UNIX domain socket for the metrics server').conflicts(['metrics-port', 'metrics-ip']))
@@ -167,6 +168,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, log: () => Prox
   options.errorPath = s('errorPath');
   options.hostRouting = !!a.hostRouting;
   options.hostRouteDomain = s('hostRouteDomain');
+  options.hostRouteFallback = s('hostRouteFallback');
   options.authToken = env.CONFIGPROXY_AUTH_TOKEN || undefined;
   options.headers = a.customHeader as Record<string, string>;
   options.timeout = a.timeout as number | undefined;

@@ -46,6 +46,12 @@ export interface ProxyOptions {
    * route is never reached by path, and such a host never reaches a path route.
    */
   hostRouteDomain?: string;
+  /**
+   * LabHub extension (--host-route-fallback): where a GET/HEAD for a routed host that matches no
+   * route is redirected, same path and query (the hub's origin: it knows whether the server is
+   * stopped or must be started); without it such requests get 404.
+   */
+  hostRouteFallback?: string;
   /** default true */
   includePrefix?: boolean;
   /** default true */
@@ -368,11 +374,12 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
 
   private dispatchWeb(req: http.IncomingMessage, res: http.ServerResponse, found: TrieMatch<RouteData> | undefined): void {
     const match = this.ownMatch(req, found);
-    if (!match) return handleWebError(this.errCtx, 404, req, res);
+    if (!match) return this.noRoute(req, res);
     const auth = match.data.labhub_auth;
     if (isRouteAuth(auth)) {
-      if (auth.exchange && isRouteLogin(req.url)) {
-        this.routeGate.setCookie(req, res, match.prefix, auth).catch((e) => handleWebError(this.errCtx, 500, req, res, e));
+      const base = auth.exchange ? match.prefix.slice(this.hostPartOf(match)) : '';
+      if (auth.exchange && isRouteLogin(req.url, base)) {
+        this.routeGate.setCookie(req, res, match.prefix, auth, `${base}/`).catch((e) => handleWebError(this.errCtx, 500, req, res, e));
         return;
       }
       this.routeGate.check(req, match.prefix, auth).then(
@@ -386,6 +393,16 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
       return;
     }
     this.forwardWeb(req, res, match);
+  }
+
+  /** No route: 404, or — for a routed host, when a fallback is set — a redirect to the same path there. */
+  private noRoute(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const fallback = this.options.hostRouteFallback;
+    if (fallback && (req.method === 'GET' || req.method === 'HEAD') && this.hostRouteTail && this.routedHost(req)) {
+      res.writeHead(302, { Location: `${fallback.replace(/\/+$/, '')}${req.url ?? '/'}`, 'Content-Length': '0' });
+      return void res.end();
+    }
+    handleWebError(this.errCtx, 404, req, res);
   }
 
   private forwardWeb(req: http.IncomingMessage, res: http.ServerResponse, match: TrieMatch<RouteData>): void {

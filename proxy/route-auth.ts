@@ -22,11 +22,13 @@ export interface RouteAuthData {
   secure?: boolean;
 }
 
-/** The path the hub sends a browser back to on a share's own host, with a one-time code. */
+/** The path (under the route's own path) the hub sends a browser back to on a route's host, with a one-time code. */
 export const ROUTE_LOGIN_PATH = '/_labhub/route-login';
 
-export function isRouteLogin(url: string | undefined): boolean {
-  return !!url && (url === ROUTE_LOGIN_PATH || url.startsWith(`${ROUTE_LOGIN_PATH}?`));
+/** `base`: the route's path on its host ('' for a share, '/user/alice' for a server). */
+export function isRouteLogin(url: string | undefined, base = ''): boolean {
+  const p = `${base}${ROUTE_LOGIN_PATH}`;
+  return !!url && (url === p || url.startsWith(`${p}?`));
 }
 
 export type GateResult = { status: 200 } | { status: 401; login: string } | { status: 403 | 404 | 503 };
@@ -101,10 +103,10 @@ export class RouteAuthGate {
   }
 
   /**
-   * GET /_labhub/route-login?code=…&next=… on a share's own host: trade the code for the route
-   * token at the hub and keep it in a host-only cookie; then go on to `next` on this host.
+   * GET [route path]/_labhub/route-login?code=…&next=… on a route's own host: trade the code for
+   * the route token at the hub and keep it in a host-only cookie; then go on to `next` on this host.
    */
-  async setCookie(req: http.IncomingMessage, res: http.ServerResponse, prefix: string, auth: RouteAuthData): Promise<void> {
+  async setCookie(req: http.IncomingMessage, res: http.ServerResponse, prefix: string, auth: RouteAuthData, cookiePath = '/'): Promise<void> {
     const q = new URL(req.url ?? '/', 'http://x').searchParams;
     const code = q.get('code') ?? '';
     const rawNext = q.get('next') ?? '/';
@@ -129,7 +131,7 @@ export class RouteAuthGate {
     }
     res.writeHead(302, {
       Location: next,
-      'Set-Cookie': `${ROUTE_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax${auth.secure ? '; Secure' : ''}`,
+      'Set-Cookie': `${ROUTE_COOKIE}=${token}; Path=${cookiePath}; HttpOnly; SameSite=Lax${auth.secure ? '; Secure' : ''}`,
       'Cache-Control': 'no-store',
       'Content-Length': '0',
     });

@@ -12,7 +12,6 @@ import type { UserRow } from '../db/users.js';
 import { HubError } from '../errors.js';
 import { hashPassword } from '../auth/password.js';
 import { normalizeUsername, validateUsername } from '../auth/usernames.js';
-import { serverPrefix } from '../env.js';
 import { hasScope } from '../scopes.js';
 import { createUsers, deleteUser, updateUser } from '../user-ops.js';
 import { param } from './params.js';
@@ -73,7 +72,7 @@ export function adminRouter(d: HubDeps): Router {
       groups: d.users.groupNames(u.id),
       servers: d.servers.forUser(u.id).map((s) => {
         const opts = JSON.parse(s.user_options) as Record<string, unknown>;
-        return { name: s.name, status: d.serverManager.status(u.name, s.name), url: serverPrefix(u.name, s.name), started: s.started, lastActivity: s.last_activity, profile: typeof opts.profile === 'string' ? opts.profile : '' };
+        return { name: s.name, status: d.serverManager.status(u.name, s.name), url: d.serverManager.publicUrl(u.name, s.name), started: s.started, lastActivity: s.last_activity, profile: typeof opts.profile === 'string' ? opts.profile : '' };
       }),
     }));
     const groups = d.groups.list().map((g) => ({ name: g.name, members: d.groups.members(g.id), properties: g.properties }));

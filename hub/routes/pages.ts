@@ -7,7 +7,6 @@ import { Router, urlencoded, type NextFunction, type Request, type Response } fr
 import { isoNow } from '../clock.js';
 import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
-import { serverPrefix } from '../env.js';
 import { hasScope } from '../scopes.js';
 import { startServer } from './api/servers.js';
 import { param } from './params.js';
@@ -44,14 +43,14 @@ export function pagesRouter(d: HubDeps): Router {
     const servers = d.servers.forUser(me.id).map((row) => ({
       name: row.name,
       profile: (JSON.parse(row.user_options) as { profile?: unknown }).profile as string | undefined,
-      url: serverPrefix(me.name, row.name),
+      url: d.serverManager.publicUrl(me.name, row.name),
       status: d.serverManager.status(me.name, row.name),
       lastActivity: row.last_activity,
       started: row.started,
       // warn before a scheduled stop, idle stop or maximum age (within the next 24 h)
       stopWarning: d.serverManager.status(me.name, row.name) === 'running' ? soon(nextStopFor(d, me, row)) : null,
     }));
-    if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', profile: undefined, url: serverPrefix(me.name, ''), status: 'stopped', lastActivity: null, started: null, stopWarning: null });
+    if (!servers.some((s) => s.name === '')) servers.unshift({ name: '', profile: undefined, url: d.serverManager.publicUrl(me.name, ''), status: 'stopped', lastActivity: null, started: null, stopWarning: null });
     const ports = d.ports.forUser(me.id).map((p) => ({
       port: p.port,
       level: p.level,
@@ -89,12 +88,18 @@ export function pagesRouter(d: HubDeps): Router {
     res.status(status).render('spawn', { identity: req.identity, xsrf: req.xsrfToken, profiles, selected: chosen, error, action, forUser: user.name, serverName });
   };
 
+  /** Where to go once a server runs: a path here, a URL on one of our subdomains, else the server. */
+  const nextOr = (raw: unknown, fallback: string): string => {
+    if (typeof raw !== 'string') return fallback;
+    if (raw.startsWith('/') && !raw.startsWith('//')) return raw;
+    return d.subdomains?.isOwnUrl(raw) ? raw : fallback;
+  };
+
   const spawnTarget = (req: Request) => {
     const user = subject(req, 'servers');
     const serverName = param(req, 'server');
     if (serverName && !d.config.allowNamedServers) throw new HubError(400, 'Named servers are not enabled.');
-    const prefix = serverPrefix(user.name, serverName);
-    const next = typeof req.query.next === 'string' && req.query.next.startsWith('/') && !req.query.next.startsWith('//') ? req.query.next : prefix;
+    const next = nextOr(req.query.next, d.serverManager.publicUrl(user.name, serverName));
     const pendingUrl = `/hub/spawn-pending/${encodeURIComponent(user.name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(next)}`;
     return { user, serverName, next, pendingUrl, status: d.serverManager.status(user.name, serverName) };
   };
@@ -138,8 +143,7 @@ export function pagesRouter(d: HubDeps): Router {
   r.get(['/hub/spawn-pending/:user', '/hub/spawn-pending/:user/:server'], requireLoginPage, (req, res) => {
     const user = subject(req, 'read:servers');
     const serverName = param(req, 'server');
-    const prefix = serverPrefix(user.name, serverName);
-    const next = typeof req.query.next === 'string' && req.query.next.startsWith('/') && !req.query.next.startsWith('//') ? req.query.next : prefix;
+    const next = nextOr(req.query.next, d.serverManager.publicUrl(user.name, serverName));
     const status = d.serverManager.status(user.name, serverName);
     if (status === 'running') return void res.redirect(302, next);
     const failure = d.serverManager.failureOf(user.name, serverName);
@@ -168,7 +172,8 @@ export function pagesRouter(d: HubDeps): Router {
       const redirects = Number(u.searchParams.get('redirects') ?? '0');
       if (redirects >= 4) throw new HubError(500, 'Redirect loop detected.');
       u.searchParams.set('redirects', String(redirects + 1));
-      return void res.redirect(302, u.pathname + u.search);
+      // with subdomains the server lives on its user's host, never on the hub's
+      return void res.redirect(302, `${d.subdomains?.userOrigin(name) ?? ''}${u.pathname}${u.search}`);
     }
     if (status === 'spawn' || status === 'stop') return void res.redirect(303, `/hub/spawn-pending/${encodeURIComponent(name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(original)}`);
     const spawnUrl = `/hub/spawn/${encodeURIComponent(name)}${serverName ? `/${encodeURIComponent(serverName)}` : ''}?next=${encodeURIComponent(original)}`;
@@ -180,7 +185,7 @@ export function pagesRouter(d: HubDeps): Router {
   r.get('/hub/user-redirect/{*rest}', requireLoginPage, (req, res) => {
     const rest = ((req.params as Record<string, string[] | undefined>).rest ?? []).map(encodeURIComponent).join('/');
     const search = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-    res.redirect(302, `${serverPrefix(userOf(req).name, '')}${rest}${search}`);
+    res.redirect(302, `${d.serverManager.publicUrl(userOf(req).name, '')}${rest}${search}`);
   });
 
   // Web terminal page (the shell itself is a WebSocket, see terminals.ts)
@@ -212,7 +217,7 @@ export function pagesRouter(d: HubDeps): Router {
     d.shares.grant(owner.id, c.server_name, { userId: me.id }, JSON.parse(c.scopes) as string[], isoNow(d.clock));
     d.shares.markExchanged(c.id, isoNow(d.clock));
     d.log.info({ owner: owner.name, server: c.server_name, user: me.name, event: 'share-code-accepted' }, 'share code accepted');
-    res.redirect(302, serverPrefix(owner.name, c.server_name));
+    res.redirect(302, d.serverManager.publicUrl(owner.name, c.server_name));
   });
 
   // CHP's --error-target: GET /hub/error/<code>?url=…

@@ -66,6 +66,8 @@ describe('shared ports on subdomains', () => {
         '  kind: local',
         `  cmd: [${process.execPath}, ${FAKE_SINGLEUSER}]`,
         `  environment: { FAKE_EXTRA_APP_PORT: "${appPort}" }`,
+        // the server itself is an app without its own login (like code-server): the proxy asks the hub
+        'app: { hubAuth: true }',
         '',
       ].join('\n'),
     );
@@ -128,8 +130,11 @@ describe('shared ports on subdomains', () => {
       const r = await a.get(`${hubHost}${path}`, { headers: { Accept: 'text/html' } });
       expect(isApp(r.text), path).toBe(false);
     }
-    const other = await undiciFetch(`http://${appPort}--bob.hub.localhost:${port}/`, { dispatcher: loopback });
-    expect(other.status).toBe(404);
+    // a host with no share: the proxy sends the browser to the hub's host (same path), never to an app
+    const other = await undiciFetch(`http://${appPort}--bob.hub.localhost:${port}/x`, { dispatcher: loopback, redirect: 'manual' });
+    expect(other.status).toBe(302);
+    expect(other.headers.get('location')).toBe(`${hubHost}/x`);
+    expect((await undiciFetch(`http://${appPort}--bob.hub.localhost:${port}/x`, { dispatcher: loopback, method: 'POST', redirect: 'manual' })).status).toBe(404);
     // a forged code is refused and sets nothing
     const forged = await undiciFetch(`${shareUrl}_labhub/route-login?code=forged&next=/`, { dispatcher: loopback, redirect: 'manual' });
     expect(forged.status).toBe(403);
@@ -156,8 +161,24 @@ describe('shared ports on subdomains', () => {
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'public' })).status).toBe(200);
     expect(isApp(await (await undiciFetch(shareUrl, { dispatcher: loopback })).text())).toBe(true);
     expect((await api(alice, 'DELETE', `/users/alice/ports/${appPort}`)).status).toBe(204);
-    expect((await undiciFetch(shareUrl, { dispatcher: loopback })).status).toBe(404);
+    const gone = await undiciFetch(shareUrl, { dispatcher: loopback, redirect: 'manual' });
+    expect(gone.status).toBe(302);
+    expect(gone.headers.get('location')).toBe(`${hubHost}/`);
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'owner' })).status).toBe(200);
+  });
+
+  it("an app without its own login (app.hubAuth) on alice's host: the same hand-over, under the server's path", async () => {
+    const serverUrl = `http://alice.hub.localhost:${port}/user/alice/`;
+    const a = await loggedIn('alice');
+    const page = await a.get(`${serverUrl}x`, { headers: { Accept: 'text/html' } });
+    expect(page.status, page.text).toBe(200);
+    expect(JSON.parse(page.text)).toMatchObject({ path: '/user/alice/x', user: 'alice' });
+    expect(page.chain.some((u) => u.startsWith(`${serverUrl}_labhub/route-login?code=`))).toBe(true);
+    const cookie = (await a.jar.getCookies(serverUrl)).find((c) => c.key === 'labhub-route-auth')!;
+    expect([cookie.domain, cookie.path, cookie.hostOnly, cookie.httpOnly]).toEqual(['alice.hub.localhost', '/user/alice/', true, true]);
+    const b = await loggedIn('bob');
+    expect((await b.get(serverUrl, { headers: { Accept: 'text/html' } })).status).toBe(403);
+    expect((await undiciFetch(serverUrl, { dispatcher: loopback })).status).toBe(401);
   });
 
   it('in headless Chromium: *.localhost resolves by itself; login at the hub host, then the app on its own origin', async () => {

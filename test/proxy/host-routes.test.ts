@@ -85,6 +85,39 @@ describe('host routes under --host-route-domain (in-process)', () => {
     expect(JSON.parse((await get(`x.${DOMAIN}.evil`, '/hub/login')).body).target).toBe('hub');
   });
 
+  it('--host-route-fallback: a GET for a routed host without a route goes to the fallback origin, same path; other methods 404', async () => {
+    const fb = await startProxy({ authToken: 'tok', hostRouteDomain: DOMAIN, hostRouteFallback: 'https://hub.apps.example' });
+    try {
+      await fb.proxy.addRoute('/', { target: hubApp.url });
+      await fb.proxy.addRoute(`/alice.${DOMAIN}/user/alice`, { target: app.url });
+      const get = await rawGet(`${fb.publicUrl}/user/alice/x?y=1`, { Host: `bob.${DOMAIN}` });
+      expect(get.status).toBe(302);
+      expect(get.headers.location).toBe('https://hub.apps.example/user/alice/x?y=1');
+      // alice's host, a path outside her route: the same
+      expect((await rawGet(`${fb.publicUrl}/hub/home`, { Host: `alice.${DOMAIN}` })).headers.location).toBe('https://hub.apps.example/hub/home');
+      expect((await rawGet(`${fb.publicUrl}/user/alice/x`, { Host: `bob.${DOMAIN}` }, 'POST')).status).toBe(404);
+      expect(JSON.parse((await rawGet(`${fb.publicUrl}/user/alice/x`, { Host: `alice.${DOMAIN}` })).body).target).toBe('app');
+      // hosts outside the domain are routed by path as ever
+      expect(JSON.parse((await rawGet(`${fb.publicUrl}/user/alice/x`, { Host: 'hub.apps.example' })).body).target).toBe('hub');
+    } finally {
+      await fb.close();
+    }
+  });
+
+  it('the route-login hand-over lives under the route path on a server host (cookie path = route path)', async () => {
+    const auth = { check: `${hub.url}/check`, login: 'http://hub.test/hub/routes/login', exchange: `${hub.url}/exchange`, version: 1 };
+    const route = `/alice.${DOMAIN}/user/alice`;
+    await started.proxy.addRoute(route, { target: app.url, labhub_auth: auth });
+    // the stand-in hub only knows codes for SHARE: a code for this route is refused, and nothing reaches the app
+    const refused = await get(`alice.${DOMAIN}`, '/user/alice/_labhub/route-login?code=unknown-code&next=/user/alice/');
+    expect(refused.status).toBe(403);
+    expect(hub.asked).toContain(`/exchange ${route}`);
+    // /_labhub/route-login at the host's root is not this route's: no route → 404 (no fallback here)
+    expect((await get(`alice.${DOMAIN}`, '/_labhub/route-login?code=x')).status).toBe(404);
+    expect(app.requests.some((q) => q.url.includes('_labhub'))).toBe(false);
+    await started.proxy.removeRoute(route);
+  });
+
   it('websockets follow the same rules', async () => {
     const { ws, first } = await openWs(`${base.replace('http', 'ws')}/sock`, { Host: `8050--alice.${DOMAIN}` });
     expect(first).toContain('app');

@@ -167,8 +167,9 @@ export function routeLoginRouter(d: HubDeps): Router {
     const nextPath = typeof req.query.next === 'string' && /^\/(?![/\\])/.test(req.query.next) && !req.query.next.includes('..') ? req.query.next : '/';
     if (d.routeAuth.isHostRoute(route)) {
       // another host: the proxy there trades this code for the token and sets its own cookie
+      // (at the route's own path: '' for a share, /user/alice for a server)
       const code = d.routeAuth.issueCode(route, token);
-      return void res.redirect(302, `${d.routeAuth.hosts!.originOfRoute(route)}/_labhub/route-login?${new URLSearchParams({ code, next: nextPath })}`);
+      return void res.redirect(302, `${d.routeAuth.hosts!.urlOfRoute(route)}/_labhub/route-login?${new URLSearchParams({ code, next: nextPath })}`);
     }
     // the cookie only travels to this route (and is stripped by the proxy before the app sees it)
     res.cookie(ROUTE_COOKIE, token, { path: `${route.replace(/\/+$/, '')}/`, httpOnly: true, sameSite: 'lax', secure: d.config.secureCookies, maxAge: d.config.cookieMaxAgeDays * 86_400_000 });

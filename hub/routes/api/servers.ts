@@ -61,14 +61,14 @@ export function serversRoutes(api: ApiRouter, d: HubDeps): void {
     const serverName = serverNameOf(d, req);
     const pending = d.serverManager.pendingOf(user.name, serverName);
     const status = d.serverManager.status(user.name, serverName);
-    const prefix = serverPrefix(user.name, serverName);
+    const url = d.serverManager.publicUrl(user.name, serverName);
     const failure = d.serverManager.failureOf(user.name, serverName);
     let log = pending?.kind === 'spawn' ? pending.progress : failure?.progress;
     if (!log && status !== 'running') throw new HubError(400, `${user.name} is not starting...`);
     res.raw.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
     const send = (e: unknown) => res.raw.write(`data: ${JSON.stringify(e)}\n\n`);
     if (!log) {
-      send({ progress: 100, ready: true, message: `Server ready at ${prefix}`, html_message: `Server ready at <a href="${prefix}">${prefix}</a>`, url: prefix });
+      send({ progress: 100, ready: true, message: `Server ready at ${url}`, html_message: `Server ready at <a href="${url}">${url}</a>`, url });
       return void res.end();
     }
     const abort = new AbortController();

@@ -52,7 +52,7 @@ export function sharesRoutes(api: ApiRouter, d: HubDeps): void {
     const user = s.user_id !== null ? d.users.byId(s.user_id) : undefined;
     const group = s.group_id !== null ? d.groups.list().find((g) => g.id === s.group_id) : undefined;
     return {
-      server: { name: s.server_name, user: { name: owner.name }, url: serverPrefix(owner.name, s.server_name), ready: d.serverManager.status(owner.name, s.server_name) === 'running' },
+      server: { name: s.server_name, user: { name: owner.name }, url: d.serverManager.publicUrl(owner.name, s.server_name), ready: d.serverManager.status(owner.name, s.server_name) === 'running' },
       scopes: JSON.parse(s.scopes) as string[],
       user: user ? { name: user.name } : null,
       group: group ? { name: group.name } : null,
@@ -65,7 +65,7 @@ export function sharesRoutes(api: ApiRouter, d: HubDeps): void {
     const owner = d.users.byId(c.owner_id)!;
     return {
       id: `sc_${c.id}`,
-      server: { name: c.server_name, user: { name: owner.name }, url: serverPrefix(owner.name, c.server_name) },
+      server: { name: c.server_name, user: { name: owner.name }, url: d.serverManager.publicUrl(owner.name, c.server_name) },
       scopes: JSON.parse(c.scopes) as string[],
       created_at: c.created,
       expires_at: c.expires_at,

@@ -1,13 +1,16 @@
 /**
- * Shared ports on subdomains (`subdomainHost`): port 8050 of alice's server is served at
- * `8050--alice.<domain>`, and of her server `dash` at `8050--dash--alice.<domain>`, each an
- * origin of its own, so an app's scripts cannot act in the hub's origin or another app's.
+ * Per-user origins (`subdomainHost`, JupyterHub's subdomain_host): alice's servers are served at
+ * `alice.<domain>/user/alice/…`, port 8050 of her server at `8050--alice.<domain>` (of her server
+ * `dash`: `8050--dash--alice.<domain>`), each an origin of its own, so scripts in one user's
+ * files or apps cannot act in the hub's origin or another user's.
  *
  * Names are escaped into DNS-safe labels as JupyterHub escapes user subdomains, but losslessly:
  * every byte other than a–z and 0–9 becomes `-` and two hex digits (`Bob_1` → `-42ob-5f1`). An
  * escaped name therefore never contains `--`, which makes the separator unambiguous, and a label
  * maps back to exactly one share.
  */
+
+import { serverPrefix } from './env.js';
 
 const MAX_LABEL = 63; // RFC 1035
 
@@ -56,8 +59,8 @@ export function parsePortHostLabel(label: string): PortHostKey | undefined {
   return { owner, server, port: Number(parts[0]) };
 }
 
-/** Where shares live when `subdomainHost` is set: the public URL's parts, checked once. */
-export class PortHosts {
+/** Where servers and shares live when `subdomainHost` is set: the public URL's parts, checked once. */
+export class Subdomains {
   /** lower-case host name the labels are prepended to, e.g. hub.example.org */
   readonly domain: string;
   private readonly protocol: string;
@@ -72,6 +75,29 @@ export class PortHosts {
 
   get secure(): boolean {
     return this.protocol === 'https:';
+  }
+
+  /** The hub's public origin (where users log in), e.g. https://hub.example.org */
+  get hubOrigin(): string {
+    return `${this.protocol}//${this.domain}${this.portSuffix}`;
+  }
+
+  /** The host all of a user's servers share (`alice.hub.example.org`), undefined when too long for DNS. */
+  userHost(user: string): string | undefined {
+    const label = escapeDnsName(user);
+    return label.length <= MAX_LABEL ? `${label}.${this.domain}` : undefined;
+  }
+
+  /** `https://alice.hub.example.org/user/alice/[server/]` */
+  serverUrl(user: string, server: string): string | undefined {
+    const host = this.userHost(user);
+    return host ? `${this.protocol}//${host}${this.portSuffix}${serverPrefix(user, server)}` : undefined;
+  }
+
+  /** The proxy route of a server: `/alice.hub.example.org/user/alice/[server/]` */
+  serverRoute(user: string, server: string): string | undefined {
+    const host = this.userHost(user);
+    return host ? `/${host}${serverPrefix(user, server)}` : undefined;
   }
 
   /** The host of a share (`8050--alice.hub.example.org`), undefined when too long for DNS. */
@@ -91,23 +117,51 @@ export class PortHosts {
     return host ? `${this.protocol}//${host}${this.portSuffix}/` : undefined;
   }
 
+  /** The origin of a user's host (`https://alice.hub.example.org`). */
+  userOrigin(user: string): string | undefined {
+    const host = this.userHost(user);
+    return host ? `${this.protocol}//${host}${this.portSuffix}` : undefined;
+  }
+
+  /** True for an absolute URL on one of our subdomains (a safe place to send a browser next). */
+  isOwnUrl(raw: string): boolean {
+    if (!URL.canParse(raw)) return false;
+    const u = new URL(raw);
+    return u.protocol === this.protocol && u.hostname.endsWith(`.${this.domain}`) && (u.port ? `:${u.port}` : '') === this.portSuffix && !u.username && !u.password;
+  }
+
   /** CSP source matching every share host, e.g. `https://*.hub.example.org`. */
   wildcardSource(): string {
     return `${this.protocol}//*.${this.domain}${this.portSuffix}`;
   }
 
-  /** Public origin of a share's host, for redirects to it. */
-  originOfRoute(route: string): string {
-    return `${this.protocol}//${route.replace(/^\/+/, '').split('/')[0]}${this.portSuffix}`;
+  /** Public URL of a host route (`/alice.hub.example.org/user/alice` → https://alice.hub.example.org/user/alice). */
+  urlOfRoute(route: string): string {
+    const [, host, ...rest] = route.replace(/\/+$/, '').split('/');
+    return `${this.protocol}//${host}${this.portSuffix}${rest.length ? `/${rest.join('/')}` : ''}`;
   }
 
-  /** `/8050--alice.hub.example.org` → the share it names; undefined for anything else. */
-  parseRoute(route: string): PortHostKey | undefined {
-    const m = /^\/([^/]+)\/?$/.exec(route);
-    if (!m) return undefined;
-    const host = m[1];
+  /**
+   * What a host route protects: `/8050--alice.hub.example.org` a share, `/alice.hub.example.org/user/alice[/srv]`
+   * a server (of the host's own user only); undefined for anything else.
+   */
+  parseRoute(route: string): (PortHostKey | { owner: string; server: string; port?: undefined }) | undefined {
+    const parts = route.replace(/\/+$/, '').split('/');
+    if (parts[0] !== '' || !parts[1]) return undefined;
+    const host = parts[1];
     const tail = `.${this.domain}`;
-    if (!host.endsWith(tail)) return undefined;
-    return parsePortHostLabel(host.slice(0, -tail.length));
+    if (!host.endsWith(tail) || host.length === tail.length) return undefined;
+    const label = host.slice(0, -tail.length);
+    if (parts.length === 2) return parsePortHostLabel(label);
+    const owner = unescapeDnsName(label);
+    if (owner === undefined || parts[2] !== 'user' || parts.length > 5) return undefined;
+    let names: string[];
+    try {
+      names = parts.slice(3).map(decodeURIComponent);
+    } catch {
+      return undefined;
+    }
+    if (names[0] !== owner || names.slice(1).some((p) => p === '' || p === '.' || p === '..' || p === 'ports')) return undefined;
+    return { owner, server: names[1] ?? '' };
   }
 }

@@ -1,6 +1,6 @@
-/** Subdomain names of shared ports (hub/port-hosts.ts): DNS-safe, lossless, unambiguous. */
+/** Per-user and per-share subdomains (hub/subdomains.ts): DNS-safe, lossless, unambiguous names. */
 import { describe, expect, it } from 'vitest';
-import { escapeDnsName, parsePortHostLabel, portHostLabel, PortHosts, unescapeDnsName } from '../../hub/port-hosts.js';
+import { escapeDnsName, parsePortHostLabel, portHostLabel, Subdomains, unescapeDnsName } from '../../hub/subdomains.js';
 import { ConfigSchema } from '../../config/schema.js';
 
 describe('port host names', () => {
@@ -43,7 +43,7 @@ describe('port host names', () => {
   });
 
   it('build URLs and routes under subdomainHost and read routes back', () => {
-    const h = new PortHosts('https://Hub.Example.org');
+    const h = new Subdomains('https://Hub.Example.org');
     expect(h.domain).toBe('hub.example.org');
     expect(h.secure).toBe(true);
     expect(h.urlOf('alice', '', 8050)).toBe('https://8050--alice.hub.example.org/');
@@ -52,9 +52,24 @@ describe('port host names', () => {
     expect(h.parseRoute('/8050--alice.other.org')).toBeUndefined();
     expect(h.parseRoute('/user/alice/ports/8050')).toBeUndefined();
     expect(h.parseRoute('/8050--alice.hub.example.org/more')).toBeUndefined();
-    const local = new PortHosts('http://hub.localhost:8000');
+    const local = new Subdomains('http://hub.localhost:8000');
     expect(local.urlOf('alice', '', 3000)).toBe('http://3000--alice.hub.localhost:8000/');
-    expect(local.originOfRoute('/3000--alice.hub.localhost')).toBe('http://3000--alice.hub.localhost:8000');
+    expect(local.urlOfRoute('/3000--alice.hub.localhost')).toBe('http://3000--alice.hub.localhost:8000');
+    expect(local.hubOrigin).toBe('http://hub.localhost:8000');
+  });
+
+  it("put every server of a user on the user's host, and read server routes back (the host's own user only)", () => {
+    const h = new Subdomains('https://hub.example.org');
+    expect(h.serverUrl('alice', '')).toBe('https://alice.hub.example.org/user/alice/');
+    expect(h.serverUrl('Bob_1', 'my srv')).toBe('https://-42ob-5f1.hub.example.org/user/Bob_1/my%20srv/');
+    expect(h.serverRoute('alice', 'dash')).toBe('/alice.hub.example.org/user/alice/dash/');
+    expect(h.urlOfRoute('/alice.hub.example.org/user/alice')).toBe('https://alice.hub.example.org/user/alice');
+    expect(h.parseRoute('/alice.hub.example.org/user/alice')).toEqual({ owner: 'alice', server: '' });
+    expect(h.parseRoute('/alice.hub.example.org/user/alice/dash/')).toEqual({ owner: 'alice', server: 'dash' });
+    expect(h.parseRoute('/-42ob-5f1.hub.example.org/user/Bob_1/my%20srv')).toEqual({ owner: 'Bob_1', server: 'my srv' });
+    // another user's path on alice's host, traversal, ports paths, foreign hosts: nothing
+    for (const bad of ['/alice.hub.example.org/user/bob', '/alice.hub.example.org/user/alice/..', '/alice.hub.example.org/user/alice/ports/80', '/alice.hub.example.org/services/x', '/alice.other.org/user/alice', '/user/alice', '/hub.example.org/user/alice']) expect(h.parseRoute(bad), bad).toBeUndefined();
+    expect(h.userHost('x'.repeat(64))).toBeUndefined();
   });
 
   it('config: subdomainHost must be scheme://host[:port] of a host name, and needs LabHub’s proxy', () => {
