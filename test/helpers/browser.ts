@@ -1,6 +1,17 @@
 /** A browser-like HTTP client for tests: a cookie jar (tough-cookie) and redirect following. */
 import makeFetchCookie from 'fetch-cookie';
 import { CookieJar } from 'tough-cookie';
+import { Agent, fetch as undiciFetch } from 'undici';
+
+/** Resolves every host name (hub.localhost, alice.hub.localhost, …) to 127.0.0.1, as a wildcard DNS record would. */
+export const loopbackDispatcher = new Agent({
+  connect: {
+    lookup: (_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => (opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)),
+  } as never,
+});
+
+/** fetch that reaches any host name on loopback (subdomain tests). */
+export const loopbackFetch = (url: string, init: Record<string, unknown> = {}) => undiciFetch(url, { ...init, dispatcher: loopbackDispatcher });
 
 export interface BrowserResponse {
   status: number;
@@ -53,6 +64,11 @@ export class Browser {
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ username, password, _xsrf: xsrf }).toString(),
     });
+  }
+
+  /** A browser whose requests reach every host name on loopback (per-user subdomain tests). */
+  static onLoopback(base: string): Browser {
+    return new Browser(base, { fetch: undiciFetch as unknown as typeof fetch, init: { dispatcher: loopbackDispatcher } as RequestInit });
   }
 
   /** The _xsrf token a page embeds (for cookie-authenticated API writes). */

@@ -86,4 +86,14 @@ export function runLabhub(args: string[], env: Record<string, string> = {}, cwd?
   });
 }
 
+/** A REST call to a running hub with a token (JSON body when given). */
+export function hubApi(hub: HubProcess, token: string, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${hub.publicUrl}/hub/api${path}`, { method, headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+/** A new API token for `user`, made with `labhub token` against the hub's data directory. */
+export async function hubToken(hub: HubProcess, user: string): Promise<string> {
+  return (await runLabhub(['token', user, '--data-dir', hub.dataDir])).stdout.trim();
+}
+
 export { isAlive as isPidAlive } from "../../spawners/process-info.js";

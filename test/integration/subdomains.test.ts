@@ -11,19 +11,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser as Chromium } from 'playwright-core';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser } from '../helpers/browser.js';
+import { Browser, loopbackFetch } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
-import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { testPortPair } from '../helpers/test-ports.js';
 
-const loopback = new Agent({
-  connect: {
-    lookup: (_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => (opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)),
-  } as never,
-});
-const browserAt = (base: string) => new Browser(base, { fetch: undiciFetch as unknown as typeof fetch, init: { dispatcher: loopback } as RequestInit });
+const browserAt = (base: string) => Browser.onLoopback(base);
 
 describe('per-user subdomains with the real jupyterhub-singleuser', () => {
   let hub: HubProcess;
@@ -32,9 +26,8 @@ describe('per-user subdomains with the real jupyterhub-singleuser', () => {
   let aliceOrigin: string;
   let admin: string;
   let alice: string;
-  const api = (token: string, method: string, path: string, body?: unknown) =>
-    fetch(`${hub.publicUrl}/hub/api${path}`, { method, headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const tokenFor = async (user: string) => (await runLabhub(['token', user, '--data-dir', hub.dataDir])).stdout.trim();
+  const api = (token: string, method: string, path: string, body?: unknown) => hubApi(hub, token, method, path, body);
+  const tokenFor = (user: string) => hubToken(hub, user);
   const loggedIn = async (user: string) => {
     const b = browserAt(hubOrigin);
     expect((await b.login(user, `${user}-password-123`)).status).toBe(200);
@@ -71,7 +64,6 @@ describe('per-user subdomains with the real jupyterhub-singleuser', () => {
   afterAll(async () => {
     if (admin) for (const s of ['', 'dash']) await api(admin, 'DELETE', `/users/alice/servers/${s}`).catch(() => undefined);
     await hub?.stop();
-    await loopback.close();
   });
 
   it("routes the server on alice's host only, and the models give its full URL (JupyterHub 5 url/full_url)", async () => {
@@ -146,7 +138,7 @@ describe('per-user subdomains with the real jupyterhub-singleuser', () => {
     // a running server's spawn page sends the browser straight to it, on alice's host
     const spawn = await b.get('/hub/spawn/alice/dash');
     expect(spawn.chain[1]).toBe(`${aliceOrigin}/user/alice/dash/`);
-    const progress = await undiciFetch(`${hubOrigin}/hub/api/users/alice/servers/dash/progress`, { dispatcher: loopback, headers: { Authorization: `token ${alice}` } });
+    const progress = await loopbackFetch(`${hubOrigin}/hub/api/users/alice/servers/dash/progress`, { headers: { Authorization: `token ${alice}` } });
     expect(await progress.text()).toContain(`"url":"${aliceOrigin}/user/alice/dash/"`);
     const dash = await b.get(`${aliceOrigin}/user/alice/dash/api/status`);
     expect(dash.status).toBe(200);

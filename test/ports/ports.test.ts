@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../spawners/ports.js';
 import { Browser } from '../helpers/browser.js';
-import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 
 describe('shared ports', () => {
@@ -20,9 +20,8 @@ describe('shared ports', () => {
   let admin: string;
   let appPort: number;
   let bobAppPort: number;
-  const api = (token: string, method: string, path: string, body?: unknown) =>
-    fetch(`${hub.publicUrl}/hub/api${path}`, { method, headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const tokenFor = async (user: string) => (await runLabhub(['token', user, '--data-dir', hub.dataDir])).stdout.trim();
+  const api = (token: string, method: string, path: string, body?: unknown) => hubApi(hub, token, method, path, body);
+  const tokenFor = (user: string) => hubToken(hub, user);
   let alice: string;
   let bob: string;
 

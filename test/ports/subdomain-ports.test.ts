@@ -11,23 +11,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser as Chromium } from 'playwright-core';
-import { Agent, fetch as undiciFetch } from 'undici';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../spawners/ports.js';
-import { Browser } from '../helpers/browser.js';
+import { Browser, loopbackFetch } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
-import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { testPortPair } from '../helpers/test-ports.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 
-/** Every host name (hub.localhost, 8050--alice.hub.localhost) goes to 127.0.0.1, as a wildcard DNS record would. */
-const loopback = new Agent({
-  connect: {
-    lookup: (_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => (opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)),
-  } as never,
-});
-const browserAt = (base: string) => new Browser(base, { fetch: undiciFetch as unknown as typeof fetch, init: { dispatcher: loopback } as RequestInit });
+const browserAt = (base: string) => Browser.onLoopback(base);
 
 describe('shared ports on subdomains', () => {
   let hub: HubProcess;
@@ -37,9 +30,8 @@ describe('shared ports on subdomains', () => {
   let admin: string;
   let alice: string;
   let shareUrl: string;
-  const api = (token: string, method: string, path: string, body?: unknown) =>
-    fetch(`${hub.publicUrl}/hub/api${path}`, { method, headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const tokenFor = async (user: string) => (await runLabhub(['token', user, '--data-dir', hub.dataDir])).stdout.trim();
+  const api = (token: string, method: string, path: string, body?: unknown) => hubApi(hub, token, method, path, body);
+  const tokenFor = (user: string) => hubToken(hub, user);
   const loggedIn = async (user: string) => {
     const b = browserAt(hubHost);
     expect((await b.login(user, `${user}-password-123`)).status).toBe(200);
@@ -85,7 +77,6 @@ describe('shared ports on subdomains', () => {
   afterAll(async () => {
     if (admin) await api(admin, 'DELETE', '/users/alice/server').catch(() => undefined);
     await hub?.stop();
-    await loopback.close();
   });
 
   it('the share gets its own host: the API and the home page give that address', async () => {
@@ -121,7 +112,7 @@ describe('shared ports on subdomains', () => {
     const r = await anon.get(shareUrl, { headers: { Accept: 'text/html' } });
     expect(new URL(r.url).host).toBe(`hub.localhost:${port}`);
     expect(r.url).toContain('/hub/login');
-    expect((await undiciFetch(shareUrl, { dispatcher: loopback })).status).toBe(401);
+    expect((await loopbackFetch(shareUrl)).status).toBe(401);
   });
 
   it('the share is not reachable by path, nor through the hub host, nor on a made-up host', async () => {
@@ -131,12 +122,12 @@ describe('shared ports on subdomains', () => {
       expect(isApp(r.text), path).toBe(false);
     }
     // a host with no share: the proxy sends the browser to the hub's host (same path), never to an app
-    const other = await undiciFetch(`http://${appPort}--bob.hub.localhost:${port}/x`, { dispatcher: loopback, redirect: 'manual' });
+    const other = await loopbackFetch(`http://${appPort}--bob.hub.localhost:${port}/x`, { redirect: 'manual' });
     expect(other.status).toBe(302);
     expect(other.headers.get('location')).toBe(`${hubHost}/x`);
-    expect((await undiciFetch(`http://${appPort}--bob.hub.localhost:${port}/x`, { dispatcher: loopback, method: 'POST', redirect: 'manual' })).status).toBe(404);
+    expect((await loopbackFetch(`http://${appPort}--bob.hub.localhost:${port}/x`, { method: 'POST', redirect: 'manual' })).status).toBe(404);
     // a forged code is refused and sets nothing
-    const forged = await undiciFetch(`${shareUrl}_labhub/route-login?code=forged&next=/`, { dispatcher: loopback, redirect: 'manual' });
+    const forged = await loopbackFetch(`${shareUrl}_labhub/route-login?code=forged&next=/`, { redirect: 'manual' });
     expect(forged.status).toBe(403);
     expect(forged.headers.get('set-cookie')).toBeNull();
   });
@@ -159,9 +150,9 @@ describe('shared ports on subdomains', () => {
     expect(await echo({ Cookie: cookie })).toBe('echo:ping');
     expect(await echo({})).toBe(403);
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'public' })).status).toBe(200);
-    expect(isApp(await (await undiciFetch(shareUrl, { dispatcher: loopback })).text())).toBe(true);
+    expect(isApp(await (await loopbackFetch(shareUrl)).text())).toBe(true);
     expect((await api(alice, 'DELETE', `/users/alice/ports/${appPort}`)).status).toBe(204);
-    const gone = await undiciFetch(shareUrl, { dispatcher: loopback, redirect: 'manual' });
+    const gone = await loopbackFetch(shareUrl, { redirect: 'manual' });
     expect(gone.status).toBe(302);
     expect(gone.headers.get('location')).toBe(`${hubHost}/`);
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'owner' })).status).toBe(200);
@@ -178,7 +169,7 @@ describe('shared ports on subdomains', () => {
     expect([cookie.domain, cookie.path, cookie.hostOnly, cookie.httpOnly]).toEqual(['alice.hub.localhost', '/user/alice/', true, true]);
     const b = await loggedIn('bob');
     expect((await b.get(serverUrl, { headers: { Accept: 'text/html' } })).status).toBe(403);
-    expect((await undiciFetch(serverUrl, { dispatcher: loopback })).status).toBe(401);
+    expect((await loopbackFetch(serverUrl)).status).toBe(401);
   });
 
   it('in headless Chromium: *.localhost resolves by itself; login at the hub host, then the app on its own origin', async () => {
