@@ -8,12 +8,12 @@ import http from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../spawners/ports.js';
 import { Browser } from '../helpers/browser.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
+import { wsPingOnce } from '../helpers/ws-echo.js';
 
 describe('shared ports', () => {
   let hub: HubProcess;
@@ -80,17 +80,7 @@ describe('shared ports', () => {
     expect(r.status).toBe(200);
     return b;
   };
-  const wsEcho = (cookie: string | undefined) =>
-    new Promise<string | number>((resolve) => {
-      const ws = new WebSocket(`${hub.publicUrl.replace('http', 'ws')}/user/alice/ports/${appPort}/ws`, { headers: cookie ? { Cookie: cookie } : {} });
-      ws.on('open', () => ws.send('ping'));
-      ws.on('message', (m) => {
-        resolve(String(m));
-        ws.close();
-      });
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('error', () => resolve(-1));
-    });
+  const wsEcho = (cookie: string | undefined) => wsPingOnce(`${hub.publicUrl.replace('http', 'ws')}/user/alice/ports/${appPort}/ws`, cookie ? { Cookie: cookie } : {});
 
   it('validates share requests and refuses ports that are not yours', async () => {
     expect((await api(alice, 'PUT', '/users/alice/ports/0', { level: 'owner' })).status).toBe(400);

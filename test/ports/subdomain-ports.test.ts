@@ -11,7 +11,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser as Chromium } from 'playwright-core';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../spawners/ports.js';
 import { Browser, loopbackFetch } from '../helpers/browser.js';
@@ -19,6 +18,7 @@ import { launchChromium } from '../helpers/chromium.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { testPortPair } from '../helpers/test-ports.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
+import { wsPingOnce } from '../helpers/ws-echo.js';
 
 const browserAt = (base: string) => Browser.onLoopback(base);
 
@@ -136,17 +136,7 @@ describe('shared ports on subdomains', () => {
     const a = await loggedIn('alice');
     await a.get(shareUrl, { headers: { Accept: 'text/html' } });
     const cookie = await a.jar.getCookieString(shareUrl);
-    const echo = (headers: Record<string, string>) =>
-      new Promise<string | number>((resolve) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { Host: `${appPort}--alice.hub.localhost:${port}`, ...headers } });
-        ws.on('open', () => ws.send('ping'));
-        ws.on('message', (m) => {
-          resolve(String(m));
-          ws.close();
-        });
-        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        ws.on('error', () => resolve(-1));
-      });
+    const echo = (headers: Record<string, string>) => wsPingOnce(`ws://127.0.0.1:${port}/ws`, { Host: `${appPort}--alice.hub.localhost:${port}`, ...headers });
     expect(await echo({ Cookie: cookie })).toBe('echo:ping');
     expect(await echo({})).toBe(403);
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'public' })).status).toBe(200);
