@@ -449,10 +449,6 @@ export class ServerManager {
     return true;
   }
 
-  /**
-   * Proxy route data of a server: JupyterHub's keys, plus LabHub's for apps that need the proxy to
-   * check hub logins (labhub_auth) or to strip the /user/… prefix (labhub_strip_prefix).
-   */
   /** What a server model is built from. */
   viewOf(userName: string, row: ServerRow): ServerView {
     const view: ServerView = { row, status: this.status(userName, row.name) };
@@ -473,6 +469,10 @@ export class ServerManager {
     return this.d.subdomains?.serverUrl(userName, serverName) ?? serverPrefix(userName, serverName);
   }
 
+  /**
+   * Proxy route data of a server: JupyterHub's keys, plus LabHub's for apps that need the proxy to
+   * check hub logins (labhub_auth) or to strip the /user/… prefix (labhub_strip_prefix).
+   */
   routeData(userName: string, serverName: string, target: string): Record<string, unknown> & { target: string } {
     const data: Record<string, unknown> & { target: string } = { user: userName, server_name: serverName, target, jupyterhub: true };
     const app = this.appRoutes.get(key(userName, serverName)) ?? this.appRouteFor(userName, serverName);
