@@ -40,6 +40,10 @@ export const ProxySchema = z.strictObject({
   apiPort: port.optional().describe('Port of the proxy REST API (default: public port + 1).'),
   apiUrl: z.string().url().optional().describe("Proxy REST API URL for mode 'external', e.g. http://127.0.0.1:8001."),
   routeCheckIntervalSeconds: seconds.default(60).describe('How often the hub re-syncs proxy routes from the database (check_routes).'),
+  persistRoutes: z
+    .boolean()
+    .default(true)
+    .describe("Mode 'subprocess' with labhub-proxy: keep the route table in {dataDir}/labhub-proxy-routes.sqlite (--storage-path), so a restarted proxy serves every route at once."),
 });
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;

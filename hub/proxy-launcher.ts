@@ -128,8 +128,12 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
   }
   if (config.port === 0 || apiPort === 0) throw new HubError(500, "proxy.mode 'subprocess' needs fixed ports (port and proxy.apiPort)");
   // 'labhub-proxy' resolves to our own compiled binary so it works without a global install.
-  const [cmd, ...cmdArgs] = p.command[0] === 'labhub-proxy' ? [process.execPath, join(HERE, '..', 'proxy', 'main.js'), ...p.command.slice(1)] : p.command;
-  const args = [...cmdArgs, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info', ...(hostRouteDomain && hostRouteFallback ? ['--host-route-domain', hostRouteDomain, '--host-route-fallback', hostRouteFallback] : [])];
+  const ours = p.command[0] === 'labhub-proxy';
+  const [cmd, ...cmdArgs] = ours ? [process.execPath, join(HERE, '..', 'proxy', 'main.js'), ...p.command.slice(1)] : p.command;
+  // Our proxy keeps its table in a file: restarted (crash, hung, or replaced after a hub kill -9) it
+  // serves every route at once instead of 404-ing users until the hub has re-added them all.
+  const storage = ours && p.persistRoutes ? ['--storage-path', join(config.dataDir, 'labhub-proxy-routes.sqlite')] : [];
+  const args = [...cmdArgs, ...storage, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info', ...(hostRouteDomain && hostRouteFallback ? ['--host-route-domain', hostRouteDomain, '--host-route-fallback', hostRouteFallback] : [])];
   let closing = false;
   const restartCallbacks: Array<() => void> = [];
   // A proxy left behind by a hub that was killed (kill -9 does not take its children along) still
