@@ -43,7 +43,7 @@ export const ProxySchema = z.strictObject({
   persistRoutes: z
     .boolean()
     .default(true)
-    .describe("Mode 'subprocess' with labhub-proxy: keep the route table in {dataDir}/labhub-proxy-routes.sqlite (--storage-path), so a restarted proxy serves every route at once."),
+    .describe("LabHub's proxy (mode inprocess, or subprocess with labhub-proxy) keeps its route table in {dataDir}/labhub-proxy-routes.sqlite, so after a restart of the proxy or the hub it serves every route at once."),
 });
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;

@@ -123,7 +123,10 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
     return { publicUrl: `http://${config.ip}:${config.port}`, apiUrl: p.apiUrl, close: async () => undefined };
   }
   if (p.mode === 'inprocess') {
-    const started = await startProxy({ ip: config.ip, port: config.port, apiIp: p.apiIp, apiPort, authToken, errorTarget, hostRouteDomain, hostRouteFallback, xfwd: true, log: proxyLogAdapter(log) });
+    // the table outlives the hub process: after a restart users reach running servers at once,
+    // while the hub re-polls every spawner (slow for VMs and batch jobs) before re-checking routes
+    const storagePath = p.persistRoutes ? join(config.dataDir, 'labhub-proxy-routes.sqlite') : undefined;
+    const started = await startProxy({ ip: config.ip, port: config.port, apiIp: p.apiIp, apiPort, authToken, errorTarget, hostRouteDomain, hostRouteFallback, storagePath, xfwd: true, log: proxyLogAdapter(log) });
     return { publicUrl: started.publicUrl, apiUrl: started.apiUrl, close: () => started.close() };
   }
   if (config.port === 0 || apiPort === 0) throw new HubError(500, "proxy.mode 'subprocess' needs fixed ports (port and proxy.apiPort)");
