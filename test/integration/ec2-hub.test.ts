@@ -196,6 +196,8 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
     expect(await (await api('GET', '/orphans')).json()).toEqual({ orphans: [], errors: [] });
     expect((await api('DELETE', '/users/admin/server')).status).toBeLessThan(300);
     await waitFor('server stopped', async () => inst.state === 'stopped');
+    // the VM stops before the hub's stop() returns: wait for the hub too (the next test starts this server again)
+    await waitFor('hub marks the server stopped', async () => (await serverModel()) === undefined);
     expect(await terminateUserInstances(opts, hubId, { user: 'admin' })).toEqual([inst.id]);
     expect(inst.state).toBe('terminated');
     expect(existsSync(inst.root)).toBe(false);
@@ -205,7 +207,7 @@ d('ec2 spawner end to end: labhub + fake EC2 + real jupyterhub-singleuser', () =
   it('the cost guard message reaches the API error and the progress stream', async () => {
     const before = fake.callsOf('RunInstances').length;
     const res = await api('POST', '/users/admin/server', { profile: 'closed' });
-    expect(res.status).toBe(429); // fails within slowSpawnTimeoutSeconds: answered with the spawn error; out of capacity is "try later"
+    expect(res.status, await res.clone().text()).toBe(429); // fails within slowSpawnTimeoutSeconds: answered with the spawn error; out of capacity is "try later"
     expect(((await res.json()) as { message: string }).message).toMatch(/Profile 'GPU VM' is not available right now/);
     const sse = await fetch(`${hub.publicUrl}/hub/api/users/admin/server/progress`, { headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(15_000) });
     const events = (await sse.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { message: string; failed?: boolean });
