@@ -46,6 +46,12 @@ export const ProxySchema = z.strictObject({
     .describe("LabHub's proxy (mode inprocess, or subprocess with labhub-proxy) keeps its route table in {dataDir}/labhub-proxy-routes.sqlite, so after a restart of the proxy or the hub it serves every route at once."),
 });
 
+export const SslSchema = z.strictObject({
+  keyFile: z.string().min(1).describe('PEM private key for the public address (JupyterHub ssl_key). Read at start; never logged.'),
+  certFile: z.string().min(1).describe('PEM certificate (chain) for the public address (JupyterHub ssl_cert).'),
+  redirectPort: port.optional().describe('Also listen for plain HTTP on this port (e.g. 80) and redirect every request to the https address.'),
+});
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export const RoleSchema = z.strictObject({
@@ -100,7 +106,8 @@ export const ConfigSchema = z.strictObject({
     .describe('File holding the proxy API token (default {dataDir}/labhub_proxy_token). Env CONFIGPROXY_AUTH_TOKEN overrides.'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level.'),
   cookieMaxAgeDays: z.number().positive().max(3650).default(14).describe('Lifetime of login cookies and OAuth tokens, in days.'),
-  secureCookies: z.boolean().default(false).describe('Mark cookies Secure (set when serving over https).'),
+  secureCookies: z.boolean().default(false).describe('Mark cookies Secure and send HSTS (for https served by something in front of LabHub; on by itself with `ssl`).'),
+  ssl: SslSchema.optional().describe("Serve the public address over HTTPS (JupyterHub ssl_key/ssl_cert): LabHub's proxy terminates TLS; cookies become Secure and HSTS is sent."),
   subdomainHost: z
     .string()
     .url()
@@ -138,6 +145,8 @@ export const ConfigSchema = z.strictObject({
   auth: AuthSchema.prefault({}).describe('How users log in: methods (local, github, oidc) and who may log in (see config/auth-schema.ts).'),
   proxy: ProxySchema.prefault({}).describe('The configurable-http-proxy compatible proxy.'),
 }).superRefine((config, ctx) => {
+  if (config.ssl && config.proxy.mode === 'external') ctx.addIssue({ code: 'custom', path: ['ssl'], message: "TLS is the external proxy's job: set it up there (and secureCookies: true here)" });
+  if (config.ssl && config.subdomainHost?.startsWith('http:')) ctx.addIssue({ code: 'custom', path: ['subdomainHost'], message: 'must be https:// when ssl is set' });
   if (config.subdomainHost !== undefined) {
     const problem = subdomainHostProblem(config.subdomainHost);
     if (problem) ctx.addIssue({ code: 'custom', path: ['subdomainHost'], message: problem });
@@ -162,7 +171,9 @@ export const ConfigSchema = z.strictObject({
       }
     }
   });
-});
+})
+  // served over https by LabHub itself: cookies must be Secure
+  .transform((config) => (config.ssl && !config.secureCookies ? { ...config, secureCookies: true } : config));
 
 /** Why a subdomainHost value cannot carry subdomains, or undefined when it can. */
 function subdomainHostProblem(value: string): string | undefined {

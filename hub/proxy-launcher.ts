@@ -15,6 +15,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { startProxy } from '../proxy/proxy.js';
+import { createHttpsRedirect } from '../proxy/https-redirect.js';
+import { createSecureContext } from 'node:tls';
 import { HubError } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -110,6 +112,26 @@ async function waitForPort(host: string, port: number, timeoutMs: number, child?
   throw new HubError(500, `proxy did not listen on ${host}:${port} within ${timeoutMs / 1000} s`);
 }
 
+/** The key and certificate of `ssl`, read and checked now: a bad file stops the start with a clear message (never its content). */
+function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
+  if (!config.ssl) return undefined;
+  const read = (key: 'keyFile' | 'certFile') => {
+    try {
+      return readFileSync(config.ssl![key]);
+    } catch (err) {
+      throw new HubError(500, `ssl.${key}: cannot read ${config.ssl![key]}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const tls = { key: read('keyFile'), cert: read('certFile') };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    // OpenSSL's reason only (e.g. "key values mismatch"), not the PEM text
+    throw new HubError(500, `ssl: the key and certificate cannot be used together: ${(err as Error).message}`);
+  }
+  return tls;
+}
+
 export async function startProxyFor(config: Config, authToken: string, hubTarget: string, log: Logger): Promise<RunningProxy> {
   const p = config.proxy;
   const apiPort = p.apiPort ?? (config.port === 0 ? 0 : config.port + 1);
@@ -126,8 +148,24 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
     // the table outlives the hub process: after a restart users reach running servers at once,
     // while the hub re-polls every spawner (slow for VMs and batch jobs) before re-checking routes
     const storagePath = p.persistRoutes ? join(config.dataDir, 'labhub-proxy-routes.sqlite') : undefined;
-    const started = await startProxy({ ip: config.ip, port: config.port, apiIp: p.apiIp, apiPort, authToken, errorTarget, hostRouteDomain, hostRouteFallback, storagePath, xfwd: true, log: proxyLogAdapter(log) });
-    return { publicUrl: started.publicUrl, apiUrl: started.apiUrl, close: () => started.close() };
+    const ssl = readTls(config);
+    const started = await startProxy({ ip: config.ip, port: config.port, apiIp: p.apiIp, apiPort, authToken, errorTarget, hostRouteDomain, hostRouteFallback, storagePath, ssl, xfwd: true, log: proxyLogAdapter(log) });
+    const redirect = config.ssl?.redirectPort !== undefined ? createHttpsRedirect(started.proxy.proxyPort) : undefined;
+    if (redirect) {
+      await new Promise<void>((resolve, reject) => {
+        redirect.once('error', (err) => reject(new HubError(500, `ssl.redirectPort ${config.ssl!.redirectPort}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)));
+        redirect.listen(config.ssl!.redirectPort, config.ip, () => resolve());
+      }).catch(async (err) => {
+        await started.close();
+        throw err;
+      });
+      log.info({ port: config.ssl!.redirectPort }, 'plain HTTP redirected to https');
+    }
+    const close = async () => {
+      if (redirect) await new Promise<void>((resolve) => redirect.close(() => resolve()));
+      await started.close();
+    };
+    return { publicUrl: started.publicUrl, apiUrl: started.apiUrl, close };
   }
   if (config.port === 0 || apiPort === 0) throw new HubError(500, "proxy.mode 'subprocess' needs fixed ports (port and proxy.apiPort)");
   // 'labhub-proxy' resolves to our own compiled binary so it works without a global install.
@@ -136,7 +174,10 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
   // Our proxy keeps its table in a file: restarted (crash, hung, or replaced after a hub kill -9) it
   // serves every route at once instead of 404-ing users until the hub has re-added them all.
   const storage = ours && p.persistRoutes ? ['--storage-path', join(config.dataDir, 'labhub-proxy-routes.sqlite')] : [];
-  const args = [...cmdArgs, ...storage, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info', ...(hostRouteDomain && hostRouteFallback ? ['--host-route-domain', hostRouteDomain, '--host-route-fallback', hostRouteFallback] : [])];
+  // CHP's own flags: the proxy process reads the files (checked here first, for a clear message)
+  readTls(config);
+  const tlsArgs = config.ssl ? ['--ssl-key', config.ssl.keyFile, '--ssl-cert', config.ssl.certFile, ...(config.ssl.redirectPort !== undefined ? ['--redirect-port', String(config.ssl.redirectPort)] : [])] : [];
+  const args = [...cmdArgs, ...storage, ...tlsArgs, '--ip', config.ip, '--port', String(config.port), '--api-ip', p.apiIp, '--api-port', String(apiPort), '--error-target', errorTarget, '--log-level', 'info', ...(hostRouteDomain && hostRouteFallback ? ['--host-route-domain', hostRouteDomain, '--host-route-fallback', hostRouteFallback] : [])];
   let closing = false;
   const restartCallbacks: Array<() => void> = [];
   // A proxy left behind by a hub that was killed (kill -9 does not take its children along) still
@@ -194,7 +235,7 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   return {
-    publicUrl: `http://${config.ip}:${config.port}`,
+    publicUrl: `${config.ssl ? 'https' : 'http'}://${config.ip}:${config.port}`,
     apiUrl: `http://${p.apiIp}:${apiPort}`,
     close: async () => {
       closing = true;

@@ -5,7 +5,7 @@
  * `c.ConfigurableHTTPProxy.command = ['labhub-proxy']`.
  */
 import fs from 'node:fs';
-import http from 'node:http';
+import { createHttpsRedirect } from './https-redirect.js';
 import { createRequire } from 'node:module';
 import { parseCli } from './cli.js';
 import { defaultLogger, type ProxyLogger } from './log.js';
@@ -93,20 +93,7 @@ async function main(): Promise<void> {
   // HTTP → HTTPS redirection (CHP: only when listening on a port other than 80)
   if (cli.redirectPort && options.port && options.port !== 80) {
     const redirectPort = cli.redirectTo ? cli.redirectTo : options.port;
-    const server = http
-      .createServer((req, res) => {
-        if (typeof req.headers.host === 'undefined') {
-          res.statusCode = 400;
-          res.end(
-            `This server is HTTPS-only on port ${redirectPort}, but an HTTP request was made and the host could not be determined from the request.`,
-          );
-          return;
-        }
-        let host = req.headers.host.split(':')[0];
-        if (redirectPort !== 443) host = `${host}:${redirectPort}`;
-        res.writeHead(301, { Location: `https://${host}${req.url}` });
-        res.end();
-      })
+    const server = createHttpsRedirect(redirectPort)
       .listen(cli.redirectPort, () => {
         const a = server.address();
         log.info(`Added HTTP to HTTPS redirection from ${typeof a === 'object' && a ? a.port : cli.redirectPort} to ${redirectPort}`);

@@ -1,0 +1,121 @@
+/**
+ * `ssl` (JupyterHub ssl_key/ssl_cert): the hub's public address over HTTPS, terminated by LabHub's
+ * proxy, end to end with the real `labhub` CLI and Debian's jupyterhub-singleuser: login and the
+ * OAuth dance into the server over TLS, Secure cookies and HSTS without setting secureCookies,
+ * plain HTTP on redirectPort sent to https, and clear refusals of unusable key files — in-process
+ * and with `labhub-proxy` as a subprocess. The certificate is made here with openssl.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser } from '../helpers/browser.js';
+import { hubApi, hubToken, runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+import { testPort } from '../helpers/test-ports.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'labhub-https-'));
+const keyFile = join(dir, 'key.pem');
+const certFile = join(dir, 'cert.pem');
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+/** trusts exactly our test certificate */
+const trusting = new Agent({ connect: { ca: readFileSync(certFile) } });
+const tlsFetch = ((url: string, init: Record<string, unknown> = {}) => undiciFetch(url, { ...init, dispatcher: trusting } as never)) as unknown as typeof fetch;
+
+for (const mode of ['inprocess', 'subprocess'] as const) {
+  describe(`https with ssl.keyFile/certFile (proxy ${mode})`, () => {
+    let hub: HubProcess;
+    let base: string;
+    let redirectPort: number;
+    let admin: string;
+
+    beforeAll(async () => {
+      const cfgDir = mkdtempSync(join(tmpdir(), `labhub-https-${mode}-`));
+      redirectPort = await testPort();
+      const apiPort = await testPort();
+      writeFileSync(
+        join(cfgDir, 'labhub.yaml'),
+        [`ssl: { keyFile: ${keyFile}, certFile: ${certFile}, redirectPort: ${redirectPort} }`, ...(mode === 'subprocess' ? ['proxy:', '  mode: subprocess', `  apiPort: ${apiPort}`] : []), ''].join('\n'),
+      );
+      hub = await startHubProcess({ args: ['--config', join(cfgDir, 'labhub.yaml')], dataDir: join(cfgDir, 'data') });
+      base = `https://127.0.0.1:${hub.port}`;
+      expect(hub.output()).toContain(`LabHub is running at ${base}/`);
+      admin = await hubToken(hub, 'admin');
+    }, 60_000);
+
+    afterAll(async () => {
+      if (admin) await hubApi({ ...hub, publicUrl: hub.hubUrl }, admin, 'DELETE', '/users/admin/server').catch(() => undefined);
+      await hub?.stop();
+    });
+
+    it('serves the login page over TLS with Secure cookies and HSTS; plain HTTP on the public port is not served', async () => {
+      const page = await tlsFetch(`${base}/hub/login`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+      const cookies = page.headers.getSetCookie();
+      expect(cookies.length).toBeGreaterThan(0);
+      expect(cookies.every((c) => /;\s*Secure/i.test(c))).toBe(true);
+      await expect(fetch(`http://127.0.0.1:${hub.port}/hub/login`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status)).rejects.toThrow();
+    });
+
+    it('redirectPort sends plain HTTP to the https address, same path', async () => {
+      const r = await fetch(`http://127.0.0.1:${redirectPort}/hub/login?next=%2Fhub%2Fhome`, { redirect: 'manual' });
+      expect(r.status).toBe(301);
+      expect(r.headers.get('location')).toBe(`${base}/hub/login?next=%2Fhub%2Fhome`);
+    });
+
+    it('logs in and goes through the OAuth dance into the real jupyterhub-singleuser over TLS', async () => {
+      const start = await tlsFetch(`${base}/hub/api/users/admin/server`, { method: 'POST', headers: { Authorization: `token ${admin}` } });
+      expect([201, 202]).toContain(start.status);
+      for (let i = 0; i < 150; i++) {
+        const model = (await (await tlsFetch(`${base}/hub/api/users/admin`, { headers: { Authorization: `token ${admin}` } })).json()) as { servers: Record<string, { ready: boolean }> };
+        if (model.servers['']?.ready) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const b = new Browser(base, { fetch: tlsFetch });
+      const login = await b.login('admin', 'admin-test-password', '/user/admin/');
+      expect(login.status).toBe(200);
+      expect(login.chain.some((u) => u.startsWith(`${base}/user/admin/oauth_callback?code=`))).toBe(true);
+      const status = await b.get('/user/admin/api/status');
+      expect(status.status).toBe(200);
+      expect(JSON.parse(status.text)).toHaveProperty('started');
+      // the hub's cookies (login session, _xsrf nonce: path /hub/) are Secure: never sent over plain HTTP
+      // (the Jupyter server's own tornado _xsrf cookie at path / is the server's business)
+      const hubCookies = (await b.jar.getCookies(`${base}/hub/`)).filter((c) => c.path === '/hub/');
+      expect(hubCookies.map((c) => c.key).sort()).toEqual(['_xsrf', 'jupyterhub-hub-login']);
+      expect(hubCookies.every((c) => c.secure && c.httpOnly)).toBe(true);
+      expect((await b.jar.getCookies(`${base}/user/admin/`)).some((c) => c.key === 'jupyterhub-user-admin')).toBe(true);
+    });
+  });
+}
+
+describe('unusable ssl files stop the start with a clear message', () => {
+  const start = async (ssl: string) => {
+    const cfgDir = mkdtempSync(join(tmpdir(), 'labhub-https-bad-'));
+    writeFileSync(join(cfgDir, 'labhub.yaml'), `ssl: ${ssl}\n`);
+    return runLabhub(['--config', join(cfgDir, 'labhub.yaml'), '--data-dir', join(cfgDir, 'data'), '--port', String(await testPort()), '--hub-port', String(await testPort())]);
+  };
+
+  it('a missing key file, a key that is not a key, and external proxies are refused; no key material is printed', async () => {
+    const missing = await start(`{ keyFile: ${join(dir, 'nope.pem')}, certFile: ${certFile} }`);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr + missing.stdout).toContain(`ssl.keyFile: cannot read ${join(dir, 'nope.pem')}: ENOENT`);
+    const wrong = await start(`{ keyFile: ${certFile}, certFile: ${certFile} }`);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr + wrong.stdout).toContain('ssl: the key and certificate cannot be used together');
+    expect(wrong.stderr + wrong.stdout).not.toContain('BEGIN');
+  });
+
+  it('the configuration refuses ssl with an external proxy and an http subdomainHost', async () => {
+    const cfgDir = mkdtempSync(join(tmpdir(), 'labhub-https-cfg-'));
+    const file = join(cfgDir, 'labhub.yaml');
+    writeFileSync(file, `ssl: { keyFile: ${keyFile}, certFile: ${certFile} }\nsubdomainHost: http://hub.localhost:8000\nproxy: { mode: external, apiUrl: "http://127.0.0.1:8001" }\n`);
+    const r = await runLabhub(['config', 'check', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr + r.stdout).toContain('ssl');
+    expect(r.stderr + r.stdout).toContain("TLS is the external proxy's job");
+    expect(r.stderr + r.stdout).toContain('must be https:// when ssl is set');
+  });
+});
