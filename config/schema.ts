@@ -107,6 +107,10 @@ export const ConfigSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level.'),
   cookieMaxAgeDays: z.number().positive().max(3650).default(14).describe('Lifetime of login cookies and OAuth tokens, in days.'),
   secureCookies: z.boolean().default(false).describe('Mark cookies Secure and send HSTS (for https served by something in front of LabHub; on by itself with `ssl`).'),
+  cookieHostPrefix: z
+    .boolean()
+    .default(false)
+    .describe("Give the hub's cookies JupyterHub 4.1's `__Host-` form (Secure, path /, host-only), so pages on users' subdomains cannot plant hub cookies (cookie tossing). Needs subdomainHost and https."),
   ssl: SslSchema.optional().describe("Serve the public address over HTTPS (JupyterHub ssl_key/ssl_cert): LabHub's proxy terminates TLS; cookies become Secure and HSTS is sent."),
   subdomainHost: z
     .string()
@@ -147,6 +151,8 @@ export const ConfigSchema = z.strictObject({
 }).superRefine((config, ctx) => {
   if (config.ssl && config.proxy.mode === 'external') ctx.addIssue({ code: 'custom', path: ['ssl'], message: "TLS is the external proxy's job: set it up there (and secureCookies: true here)" });
   if (config.ssl && config.subdomainHost?.startsWith('http:')) ctx.addIssue({ code: 'custom', path: ['subdomainHost'], message: 'must be https:// when ssl is set' });
+  if (config.cookieHostPrefix && (!config.subdomainHost || !(config.ssl || config.secureCookies)))
+    ctx.addIssue({ code: 'custom', path: ['cookieHostPrefix'], message: 'needs subdomainHost (hub cookies at path / would otherwise reach users\' servers) and https (ssl, or secureCookies behind a TLS proxy)' });
   if (config.subdomainHost !== undefined) {
     const problem = subdomainHostProblem(config.subdomainHost);
     if (problem) ctx.addIssue({ code: 'custom', path: ['subdomainHost'], message: problem });

@@ -48,7 +48,7 @@ import { registerApiRoutes, registerRoutes } from './routes/index.js';
 import { ApiRouter } from './http/api-router.js';
 import { createApiCaller, type SessionMiddleware } from './http/api-auth.js';
 import { createDispatcher } from './http/dispatch.js';
-import { LOGIN_COOKIE } from './routes/login.js';
+import { hubCookies } from './http/hub-cookies.js';
 import { resolveSecrets, type HubSecrets } from './secrets.js';
 import { ServerManager, type SpawnerBuilder } from './servers.js';
 import { startSchedules } from './schedule-wiring.js';
@@ -128,12 +128,13 @@ export function createHub(input: CreateHubInput): Hub {
   const subdomains = config.subdomainHost ? new Subdomains(config.subdomainHost) : undefined;
   const serverManager = new ServerManager({ config, clock, log, subdomains, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => [...serviceManager.routes(), ...deps.routeAuth.portRoutes()], routeAuth: () => deps.routeAuth.routeData(), preSpawn: (u) => deps.auth.refreshAuthState(u.id), checkQuota: (u, s, r) => quotas.check(u, s, r) });
   const quotas = new Quotas({ config, users, servers, active: () => serverManager.activeServers() });
-  const csrf = new Csrf(secrets.cookieSecret, config.secureCookies);
+  const cookies = hubCookies(config.cookieHostPrefix);
+  const csrf = new Csrf(secrets.cookieSecret, config.secureCookies, { name: cookies.xsrf, path: cookies.hubPath });
   const authState = new AuthStateStore(db, new Crypter(secrets.cryptKeys));
-  const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, clientSecrets: input.clientSecrets });
+  const auth = new AuthService({ config: config.auth, db, users, authState, clock, log, csrf, secureCookies: config.secureCookies, sessionIdCookie: cookies.sessionId, clientSecrets: input.clientSecrets });
   let hubTarget = `http://${config.hubIp}:${config.hubPort}`;
   const deps: HubDeps = {
-    config, hubId: id, secrets, db, log, clock, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
+    config, hubId: id, secrets, db, log, clock, cookies, proxy: input.proxy, users, servers, tokens, oauth, access, serverManager, csrf, authState, auth,
     groups, roles, services, shares, serviceManager, metrics, audit,
     userModels: new UserModels({ db, access, authState, serverManager, clock }),
     ports: new PortRepo(db),
@@ -177,13 +178,13 @@ export function createHub(input: CreateHubInput): Hub {
   });
   const sessionStore = new SqliteSessionStore(db, clock, config.cookieMaxAgeDays * 86400_000);
   const sessionMiddleware = session({
-      name: LOGIN_COOKIE,
+      name: cookies.login,
       secret: secrets.cookieSecret,
       store: sessionStore,
       resave: false,
       saveUninitialized: false,
       rolling: false,
-      cookie: { path: '/hub/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: config.cookieMaxAgeDays * 86400_000 },
+      cookie: { path: cookies.hubPath, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: config.cookieMaxAgeDays * 86400_000 },
     });
   // Token-authenticated calls never use the session or CSRF cookies: skip both on the API hot path.
   const tokenAuth = (req: express.Request) => req.headers.authorization !== undefined && req.path.startsWith('/hub/api');

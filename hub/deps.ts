@@ -9,6 +9,7 @@ import type { Db } from './db/db.js';
 import type { GroupRepo } from './db/groups.js';
 import type { PortRepo } from './db/ports.js';
 import type { Subdomains } from './subdomains.js';
+import type { HubCookies } from './http/hub-cookies.js';
 import type { RouteAuth } from './route-auth.js';
 import type { OAuthRepo } from './db/oauth.js';
 import type { RoleRepo } from './db/roles.js';
@@ -56,6 +57,8 @@ export interface HubDeps {
   serviceManager: ServiceManager;
   metrics: HubMetrics;
   ports: PortRepo;
+  /** names and path of the hub's own cookies */
+  cookies: HubCookies;
   /** set with `subdomainHost`: per-user and per-share hosts */
   subdomains?: Subdomains;
   routeAuth: RouteAuth;

@@ -23,7 +23,8 @@ import { OidcAuthenticator } from './oidc.js';
 import { SignupRepo } from './signup.js';
 import { SqliteThrottleStore } from '../db/login-throttle.js';
 
-export const SESSION_ID_COOKIE = 'jupyterhub-session-id';
+export { SESSION_ID_COOKIE } from '../http/hub-cookies.js';
+import { SESSION_ID_COOKIE } from '../http/hub-cookies.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -43,6 +44,8 @@ export interface AuthServiceDeps {
   log: Logger;
   csrf: Csrf;
   secureCookies: boolean;
+  /** name of the jupyterhub-session-id cookie (`__Host-` form with cookieHostPrefix) */
+  sessionIdCookie?: string;
   /** Client secrets by method name (env LABHUB_<NAME>_CLIENT_SECRET), else clientSecretFile. */
   clientSecrets?: Record<string, string>;
   postAuthHook?: PostAuthHook;
@@ -112,7 +115,7 @@ export class AuthService implements LoginFinisher {
         req.session.cookieId = user.cookie_id;
         req.session.hubSessionId = hubSessionId;
         req.session.authMethod = method;
-        res.cookie(SESSION_ID_COOKIE, hubSessionId, { httpOnly: true, sameSite: 'lax', secure: d.secureCookies, path: '/' });
+        res.cookie(d.sessionIdCookie ?? SESSION_ID_COOKIE, hubSessionId, { httpOnly: true, sameSite: 'lax', secure: d.secureCookies, path: '/' });
         d.csrf.rotate(req, res);
         d.users.touch(user.id, isoNow(d.clock));
         d.log.info({ user: user.name, method, event: 'login' }, 'user logged in');

@@ -7,8 +7,9 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HubError } from '../errors.js';
+import { XSRF_COOKIE } from './hub-cookies.js';
 
-export const XSRF_COOKIE = '_xsrf';
+export { XSRF_COOKIE } from './hub-cookies.js';
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function parseCookies(header: string | undefined): Record<string, string> {
@@ -33,6 +34,8 @@ export class Csrf {
   constructor(
     private readonly secret: string,
     private readonly secure: boolean,
+    /** the nonce cookie's name and path (hub-cookies.ts) */
+    private readonly cookie: { name: string; path: string } = { name: XSRF_COOKIE, path: '/hub/' },
   ) {}
 
   tokenFor(nonce: string, binding: string): string {
@@ -42,10 +45,10 @@ export class Csrf {
   /** Ensures the nonce cookie exists and exposes req.xsrfToken for templates. */
   issue(): RequestHandler {
     return (req, res, next) => {
-      let nonce = parseCookies(req.headers.cookie)[XSRF_COOKIE];
+      let nonce = parseCookies(req.headers.cookie)[this.cookie.name];
       if (!nonce || !/^[A-Za-z0-9_-]{16,64}$/.test(nonce)) {
         nonce = randomBytes(18).toString('base64url');
-        res.cookie(XSRF_COOKIE, nonce, { httpOnly: true, sameSite: 'lax', secure: this.secure, path: '/hub/' });
+        res.cookie(this.cookie.name, nonce, { httpOnly: true, sameSite: 'lax', secure: this.secure, path: this.cookie.path });
       }
       (req as Request & { xsrfNonce?: string }).xsrfNonce = nonce;
       req.xsrfToken = this.tokenFor(nonce, req.session?.cookieId ?? '');
@@ -56,7 +59,7 @@ export class Csrf {
   /** Rotates the nonce (at login and logout), so a token seen before login is useless after. */
   rotate(req: Request, res: Response): void {
     const nonce = randomBytes(18).toString('base64url');
-    res.cookie(XSRF_COOKIE, nonce, { httpOnly: true, sameSite: 'lax', secure: this.secure, path: '/hub/' });
+    res.cookie(this.cookie.name, nonce, { httpOnly: true, sameSite: 'lax', secure: this.secure, path: this.cookie.path });
     (req as Request & { xsrfNonce?: string }).xsrfNonce = nonce;
     req.xsrfToken = this.tokenFor(nonce, req.session?.cookieId ?? '');
   }
@@ -96,7 +99,7 @@ export class Csrf {
 
   /** The token a cookie-authenticated request must carry: from its nonce cookie and login. */
   expectedFor(cookieHeader: string | undefined, binding: string): string | undefined {
-    const nonce = parseCookies(cookieHeader)[XSRF_COOKIE];
+    const nonce = parseCookies(cookieHeader)[this.cookie.name];
     return nonce ? this.tokenFor(nonce, binding) : undefined;
   }
 }

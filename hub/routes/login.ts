@@ -15,7 +15,7 @@ import { SESSION_ID_COOKIE } from '../auth/service.js';
 
 export { safeNext } from '../auth/next.js';
 export { SESSION_ID_COOKIE } from '../auth/service.js';
-export const LOGIN_COOKIE = 'jupyterhub-hub-login';
+export { LOGIN_COOKIE } from '../http/hub-cookies.js';
 
 /** Kept for callers of the foundation API: a local-account session switch. */
 export function completeLogin(d: HubDeps, req: Request, res: Response, user: UserRow): Promise<void> {
@@ -91,7 +91,9 @@ export function loginRouter(d: HubDeps): Router {
     const name = req.identity?.user?.name;
     const providerLogout = await d.auth.logoutUrl(req).catch(() => null);
     await new Promise<void>((resolve) => (req.session ? req.session.destroy(() => resolve()) : resolve()));
-    for (const [cookie, path] of [[SESSION_ID_COOKIE, '/'], [LOGIN_COOKIE, '/hub/'], ['_xsrf', '/hub/'], ['jupyterhub-services', '/services']]) res.clearCookie(cookie, { path });
+    const c = d.cookies;
+    // same attributes as when set: browsers ignore a __Host- cookie (even an expiring one) that is not Secure
+    for (const [cookie, path] of [[c.sessionId, '/'], [c.login, c.hubPath], [c.xsrf, c.hubPath], ['jupyterhub-services', '/services']]) res.clearCookie(cookie, { path, secure: d.config.secureCookies, httpOnly: true, sameSite: 'lax' });
     if (name) d.log.info({ user: name, event: 'logout', provider: Boolean(providerLogout) }, 'user logged out');
     // with autoLogin, /hub/login would sign the user straight back in at a provider that still has a session
     if (autoLogin && !providerLogout) return void res.render('logged-out');

@@ -14,7 +14,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
 import { hubApi, hubToken, runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
-import { testPort } from '../helpers/test-ports.js';
+import { testPort, testPortPair } from '../helpers/test-ports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'labhub-https-'));
 const keyFile = join(dir, 'key.pem');
@@ -90,6 +90,57 @@ for (const mode of ['inprocess', 'subprocess'] as const) {
     });
   });
 }
+
+describe('cookieHostPrefix with per-user subdomains over https: the hub\u2019s cookies in __Host- form', () => {
+  let hub: HubProcess;
+  let hubOrigin: string;
+  const subKey = join(dir, 'sub-key.pem');
+  const subCert = join(dir, 'sub-cert.pem');
+
+  beforeAll(async () => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=hub.localhost', '-addext', 'subjectAltName=DNS:hub.localhost,DNS:*.hub.localhost', '-keyout', subKey, '-out', subCert], { stdio: 'ignore' });
+    const cfgDir = mkdtempSync(join(tmpdir(), 'labhub-hostprefix-'));
+    const port = await testPortPair();
+    hubOrigin = `https://hub.localhost:${port}`;
+    writeFileSync(join(cfgDir, 'labhub.yaml'), `ssl: { keyFile: ${subKey}, certFile: ${subCert} }\nsubdomainHost: ${hubOrigin}\ncookieHostPrefix: true\n`);
+    hub = await startHubProcess({ port, args: ['--config', join(cfgDir, 'labhub.yaml')], dataDir: join(cfgDir, 'data') });
+  }, 60_000);
+  afterAll(async () => {
+    await hub?.stop();
+  });
+
+  it('login, a cookie-authenticated write and logout work with __Host- cookies; a cookie tossed from a sibling host is ignored', async () => {
+    const agent = new Agent({ connect: { ca: readFileSync(subCert), lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never } });
+    const b = new Browser(hubOrigin, { fetch: ((url: string, init: Record<string, unknown> = {}) => undiciFetch(url, { ...init, dispatcher: agent } as never)) as unknown as typeof fetch });
+    expect((await b.login('admin', 'admin-test-password')).status).toBe(200);
+    const cookies = await b.jar.getCookies(`${hubOrigin}/hub/`);
+    expect(cookies.map((c) => c.key).sort()).toEqual(['__Host-_xsrf', '__Host-jupyterhub-hub-login', '__Host-jupyterhub-session-id']);
+    expect(cookies.every((c) => c.secure && c.httpOnly && c.hostOnly && c.path === '/')).toBe(true);
+    // a write with the login cookie needs the _xsrf token bound to it
+    const xsrf = await b.xsrf();
+    const created = await b.request('/hub/api/users/admin/tokens', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf }, body: JSON.stringify({ note: 'from the page' }) });
+    expect(created.status).toBe(201);
+    // a page on a user's host can set cookies for the parent domain, but only without the __Host- prefix: the hub never reads those
+    await b.jar.setCookie('jupyterhub-hub-login=planted; Domain=hub.localhost; Path=/; Secure', `https://mallory.hub.localhost:${hub.port}/`);
+    await b.jar.setCookie('_xsrf=planted; Domain=hub.localhost; Path=/; Secure', `https://mallory.hub.localhost:${hub.port}/`);
+    const me = await b.get('/hub/api/user');
+    expect(JSON.parse(me.text)).toMatchObject({ name: 'admin' });
+    const again = await b.request('/hub/api/users/admin/tokens', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf }, body: '{}' });
+    expect(again.status).toBe(201);
+    await b.get('/hub/logout');
+    expect((await b.jar.getCookies(`${hubOrigin}/hub/`)).filter((c) => c.key.startsWith('__Host-jupyterhub-hub-login'))).toEqual([]);
+    expect((await b.get('/hub/api/user')).status).toBe(403);
+  });
+
+  it('the configuration refuses cookieHostPrefix without subdomains or without https', async () => {
+    const cfgDir = mkdtempSync(join(tmpdir(), 'labhub-hostprefix-cfg-'));
+    const file = join(cfgDir, 'labhub.yaml');
+    writeFileSync(file, 'cookieHostPrefix: true\n');
+    const r = await runLabhub(['config', 'check', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr + r.stdout).toContain('cookieHostPrefix');
+  });
+});
 
 describe('unusable ssl files stop the start with a clear message', () => {
   const start = async (ssl: string) => {
