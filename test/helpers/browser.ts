@@ -3,12 +3,11 @@ import makeFetchCookie from 'fetch-cookie';
 import { CookieJar } from 'tough-cookie';
 import { Agent, fetch as undiciFetch } from 'undici';
 
-/** Resolves every host name (hub.localhost, alice.hub.localhost, …) to 127.0.0.1, as a wildcard DNS record would. */
-export const loopbackDispatcher = new Agent({
-  connect: {
-    lookup: (_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => (opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)),
-  } as never,
-});
+/** A DNS lookup that answers 127.0.0.1 for every host name (hub.localhost, alice.hub.localhost, …), as a wildcard record would. */
+export const loopbackLookup = ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => (opts?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never;
+
+/** An undici dispatcher that reaches every host name on loopback. */
+export const loopbackDispatcher = new Agent({ connect: { lookup: loopbackLookup } });
 
 /** fetch that reaches any host name on loopback (subdomain tests). */
 export const loopbackFetch = (url: string, init: Record<string, unknown> = {}) => undiciFetch(url, { ...init, dispatcher: loopbackDispatcher });

@@ -6,13 +6,12 @@
  * and with `labhub-proxy` as a subprocess. The certificate is made here with openssl.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser } from '../helpers/browser.js';
+import { Browser, loopbackLookup } from '../helpers/browser.js';
 import { hubApi, hubToken, runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { testPort, testPortPair } from '../helpers/test-ports.js';
 
@@ -110,7 +109,7 @@ describe('cookieHostPrefix with per-user subdomains over https: the hub\u2019s c
   });
 
   it('login, a cookie-authenticated write and logout work with __Host- cookies; a cookie tossed from a sibling host is ignored', async () => {
-    const agent = new Agent({ connect: { ca: readFileSync(subCert), lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never } });
+    const agent = new Agent({ connect: { ca: readFileSync(subCert), lookup: loopbackLookup } });
     const b = new Browser(hubOrigin, { fetch: ((url: string, init: Record<string, unknown> = {}) => undiciFetch(url, { ...init, dispatcher: agent } as never)) as unknown as typeof fetch });
     expect((await b.login('admin', 'admin-test-password')).status).toBe(200);
     const cookies = await b.jar.getCookies(`${hubOrigin}/hub/`);
