@@ -121,11 +121,11 @@ export function createHub(input: CreateHubInput): Hub {
   const metrics = new HubMetrics();
   const buildSpawner: SpawnerBuilder =
     input.buildSpawner ?? ((identity, state, spawnerConfig) => createSpawner({ dataDir: config.dataDir, log: log.child({ component: 'spawner' }), hubId: id }, spawnerConfig ?? config.spawner, identity, state));
-  const serviceManager = new ServiceManager({ config, services, tokens, oauth, clock, log, hubApiUrl, serviceTokens: input.serviceTokens ?? {} });
+  const subdomains = config.subdomainHost ? new Subdomains(config.subdomainHost) : undefined;
+  const serviceManager = new ServiceManager({ config, services, tokens, oauth, clock, log, hubApiUrl, subdomains, serviceTokens: input.serviceTokens ?? {} });
   // services first: roles may be assigned to them
   serviceManager.applyConfig();
   applyRbacConfig(config, { roles, groups, users, services }, isoNow(clock));
-  const subdomains = config.subdomainHost ? new Subdomains(config.subdomainHost) : undefined;
   const serverManager = new ServerManager({ config, clock, log, subdomains, proxy: input.proxy, users, servers, tokens, oauth, buildSpawner, resolveSpawn: (u, opts) => resolveSpawn(config, users.groupNames(u.id), opts), hubApiUrl, metrics, extraRoutes: () => [...serviceManager.routes(), ...deps.routeAuth.portRoutes()], routeAuth: () => deps.routeAuth.routeData(), preSpawn: (u) => deps.auth.refreshAuthState(u.id), checkQuota: (u, s, r) => quotas.check(u, s, r) });
   const quotas = new Quotas({ config, users, servers, active: () => serverManager.activeServers() });
   const cookies = hubCookies(config.cookieHostPrefix);

@@ -151,7 +151,7 @@ export class ServerManager {
     if (status === 'running') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already running`);
     if (status === 'spawn') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is already pending spawn`);
     if (status === 'stop') throw new HubError(400, `${user.name}'s server${serverName ? ` ${serverName}` : ''} is pending stop`);
-    if (this.d.subdomains && !this.d.subdomains.userHost(user.name)) throw new HubError(400, `The user name ${user.name} is too long for a subdomain (a DNS label holds 63 characters once escaped)`);
+    if (this.d.subdomains && !this.d.subdomains.userHost(user.name)) throw new HubError(400, `The user name ${user.name} cannot have a subdomain: 'services' is the services' host, and a DNS label holds 63 characters once escaped`);
     const { concurrentSpawnLimit, activeServerLimit } = this.d.config;
     if (concurrentSpawnLimit > 0 && this.pendingCount() >= concurrentSpawnLimit) {
       this.d.metrics?.spawnThrottled.inc();

@@ -12,6 +12,7 @@ import type { ServiceRepo, ServiceRow } from './db/services.js';
 import type { TokenRepo } from './db/tokens.js';
 import { HubError } from './errors.js';
 import type { Logger } from './log.js';
+import type { Subdomains } from './subdomains.js';
 
 type ServiceConfig = Config['services'][number];
 
@@ -24,6 +25,8 @@ export interface ServiceManagerDeps {
   log: Logger;
   hubApiUrl: string;
   serviceTokens: Record<string, string>;
+  /** set with `subdomainHost`: services live on their own host (services.<domain>), as in JupyterHub */
+  subdomains?: Subdomains;
 }
 
 export const serviceClientId = (name: string) => `service-${name}`;
@@ -64,7 +67,7 @@ export class ServiceManager {
         this.d.oauth.upsertClient({
           identifier: serviceClientId(svc.name),
           secret: token,
-          redirectUri: `${servicePrefix(svc.name)}oauth_callback`,
+          redirectUri: `${this.publicUrl(svc.name)}oauth_callback`,
           description: `Service ${svc.name}`,
           allowedScopes: [`access:services!service=${svc.name}`, ...svc.oauthClientAllowedScopes],
           now,
@@ -79,16 +82,27 @@ export class ServiceManager {
     this.d.services.delete(row.id);
   }
 
+  /** Where browsers reach a service: its path, or its full URL on the services' host with subdomains. */
+  publicUrl(name: string): string {
+    return this.d.subdomains?.serviceUrl(name) ?? servicePrefix(name);
+  }
+
+  /** The proxy route of a service. */
+  routePath(name: string): string {
+    return this.d.subdomains?.serviceRoute(name) ?? servicePrefix(name);
+  }
+
   /** Proxy routes the hub must keep for services with a url. */
   routes(): Array<{ path: string; target: string; data: Record<string, unknown> }> {
     return this.d.services
       .list()
       .filter((s) => s.url)
-      .map((s) => ({ path: servicePrefix(s.name), target: new URL(s.url!).origin, data: { service: s.name } }));
+      .map((s) => ({ path: this.routePath(s.name), target: new URL(s.url!).origin, data: { service: s.name } }));
   }
 
   envFor(svc: ServiceConfig, token: string): Record<string, string> {
     const prefix = servicePrefix(svc.name);
+    const sub = this.d.subdomains;
     const access = JSON.stringify([`access:services!service=${svc.name}`]);
     const env: Record<string, string> = {};
     for (const k of ['PATH', 'PYTHONPATH', 'LANG', 'LC_ALL', 'HOME', 'VIRTUAL_ENV']) if (process.env[k] !== undefined) env[k] = process.env[k]!;
@@ -100,15 +114,15 @@ export class ServiceManager {
       JUPYTERHUB_API_URL: this.d.hubApiUrl,
       JUPYTERHUB_BASE_URL: '/',
       JUPYTERHUB_CLIENT_ID: serviceClientId(svc.name),
-      JUPYTERHUB_HOST: '',
+      JUPYTERHUB_HOST: sub ? sub.hubOrigin : '',
       JUPYTERHUB_SERVICE_PREFIX: prefix,
       JUPYTERHUB_SERVICE_URL: svc.url ?? '',
-      JUPYTERHUB_OAUTH_CALLBACK_URL: `${prefix}oauth_callback`,
+      JUPYTERHUB_OAUTH_CALLBACK_URL: `${this.publicUrl(svc.name)}oauth_callback`,
       JUPYTERHUB_OAUTH_SCOPES: access,
       JUPYTERHUB_OAUTH_ACCESS_SCOPES: access,
       JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES: JSON.stringify(svc.oauthClientAllowedScopes),
-      JUPYTERHUB_PUBLIC_URL: '',
-      JUPYTERHUB_PUBLIC_HUB_URL: '',
+      JUPYTERHUB_PUBLIC_URL: sub ? this.publicUrl(svc.name) : '',
+      JUPYTERHUB_PUBLIC_HUB_URL: sub ? `${sub.hubOrigin}/hub/` : '',
       ...svc.environment,
     };
   }

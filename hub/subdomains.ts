@@ -13,6 +13,9 @@
 import { serverPrefix } from './env.js';
 
 const MAX_LABEL = 63; // RFC 1035
+/** the services' host label (JupyterHub's `services.<domain>`): no user gets it */
+const SERVICES_LABEL = 'services';
+const servicePath = (name: string) => `/services/${encodeURIComponent(name)}/`;
 
 export interface PortHostKey {
   owner: string;
@@ -82,10 +85,25 @@ export class Subdomains {
     return `${this.protocol}//${this.domain}${this.portSuffix}`;
   }
 
-  /** The host all of a user's servers share (`alice.hub.example.org`), undefined when too long for DNS. */
+  /** The host all of a user's servers share (`alice.hub.example.org`), undefined when too long for DNS or reserved. */
   userHost(user: string): string | undefined {
     const label = escapeDnsName(user);
-    return label.length <= MAX_LABEL ? `${label}.${this.domain}` : undefined;
+    return label.length <= MAX_LABEL && label !== SERVICES_LABEL ? `${label}.${this.domain}` : undefined;
+  }
+
+  /** The host all services share, as in JupyterHub: `services.hub.example.org` (its own origin, not the hub's). */
+  get servicesHost(): string {
+    return `${SERVICES_LABEL}.${this.domain}`;
+  }
+
+  /** `https://services.hub.example.org/services/<name>/` */
+  serviceUrl(name: string): string {
+    return `${this.protocol}//${this.servicesHost}${this.portSuffix}${servicePath(name)}`;
+  }
+
+  /** The proxy route of a service: `/services.hub.example.org/services/<name>/` */
+  serviceRoute(name: string): string {
+    return `/${this.servicesHost}${servicePath(name)}`;
   }
 
   /** `https://alice.hub.example.org/user/alice/[server/]` */

@@ -9,13 +9,15 @@
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Browser as Chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, loopbackFetch } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
-import { testPortPair } from '../helpers/test-ports.js';
+import { testPort, testPortPair } from '../helpers/test-ports.js';
+
+const WHOAMI = resolve(import.meta.dirname, '..', 'fakes', 'whoami-oauth.py');
 
 const browserAt = (base: string) => Browser.onLoopback(base);
 
@@ -51,7 +53,24 @@ describe('per-user subdomains with the real jupyterhub-singleuser', () => {
     port = await testPortPair();
     hubOrigin = `http://hub.localhost:${port}`;
     aliceOrigin = `http://alice.hub.localhost:${port}`;
-    writeFileSync(join(dir, 'labhub.yaml'), `subdomainHost: ${hubOrigin}\nallowNamedServers: true\n`);
+    const servicePort = await testPort();
+    writeFileSync(
+      join(dir, 'labhub.yaml'),
+      [
+        `subdomainHost: ${hubOrigin}`,
+        'allowNamedServers: true',
+        // JupyterHub's own HubOAuth client code as a hub-managed service (on the services' host)
+        'services:',
+        '  - name: whoami',
+        `    url: http://127.0.0.1:${servicePort}`,
+        `    command: [/usr/bin/python3, ${WHOAMI}]`,
+        '    oauthNoConfirm: true',
+        'roles:',
+        '  - name: user',
+        '    scopes: [self, access:services]',
+        '',
+      ].join('\n'),
+    );
     hub = await startHubProcess({ port, args: ['--config', join(dir, 'labhub.yaml')], dataDir: join(dir, 'data') });
     admin = await tokenFor('admin');
     expect((await api(admin, 'POST', '/users', { usernames: ['alice', 'bob'] })).status).toBe(201);
@@ -166,6 +185,28 @@ describe('per-user subdomains with the real jupyterhub-singleuser', () => {
     } finally {
       await chromium?.close();
     }
+  });
+
+  it("services live on the services' host (as in JupyterHub): JupyterHub's HubOAuth service logs alice in through the hub's host", async () => {
+    const serviceUrl = `http://services.hub.localhost:${port}/services/whoami/`;
+    expect((await routes())['/services.hub.localhost/services/whoami']).toMatchObject({ service: 'whoami' });
+    expect((await routes())['/services/whoami']).toBeUndefined();
+    const b = await loggedIn('alice');
+    let r = await b.get(serviceUrl);
+    for (let i = 0; i < 50 && r.status >= 500; i++) {
+      await new Promise((res) => setTimeout(res, 200)); // the managed service is still importing tornado
+      r = await b.get(serviceUrl);
+    }
+    expect(r.status, r.text.slice(0, 300)).toBe(200);
+    expect(JSON.parse(r.text)).toMatchObject({ name: 'alice' });
+    expect(r.chain.some((u) => u.startsWith(`${hubOrigin}/hub/api/oauth2/authorize?client_id=service-whoami`))).toBe(true);
+    expect(r.chain.some((u) => u.startsWith(`${serviceUrl}oauth_callback?code=`))).toBe(true);
+    expect((await b.jar.getCookies(`http://services.hub.localhost:${port}/hub/`)).every((c) => c.domain === 'services.hub.localhost')).toBe(true);
+    // 'services' is that host: no user gets it
+    expect((await api(admin, 'POST', '/users', { usernames: ['services'] })).status).toBe(201);
+    const refused = await api(admin, 'POST', '/users/services/server');
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { message: string }).message).toContain("'services' is the services' host");
   });
 
   it("a stopped server's host sends the browser to the hub, which offers to start it again", async () => {

@@ -70,6 +70,11 @@ describe('port host names', () => {
     // another user's path on alice's host, traversal, ports paths, foreign hosts: nothing
     for (const bad of ['/alice.hub.example.org/user/bob', '/alice.hub.example.org/user/alice/..', '/alice.hub.example.org/user/alice/ports/80', '/alice.hub.example.org/services/x', '/alice.other.org/user/alice', '/user/alice', '/hub.example.org/user/alice']) expect(h.parseRoute(bad), bad).toBeUndefined();
     expect(h.userHost('x'.repeat(64))).toBeUndefined();
+    // services have their own host, as in JupyterHub; no user gets it
+    expect(h.serviceUrl('whoami')).toBe('https://services.hub.example.org/services/whoami/');
+    expect(h.serviceRoute('whoami')).toBe('/services.hub.example.org/services/whoami/');
+    expect(h.userHost('services')).toBeUndefined();
+    expect(h.userHost('Services')).toBe('-53ervices.hub.example.org');
   });
 
   it('config: subdomainHost must be scheme://host[:port] of a host name, and needs LabHub’s proxy', () => {

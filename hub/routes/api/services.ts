@@ -57,7 +57,7 @@ export function servicesRoutes(api: ApiRouter, d: HubDeps): void {
     const now = isoNow(d.clock);
     const row = d.services.upsert({ name, url: (b.url as string | undefined) ?? null, display: b.display !== false, oauthClientId: b.url ? serviceClientId(name) : null, oauthNoConfirm: b.oauth_no_confirm === true, fromConfig: false, info: (b.info as Record<string, unknown>) ?? {}, now });
     const { token } = d.tokens.create({ kind: 'api', serviceId: row.id, scopes: ['inherit'], note: `Service ${name}`, now });
-    if (row.url) d.oauth.upsertClient({ identifier: serviceClientId(name), secret: token, redirectUri: `${servicePrefix(name)}oauth_callback`, description: `Service ${name}`, allowedScopes: [`access:services!service=${name}`], now });
+    if (row.url) d.oauth.upsertClient({ identifier: serviceClientId(name), secret: token, redirectUri: `${d.serviceManager.publicUrl(name)}oauth_callback`, description: `Service ${name}`, allowedScopes: [`access:services!service=${name}`], now });
     d.log.info({ service: name, by: req.identity!.name, event: 'service-created' }, 'service created');
     res.status(201).json({ ...serviceModel(d, row, req.identity!.scopes), api_token: token });
   });
@@ -68,7 +68,7 @@ export function servicesRoutes(api: ApiRouter, d: HubDeps): void {
     if (s.from_config) throw new HubError(405, `Service ${s.name} is defined in the configuration and cannot be deleted through the API`);
     d.oauth.deleteClient(serviceClientId(s.name));
     d.services.delete(s.id);
-    if (s.url) await d.proxy.deleteRoute(servicePrefix(s.name)).catch(() => undefined);
+    if (s.url) await d.proxy.deleteRoute(d.serviceManager.routePath(s.name)).catch(() => undefined);
     d.log.info({ service: s.name, by: req.identity!.name, event: 'service-deleted' }, 'service deleted');
     res.status(204).end();
   });
