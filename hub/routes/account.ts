@@ -6,6 +6,7 @@
  */
 import { Router, urlencoded, type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import { SqliteRateLimitStore } from '../db/request-rate.js';
 import type { HubDeps } from '../deps.js';
 import { requireLoginPage } from '../http/auth.js';
 import { HubError } from '../errors.js';
@@ -25,6 +26,7 @@ export function accountRouter(d: HubDeps): Router {
     limit: local.cfg.rateLimit.maxRequests,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
+    store: new SqliteRateLimitStore(d.db, 'account:', () => d.clock.now()),
     handler: (_req, _res, next) => next(new HubError(429, 'Too many attempts from your address; try again later', { code: 'RATE_LIMITED' })),
   });
   const minLength = local.cfg.minPasswordLength;

@@ -7,6 +7,7 @@
  */
 import { Router, urlencoded, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import { SqliteRateLimitStore } from '../db/request-rate.js';
 import type { HubDeps } from '../deps.js';
 import type { UserRow } from '../db/users.js';
 import { HubError } from '../errors.js';
@@ -61,6 +62,7 @@ export function loginRouter(d: HubDeps): Router {
       limit: local.cfg.rateLimit.maxRequests,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
+      store: new SqliteRateLimitStore(d.db, 'login:', () => d.clock.now()),
       handler: (_req, _res, next) => next(new HubError(429, 'Too many login attempts from your address; try again later', { code: 'RATE_LIMITED' })),
     });
     r.post('/hub/login', limiter, form, d.csrf.check(), async (req, res) => {

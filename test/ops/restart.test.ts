@@ -7,7 +7,7 @@
  *  - kill -9 during a spawn (the fake server waits 60 s before listening): the restarted hub kills
  *    the half-started process (checked in /proc), marks the server stopped and revokes its token;
  *  - SIGTERM: graceful, servers keep running and are re-attached;
- *  - a login lockout is kept across a restart (counters in the database).
+ *  - a login lockout and the per-IP login request count are kept across a restart (counters in the database).
  */
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -137,12 +137,19 @@ describe('hub restart survival', () => {
     expect((await api('POST', '/users/mallet/password', admin, { password: 'mallet-password-1' })).status).toBe(204);
     const b = new Browser(hub!.publicUrl);
     for (let i = 1; i <= 4; i++) expect((await b.login('mallet', `wrong-${i}-password`)).status).toBe(403);
-    expect((await b.login('mallet', 'wrong-5-password')).status).toBe(429); // the 5th failure locks (default lockout)
+    const fifth = await b.login('mallet', 'wrong-5-password');
+    expect(fifth.status).toBe(429); // the 5th failure locks (default lockout)
+    // the per-IP request limit (express-rate-limit, draft-8 header: r = requests left in the window)
+    const left = (r: { headers: Headers }) => Number(/;\s*r=(\d+)/.exec(r.headers.get('ratelimit') ?? '')?.[1]);
+    const leftBefore = left(fifth);
+    expect(leftBefore).toBeGreaterThan(0);
     expect(await hub!.stop('SIGTERM')).toBe(0);
     await start();
     const again = await new Browser(hub!.publicUrl).login('mallet', 'mallet-password-1', '/hub/api/user');
     expect(again.status).toBe(429);
     expect(again.text).toMatch(/Too many failed login attempts/);
+    // ... and its window went on counting across the restart (counters in the database since migration 0007)
+    expect(left(again)).toBe(leftBefore - 1);
     expect((await api('DELETE', '/users/mallet/lockout')).status).toBe(204);
     expect((await new Browser(hub!.publicUrl).login('mallet', 'mallet-password-1', '/hub/api/user')).status).toBe(200);
   });
