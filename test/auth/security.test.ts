@@ -159,6 +159,32 @@ describe('login security', () => {
     });
   });
 
+  it('an OAuth access token a client got for the user dies with the login session (logout)', async () => {
+    // a runtime service is an OAuth client whose secret the test holds (its API token)
+    const admin = h.tokenFor('admin', { admin: true });
+    const created = await fetch(`${h.url}/hub/api/services/notes`, { method: 'POST', headers: { Authorization: `token ${admin}` }, body: JSON.stringify({ url: 'http://127.0.0.1:9/', oauth_no_confirm: true }) });
+    expect(created.status).toBe(201);
+    const secret = ((await created.json()) as { api_token: string }).api_token;
+    const b = new Browser(h.url);
+    expect((await b.login('admin', ADMIN_PW)).status).toBe(200);
+    const redirectUri = '/services/notes/oauth_callback';
+    const auth = await b.request(`/hub/api/oauth2/authorize?${new URLSearchParams({ client_id: 'service-notes', redirect_uri: redirectUri, response_type: 'code', state: 's1' })}`, {}, false);
+    expect(auth.status).toBe(302);
+    const code = new URL(auth.headers.get('location')!, h.url).searchParams.get('code')!;
+    const tokenRes = await fetch(`${h.url}/hub/api/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'authorization_code', code, client_id: 'service-notes', client_secret: secret, redirect_uri: redirectUri }).toString() });
+    expect(tokenRes.status).toBe(200);
+    const access = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const whoami = () => fetch(`${h.url}/hub/api/user`, { headers: { Authorization: `token ${access}` } });
+    expect(((await (await whoami()).json()) as { name: string }).name).toBe('admin');
+    // it was stored only as its hash (the database and its WAL hold the hash, never the token)
+    const bytes = Buffer.concat([h.dbFile, `${h.dbFile}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
+    const { createHash } = await import('node:crypto');
+    expect(bytes.includes(Buffer.from(createHash('sha256').update(access).digest('hex')))).toBe(true);
+    expect(bytes.includes(Buffer.from(access))).toBe(false);
+    await b.request('/hub/logout', {}, false);
+    expect((await whoami()).status).toBe(403);
+  });
+
   it('rejects unsafe usernames whatever the pattern says', () => {
     const loose = usernamePolicy({ lowercase: true, maxLength: 20, pattern: '.*', map: {} });
     for (const bad of ['..', '.', '../etc', 'a/b', 'a\\b', 'a b', 'tab\tname', 'nul\u0000', '-rf', '.hidden', 'x'.repeat(21), '', 'a?b', 'a#b', 'a%2fb', 'a:b']) expect(loose.validate(loose.normalize(bad)), JSON.stringify(bad)).not.toBeNull();
