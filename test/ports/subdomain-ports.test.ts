@@ -182,3 +182,37 @@ describe('shared ports on subdomains', () => {
     }
   });
 });
+
+describe('subdomains with labhub-proxy as a subprocess (proxy.mode subprocess)', () => {
+  let hub: HubProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'labhub-subports-sp-'));
+    port = await testPortPair();
+    const apiPort = await freePort();
+    writeFileSync(
+      join(dir, 'labhub.yaml'),
+      [`subdomainHost: http://hub.localhost:${port}`, 'spawner:', '  kind: local', `  cmd: [${process.execPath}, ${FAKE_SINGLEUSER}]`, 'proxy:', '  mode: subprocess', `  apiPort: ${apiPort}`, ''].join('\n'),
+    );
+    hub = await startHubProcess({ port, args: ['--config', join(dir, 'labhub.yaml')], dataDir: join(dir, 'data') });
+    const admin = await hubToken(hub, 'admin');
+    expect((await hubApi(hub, admin, 'POST', '/users', { usernames: ['alice'] })).status).toBe(201);
+    expect((await hubApi(hub, admin, 'POST', '/users/alice/server')).status).toBe(201);
+  });
+  afterAll(async () => {
+    await hub?.stop();
+  });
+
+  it('the hub hands labhub-proxy --host-route-domain/--host-route-fallback: alice is served on her host, other hosts go to the hub', async () => {
+    const r = await loopbackFetch(`http://alice.hub.localhost:${port}/user/alice/api`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({ user: 'alice' });
+    const byPath = await loopbackFetch(`http://hub.localhost:${port}/user/alice/api`, { redirect: 'manual' });
+    expect(byPath.status).toBe(302); // not served on the hub's host: the hub redirects (/hub/user/alice/… → alice's host)
+    expect(byPath.headers.get('location')).toBe('/hub/user/alice/api');
+    const other = await loopbackFetch(`http://bob.hub.localhost:${port}/user/bob/`, { redirect: 'manual' });
+    expect(other.status).toBe(302);
+    expect(other.headers.get('location')).toBe(`http://hub.localhost:${port}/user/bob/`);
+  });
+});
