@@ -6,15 +6,15 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testPort } from '../helpers/test-ports.js';
 import { Browser } from '../helpers/browser.js';
 import { runLabhub, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
+import { whoamiServiceYaml } from '../helpers/test-hub.js';
 
 const run = promisify(execFile);
-const WHOAMI = resolve(import.meta.dirname, '..', 'fakes', 'whoami-oauth.py');
 const PASSWORD = 'admin-test-password';
 
 describe("JupyterHub's Python client (jupyterhub.services.auth) against LabHub", () => {
@@ -27,14 +27,7 @@ describe("JupyterHub's Python client (jupyterhub.services.auth) against LabHub",
     writeFileSync(
       config,
       [
-        'services:',
-        '  - name: whoami',
-        `    url: http://127.0.0.1:${port}`,
-        `    command: [/usr/bin/python3, ${WHOAMI}]`,
-        '    oauthNoConfirm: true',
-        'roles:',
-        '  - name: user',
-        '    scopes: [self, access:services]',
+        ...whoamiServiceYaml(port),
         '',
       ].join('\n'),
     );

@@ -65,6 +65,13 @@ export class Browser {
     });
   }
 
+  /** `b` after logging in through the form (the login must succeed). */
+  static async loggedIn(b: Browser, user: string, password: string): Promise<Browser> {
+    const r = await b.login(user, password);
+    if (r.status !== 200) throw new Error(`login of ${user} failed: ${r.status}`);
+    return b;
+  }
+
   /** A browser whose requests reach every host name on loopback (per-user subdomain tests). */
   static onLoopback(base: string): Browser {
     return new Browser(base, { fetch: undiciFetch as unknown as typeof fetch, init: { dispatcher: loopbackDispatcher } as RequestInit });

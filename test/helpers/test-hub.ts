@@ -18,6 +18,24 @@ import { startProxy } from '../../proxy/proxy.js';
 import { silentLogger } from '../../proxy/log.js';
 
 export const FAKE_SINGLEUSER = resolve(import.meta.dirname, '..', 'fakes', 'fake-singleuser.mjs');
+const WHOAMI_SERVICE = resolve(import.meta.dirname, '..', 'fakes', 'whoami-oauth.py');
+
+/**
+ * Config lines for JupyterHub's own HubOAuth client code (test/fakes/whoami-oauth.py) as a
+ * hub-managed service listening on `port`, and the user role that lets users reach services.
+ */
+export function whoamiServiceYaml(port: number): string[] {
+  return [
+    'services:',
+    '  - name: whoami',
+    `    url: http://127.0.0.1:${port}`,
+    `    command: [/usr/bin/python3, ${WHOAMI_SERVICE}]`,
+    '    oauthNoConfirm: true',
+    'roles:',
+    '  - name: user',
+    '    scopes: [self, access:services]',
+  ];
+}
 
 export interface TestHub {
   hub: Hub;

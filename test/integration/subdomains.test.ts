@@ -9,15 +9,14 @@
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Browser as Chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, loopbackFetch } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { testPort, testPortPair } from '../helpers/test-ports.js';
-
-const WHOAMI = resolve(import.meta.dirname, '..', 'fakes', 'whoami-oauth.py');
+import { whoamiServiceYaml } from '../helpers/test-hub.js';
 
 const browserAt = (base: string) => Browser.onLoopback(base);
 
@@ -30,11 +29,7 @@ describe('per-user subdomains with the real jupyterhub-singleuser', () => {
   let alice: string;
   const api = (token: string, method: string, path: string, body?: unknown) => hubApi(hub, token, method, path, body);
   const tokenFor = (user: string) => hubToken(hub, user);
-  const loggedIn = async (user: string) => {
-    const b = browserAt(hubOrigin);
-    expect((await b.login(user, `${user}-password-123`)).status).toBe(200);
-    return b;
-  };
+  const loggedIn = (user: string) => Browser.loggedIn(browserAt(hubOrigin), user, `${user}-password-123`);
   const routes = async () => {
     const token = readFileSync(join(hub.dataDir, 'labhub_proxy_token'), 'utf8').trim();
     return (await (await fetch(`http://127.0.0.1:${port + 1}/api/routes`, { headers: { Authorization: `token ${token}` } })).json()) as Record<string, { target: string }>;
@@ -60,14 +55,7 @@ describe('per-user subdomains with the real jupyterhub-singleuser', () => {
         `subdomainHost: ${hubOrigin}`,
         'allowNamedServers: true',
         // JupyterHub's own HubOAuth client code as a hub-managed service (on the services' host)
-        'services:',
-        '  - name: whoami',
-        `    url: http://127.0.0.1:${servicePort}`,
-        `    command: [/usr/bin/python3, ${WHOAMI}]`,
-        '    oauthNoConfirm: true',
-        'roles:',
-        '  - name: user',
-        '    scopes: [self, access:services]',
+        ...whoamiServiceYaml(servicePort),
         '',
       ].join('\n'),
     );

@@ -32,11 +32,7 @@ describe('shared ports on subdomains', () => {
   let shareUrl: string;
   const api = (token: string, method: string, path: string, body?: unknown) => hubApi(hub, token, method, path, body);
   const tokenFor = (user: string) => hubToken(hub, user);
-  const loggedIn = async (user: string) => {
-    const b = browserAt(hubHost);
-    expect((await b.login(user, `${user}-password-123`)).status).toBe(200);
-    return b;
-  };
+  const loggedIn = (user: string) => Browser.loggedIn(browserAt(hubHost), user, `${user}-password-123`);
   const isApp = (text: string) => {
     try {
       return (JSON.parse(text) as { app?: string }).app === 'extra';
