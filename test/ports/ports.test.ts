@@ -9,8 +9,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../spawners/ports.js';
+
 import { Browser } from '../helpers/browser.js';
+import { testPort } from '../helpers/test-ports.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 import { wsPingOnce } from '../helpers/ws-echo.js';
@@ -27,8 +28,8 @@ describe('shared ports', () => {
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'labhub-ports-'));
-    appPort = await freePort();
-    bobAppPort = await freePort();
+    appPort = await testPort();
+    bobAppPort = await testPort();
     // each user's server runs the small app on its own port (alice: appPort, bob: bobAppPort)
     writeFileSync(
       join(dir, 'labhub.yaml'),

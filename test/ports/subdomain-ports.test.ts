@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser as Chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../spawners/ports.js';
+
 import { Browser, loopbackFetch } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
-import { testPortPair } from '../helpers/test-ports.js';
+import { testPort, testPortPair } from '../helpers/test-ports.js';
 import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
 import { wsPingOnce } from '../helpers/ws-echo.js';
 
@@ -45,7 +45,7 @@ describe('shared ports on subdomains', () => {
     const dir = mkdtempSync(join(tmpdir(), 'labhub-subports-'));
     port = await testPortPair();
     hubHost = `http://hub.localhost:${port}`;
-    appPort = await freePort();
+    appPort = await testPort();
     writeFileSync(
       join(dir, 'labhub.yaml'),
       [
@@ -186,7 +186,7 @@ describe('subdomains with labhub-proxy as a subprocess (proxy.mode subprocess)',
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'labhub-subports-sp-'));
     port = await testPortPair();
-    const apiPort = await freePort();
+    const apiPort = await testPort();
     writeFileSync(
       join(dir, 'labhub.yaml'),
       [`subdomainHost: http://hub.localhost:${port}`, 'spawner:', '  kind: local', `  cmd: [${process.execPath}, ${FAKE_SINGLEUSER}]`, 'proxy:', '  mode: subprocess', `  apiPort: ${apiPort}`, ''].join('\n'),
