@@ -23,8 +23,6 @@ import { OidcAuthenticator } from './oidc.js';
 import { SignupRepo } from './signup.js';
 import { SqliteThrottleStore } from '../db/login-throttle.js';
 
-export { SESSION_ID_COOKIE } from '../http/hub-cookies.js';
-import { SESSION_ID_COOKIE } from '../http/hub-cookies.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -44,8 +42,8 @@ export interface AuthServiceDeps {
   log: Logger;
   csrf: Csrf;
   secureCookies: boolean;
-  /** name of the jupyterhub-session-id cookie (`__Host-` form with cookieHostPrefix) */
-  sessionIdCookie?: string;
+  /** name of the jupyterhub-session-id cookie (`__Host-` form with cookieHostPrefix; http/hub-cookies.ts) */
+  sessionIdCookie: string;
   /** Client secrets by method name (env LABHUB_<NAME>_CLIENT_SECRET), else clientSecretFile. */
   clientSecrets?: Record<string, string>;
   postAuthHook?: PostAuthHook;
@@ -115,7 +113,7 @@ export class AuthService implements LoginFinisher {
         req.session.cookieId = user.cookie_id;
         req.session.hubSessionId = hubSessionId;
         req.session.authMethod = method;
-        res.cookie(d.sessionIdCookie ?? SESSION_ID_COOKIE, hubSessionId, { httpOnly: true, sameSite: 'lax', secure: d.secureCookies, path: '/' });
+        res.cookie(d.sessionIdCookie, hubSessionId, { httpOnly: true, sameSite: 'lax', secure: d.secureCookies, path: '/' });
         d.csrf.rotate(req, res);
         d.users.touch(user.id, isoNow(d.clock));
         d.log.info({ user: user.name, method, event: 'login' }, 'user logged in');

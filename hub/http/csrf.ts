@@ -7,9 +7,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HubError } from '../errors.js';
-import { XSRF_COOKIE } from './hub-cookies.js';
 
-export { XSRF_COOKIE } from './hub-cookies.js';
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function parseCookies(header: string | undefined): Record<string, string> {
@@ -35,7 +33,7 @@ export class Csrf {
     private readonly secret: string,
     private readonly secure: boolean,
     /** the nonce cookie's name and path (hub-cookies.ts) */
-    private readonly cookie: { name: string; path: string } = { name: XSRF_COOKIE, path: '/hub/' },
+    private readonly cookie: { name: string; path: string },
   ) {}
 
   tokenFor(nonce: string, binding: string): string {

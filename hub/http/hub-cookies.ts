@@ -3,9 +3,9 @@
  * `__Host-` form: Secure, path `/`, never a Domain — browsers then refuse such a cookie from any
  * other host, so a page on a user's subdomain cannot plant one for the hub (cookie tossing).
  */
-export const LOGIN_COOKIE = 'jupyterhub-hub-login';
-export const SESSION_ID_COOKIE = 'jupyterhub-session-id';
-export const XSRF_COOKIE = '_xsrf';
+const LOGIN_COOKIE = 'jupyterhub-hub-login';
+const SESSION_ID_COOKIE = 'jupyterhub-session-id';
+const XSRF_COOKIE = '_xsrf';
 
 export interface HubCookies {
   login: string;

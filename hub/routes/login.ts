@@ -12,11 +12,8 @@ import type { HubDeps } from '../deps.js';
 import type { UserRow } from '../db/users.js';
 import { HubError } from '../errors.js';
 import { safeNext } from '../auth/next.js';
-import { SESSION_ID_COOKIE } from '../auth/service.js';
 
 export { safeNext } from '../auth/next.js';
-export { SESSION_ID_COOKIE } from '../auth/service.js';
-export { LOGIN_COOKIE } from '../http/hub-cookies.js';
 
 /** Kept for callers of the foundation API: a local-account session switch. */
 export function completeLogin(d: HubDeps, req: Request, res: Response, user: UserRow): Promise<void> {
