@@ -18,6 +18,7 @@ import { startProxy } from '../proxy/proxy.js';
 import { createHttpsRedirect } from '../proxy/https-redirect.js';
 import { createSecureContext } from 'node:tls';
 import { HubError } from './errors.js';
+import { Subdomains } from './subdomains.js';
 import type { Logger } from './log.js';
 
 export interface RunningProxy {
@@ -137,9 +138,10 @@ export async function startProxyFor(config: Config, authToken: string, hubTarget
   const apiPort = p.apiPort ?? (config.port === 0 ? 0 : config.port + 1);
   const errorTarget = `${hubTarget}/hub/error`;
   // shared ports on subdomains (config refuses subdomainHost with an external proxy)
-  const hostRouteDomain = config.subdomainHost ? new URL(config.subdomainHost).hostname.toLowerCase() : undefined;
+  const subdomains = config.subdomainHost ? new Subdomains(config.subdomainHost) : undefined;
+  const hostRouteDomain = subdomains?.domain;
   // a user's host without a route (server stopped, or not yet routed) goes to the hub, which knows why
-  const hostRouteFallback = config.subdomainHost ? new URL(config.subdomainHost).origin : undefined;
+  const hostRouteFallback = subdomains?.hubOrigin;
   if (p.mode === 'external') {
     if (!p.apiUrl) throw new HubError(500, "proxy.apiUrl is required when proxy.mode is 'external'");
     return { publicUrl: `http://${config.ip}:${config.port}`, apiUrl: p.apiUrl, close: async () => undefined };

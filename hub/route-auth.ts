@@ -50,13 +50,14 @@ const CODE_TTL_MS = 60_000;
 const MAX_CODES = 10_000;
 
 export class RouteAuth {
-  /** set when servers and shares live on subdomains */
-  readonly hosts: Subdomains | undefined;
   /** one-time codes for the subdomain cookie hand-over: code → token, for one route, briefly */
   private readonly codes = new Map<string, { token: string; route: string; until: number }>();
 
-  constructor(private readonly d: HubDeps) {
-    this.hosts = d.subdomains;
+  constructor(private readonly d: HubDeps) {}
+
+  /** set when servers and shares live on subdomains */
+  private get hosts(): Subdomains | undefined {
+    return this.d.subdomains;
   }
 
   /** What a route protects: a server or a share — at its path, or on its host with subdomains. */

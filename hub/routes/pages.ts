@@ -7,6 +7,7 @@ import { Router, urlencoded, type NextFunction, type Request, type Response } fr
 import { isoNow } from '../clock.js';
 import type { HubDeps } from '../deps.js';
 import { HubError } from '../errors.js';
+import { safeNext } from '../auth/next.js';
 import { hasScope } from '../scopes.js';
 import { startServer } from './api/servers.js';
 import { param } from './params.js';
@@ -89,11 +90,7 @@ export function pagesRouter(d: HubDeps): Router {
   };
 
   /** Where to go once a server runs: a path here, a URL on one of our subdomains, else the server. */
-  const nextOr = (raw: unknown, fallback: string): string => {
-    if (typeof raw !== 'string') return fallback;
-    if (raw.startsWith('/') && !raw.startsWith('//')) return raw;
-    return d.subdomains?.isOwnUrl(raw) ? raw : fallback;
-  };
+  const nextOr = (raw: unknown, fallback: string): string => (typeof raw === 'string' && d.subdomains?.isOwnUrl(raw) ? raw : safeNext(raw, fallback));
 
   const spawnTarget = (req: Request) => {
     const user = subject(req, 'servers');

@@ -11,6 +11,7 @@ import type { HubDeps } from '../../deps.js';
 import type { PortLevel, PortRow } from '../../db/ports.js';
 import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
+import { safeNext } from '../../auth/next.js';
 import { userOf } from '../../http/auth.js';
 import { parseCookies } from '../../http/csrf.js';
 import { ROUTE_COOKIE, ROUTE_TOKEN_CLIENT } from '../../route-auth.js';
@@ -78,7 +79,7 @@ export function portsRoutes(api: ApiRouter, d: HubDeps): void {
       if (typeof b.expires_in !== 'number' || !(b.expires_in > 0) || b.expires_in > MAX_SHARE_SECONDS) throw new HubError(400, `'expires_in' must be between 1 and ${MAX_SHARE_SECONDS} seconds`);
       expiresAt = new Date(d.clock.now() + b.expires_in * 1000).toISOString();
     }
-    if (!d.routeAuth.shareRoute(user.name, server, port)) throw new HubError(400, `The user and server names are too long for a subdomain (a DNS label holds 63 characters): ${d.routeAuth.hosts?.domain ?? ''}`);
+    if (!d.routeAuth.shareRoute(user.name, server, port)) throw new HubError(400, `The user and server names are too long for a subdomain (a DNS label holds 63 characters): ${d.subdomains?.domain ?? ''}`);
     if (d.serverManager.status(user.name, server) !== 'running') throw new HubError(400, `${user.name}'s server${server ? ` ${server}` : ''} is not running`);
     if (!d.routeAuth.portTarget(user.name, server, port)) throw new HubError(400, `Nothing in ${user.name}'s server listens on port ${port}`);
     const row = d.ports.upsert({ ownerId: user.id, serverName: server, port, level, users, groups, now: isoNow(d.clock), expiresAt });
@@ -164,17 +165,18 @@ export function routeLoginRouter(d: HubDeps): Router {
         now: isoNow(d.clock),
       }).token;
     }
-    const nextPath = typeof req.query.next === 'string' && /^\/(?![/\\])/.test(req.query.next) && !req.query.next.includes('..') ? req.query.next : '/';
+    // `next` is a path on the route's own host (subdomains) or under the route's path
+    const next = safeNext(req.query.next, '');
     if (d.routeAuth.isHostRoute(route)) {
       // another host: the proxy there trades this code for the token and sets its own cookie
       // (at the route's own path: '' for a share, /user/alice for a server)
       const code = d.routeAuth.issueCode(route, token);
-      return void res.redirect(302, `${d.routeAuth.hosts!.urlOfRoute(route)}/_labhub/route-login?${new URLSearchParams({ code, next: nextPath })}`);
+      return void res.redirect(302, `${d.subdomains!.urlOfRoute(route)}/_labhub/route-login?${new URLSearchParams({ code, next: next || '/' })}`);
     }
     // the cookie only travels to this route (and is stripped by the proxy before the app sees it)
-    res.cookie(ROUTE_COOKIE, token, { path: `${route.replace(/\/+$/, '')}/`, httpOnly: true, sameSite: 'lax', secure: d.config.secureCookies, maxAge: d.config.cookieMaxAgeDays * 86_400_000 });
-    const next = typeof req.query.next === 'string' && req.query.next.startsWith(`${route.replace(/\/+$/, '')}/`) && !req.query.next.includes('..') ? req.query.next : `${route.replace(/\/+$/, '')}/`;
-    res.redirect(302, next);
+    const base = `${route.replace(/\/+$/, '')}/`;
+    res.cookie(ROUTE_COOKIE, token, { path: base, httpOnly: true, sameSite: 'lax', secure: d.config.secureCookies, maxAge: d.config.cookieMaxAgeDays * 86_400_000 });
+    res.redirect(302, next.startsWith(base) ? next : base);
   });
 
   return r;
