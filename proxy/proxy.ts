@@ -271,21 +271,21 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     return m ? { prefix: m.prefix, target: m.data.target } : undefined;
   }
 
-  private routingKey(req: { url?: string; headers?: http.IncomingHttpHeaders }): string {
-    if (this.hostRouteTail) return this.hostRouteKey(req);
+  /** `host`: the request's routed host when the caller has it already (see routedHost). */
+  private routingKey(req: { url?: string; headers?: http.IncomingHttpHeaders }, host = this.hostRouteTail ? this.routedHost(req) : undefined): string {
+    if (this.hostRouteTail) return this.hostRouteKey(req, host);
     const base = this.hostRouting ? '/' + hostWithoutPort(req.headers?.host) : '';
     return base + routingPath(req.url ?? '/');
   }
 
-  /** The request's host when it lies under --host-route-domain (lower case), else undefined. */
+  /** The request's host when it lies under --host-route-domain (lower case), else undefined; worked out once per request. */
   private routedHost(req: { headers?: http.IncomingHttpHeaders }): string | undefined {
     const host = hostWithoutPort(req.headers?.host)?.toLowerCase();
     return host && host.endsWith(this.hostRouteTail!) && host.length > this.hostRouteTail!.length ? host : undefined;
   }
 
-  private hostRouteKey(req: { url?: string; headers?: http.IncomingHttpHeaders }): string {
+  private hostRouteKey(req: { url?: string }, host: string | undefined): string {
     const path = routingPath(req.url ?? '/');
-    const host = this.routedHost(req);
     if (host) return `/${host}${path}`;
     // a path naming a host route is not that route: hand it to the default route (the hub)
     const first = path.split('/', 2)[1] ?? '';
@@ -293,10 +293,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   }
 
   /** A request for a routed host matches that host's routes only (the hub's '/' is not one). */
-  private ownMatch(req: http.IncomingMessage, match: TrieMatch<RouteData> | undefined): TrieMatch<RouteData> | undefined {
-    if (!match || !this.hostRouteTail) return match;
-    const host = this.routedHost(req);
-    if (!host) return match;
+  private ownMatch(match: TrieMatch<RouteData> | undefined, host: string | undefined): TrieMatch<RouteData> | undefined {
+    if (!match || !host) return match;
     const own = `/${host}`;
     return match.prefix === own || match.prefix.startsWith(`${own}/`) ? match : undefined;
   }
@@ -326,8 +324,8 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
 
   // ---------------------------------------------------------------- traffic
 
-  private lookup(req: http.IncomingMessage): TrieMatch<RouteData> | undefined | Promise<TrieMatch<RouteData> | undefined> {
-    const key = this.routingKey(req);
+  private lookup(req: http.IncomingMessage, host: string | undefined): TrieMatch<RouteData> | undefined | Promise<TrieMatch<RouteData> | undefined> {
+    const key = this.routingKey(req, host);
     const s = this.syncStore;
     if (s && !this.storeReady) return s.getTargetSync(key);
     return (this.storeReady ?? Promise.resolve()).then(() => this.store.getTarget(key));
@@ -357,24 +355,25 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     this.metrics.requestsWebCount.inc();
     if (this.options.timeout) req.socket.setTimeout(this.options.timeout);
     let m;
+    const host = this.hostRouteTail ? this.routedHost(req) : undefined;
     try {
       const end = this.metrics.enabled ? this.metrics.findTargetForReqSummary.startTimer() : null;
-      m = this.lookup(req);
+      m = this.lookup(req, host);
       if (end) end();
     } catch (e) {
       return handleWebError(this.errCtx, 500, req, res, e);
     }
     if (m instanceof Promise) {
       m.then(
-        (match) => this.dispatchWeb(req, res, match),
+        (match) => this.dispatchWeb(req, res, match, host),
         (e) => handleWebError(this.errCtx, 500, req, res, e),
       );
-    } else this.dispatchWeb(req, res, m);
+    } else this.dispatchWeb(req, res, m, host);
   };
 
-  private dispatchWeb(req: http.IncomingMessage, res: http.ServerResponse, found: TrieMatch<RouteData> | undefined): void {
-    const match = this.ownMatch(req, found);
-    if (!match) return this.noRoute(req, res);
+  private dispatchWeb(req: http.IncomingMessage, res: http.ServerResponse, found: TrieMatch<RouteData> | undefined, host: string | undefined): void {
+    const match = this.ownMatch(found, host);
+    if (!match) return this.noRoute(req, res, host);
     const auth = match.data.labhub_auth;
     if (isRouteAuth(auth)) {
       const base = auth.exchange ? match.prefix.slice(this.hostPartOf(match)) : '';
@@ -396,9 +395,9 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
   }
 
   /** No route: 404, or — for a routed host, when a fallback is set — a redirect to the same path there. */
-  private noRoute(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private noRoute(req: http.IncomingMessage, res: http.ServerResponse, host: string | undefined): void {
     const fallback = this.options.hostRouteFallback;
-    if (fallback && (req.method === 'GET' || req.method === 'HEAD') && this.hostRouteTail && this.routedHost(req)) {
+    if (fallback && host && (req.method === 'GET' || req.method === 'HEAD')) {
       res.writeHead(302, { Location: `${fallback.replace(/\/+$/, '')}${req.url ?? '/'}`, 'Content-Length': '0' });
       return void res.end();
     }
@@ -437,21 +436,22 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     this.upgraded.add(socket);
     socket.once('close', () => this.upgraded.delete(socket));
     let m;
+    const host = this.hostRouteTail ? this.routedHost(req) : undefined;
     try {
-      m = this.lookup(req);
+      m = this.lookup(req, host);
     } catch (e) {
       return handleWsError(this.errCtx, 500, req, socket, e);
     }
     if (m instanceof Promise) {
       m.then(
-        (match) => this.dispatchWs(req, socket, head, match),
+        (match) => this.dispatchWs(req, socket, head, match, host),
         (e) => handleWsError(this.errCtx, 500, req, socket, e),
       );
-    } else this.dispatchWs(req, socket, head, m);
+    } else this.dispatchWs(req, socket, head, m, host);
   };
 
-  private dispatchWs(req: http.IncomingMessage, socket: Duplex, head: Buffer, found: TrieMatch<RouteData> | undefined): void {
-    const match = this.ownMatch(req, found);
+  private dispatchWs(req: http.IncomingMessage, socket: Duplex, head: Buffer, found: TrieMatch<RouteData> | undefined, host: string | undefined): void {
+    const match = this.ownMatch(found, host);
     if (!match) return handleWsError(this.errCtx, 404, req, socket);
     const auth = match.data.labhub_auth;
     if (isRouteAuth(auth)) {
