@@ -89,6 +89,8 @@ export interface Hub {
   sessionStore: SqliteSessionStore;
   /** Where the proxy reaches the hub, once it listens (port 0 in tests). */
   setHubTarget(url: string): void;
+  /** The REST API's routes (method, path pattern, scope). */
+  apiRoutes: ReadonlyArray<{ method: string; path: string; scope?: string }>;
 }
 
 export function hubId(db: Db): string {
@@ -221,7 +223,7 @@ export function createHub(input: CreateHubInput): Hub {
       terminals.handleUpgrade(req, socket, head, identity).catch(() => socket.destroy());
     });
   };
-  return { app: listener, pages: app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url), handleUpgrade, terminals };
+  return { app: listener, pages: app, deps, sessionStore, setHubTarget: (url) => (hubTarget = url), handleUpgrade, terminals, apiRoutes: api.routes() };
 }
 
 export interface RunningHub {

@@ -118,6 +118,7 @@ const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export class ApiRouter {
   private readonly fmw = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 512, caseSensitive: true });
+  private readonly registered: Array<{ method: HTTPMethod; route: Route }> = [];
 
   get(path: string, opts: RouteOptions, handler: ApiHandler): this {
     return this.on('GET', path, opts, handler);
@@ -141,8 +142,15 @@ export class ApiRouter {
 
   on(method: HTTPMethod, path: string, opts: RouteOptions, handler: ApiHandler): this {
     if (opts.scope !== undefined && !isKnownScope(opts.scope)) throw new Error(`unknown scope in handler declaration: ${opts.scope}`);
-    this.fmw.on(method, path, () => undefined, { path, opts, handler } satisfies Route);
+    const route: Route = { path, opts, handler };
+    this.fmw.on(method, path, () => undefined, route);
+    this.registered.push({ method, route });
     return this;
+  }
+
+  /** Every registered route as (method, path pattern): for the API's self-description in tests and docs. */
+  routes(): Array<{ method: string; path: string; scope?: string }> {
+    return this.registered.map(({ method, route }) => ({ method, path: route.path, scope: route.opts.scope }));
   }
 
   /** Finds the route for a request; undefined when the API has none (Express answers). */

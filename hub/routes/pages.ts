@@ -219,8 +219,11 @@ export function pagesRouter(d: HubDeps): Router {
 
   // CHP's --error-target: GET /hub/error/<code>?url=…
   r.get('/hub/error/:code', (req, res) => {
-    const code = Number(param(req, 'code'));
-    const status = code >= 400 && code < 600 ? code : 500;
+    // the proxy's error target (--error-target): it names an error status; anything else is no such page,
+    // as in JupyterHub, whose route only matches digits
+    const raw = param(req, 'code');
+    const code = /^\d{3}$/.test(raw) ? Number(raw) : 0;
+    const status = code >= 400 && code < 600 ? code : 404;
     const message = status === 503 ? 'Your server appears to be down. Try restarting it from the hub.' : status === 404 ? 'Page not found' : 'Error';
     res.status(status).render('error', { status, message, htmlMessage: undefined, identity: req.identity, xsrf: req.xsrfToken });
   });

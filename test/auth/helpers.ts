@@ -31,7 +31,7 @@ export interface AuthTestHub {
   close(): Promise<void>;
 }
 
-export async function startAuthHub(overrides: Record<string, unknown>, opts: { clientSecrets?: Record<string, string>; clock?: Clock; adminPassword?: string; buildSpawner?: SpawnerBuilder } = {}): Promise<AuthTestHub> {
+export async function startAuthHub(overrides: Record<string, unknown>, opts: { clientSecrets?: Record<string, string>; clock?: Clock; adminPassword?: string; buildSpawner?: SpawnerBuilder; proxy?: ProxyClient } = {}): Promise<AuthTestHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'labhub-auth-'));
   const config: Config = ConfigSchema.parse({ dataDir, logLevel: 'debug', ...overrides });
   const dbFile = join(dataDir, 'labhub.sqlite');
@@ -46,7 +46,7 @@ export async function startAuthHub(overrides: Record<string, unknown>, opts: { c
   const log = createLogger('debug', sink);
   if (opts.adminPassword) await ensureFirstAdmin(new (await import('../../hub/db/users.js')).UserRepo(db), { password: opts.adminPassword, now: new Date().toISOString(), announce: () => undefined });
   const secrets = { cookieSecret: randomBytes(32).toString('hex'), cryptKeys: [randomBytes(32)], proxyAuthToken: randomBytes(16).toString('hex') };
-  const hub = createHub({ config, secrets, db, log, clock: opts.clock, proxy: new ProxyClient({ apiUrl: 'http://127.0.0.1:9', authToken: secrets.proxyAuthToken }), clientSecrets: opts.clientSecrets, buildSpawner: opts.buildSpawner });
+  const hub = createHub({ config, secrets, db, log, clock: opts.clock, proxy: opts.proxy ?? new ProxyClient({ apiUrl: 'http://127.0.0.1:9', authToken: secrets.proxyAuthToken }), clientSecrets: opts.clientSecrets, buildSpawner: opts.buildSpawner });
   const server: Server = createServer(hub.app);
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
   const port = (server.address() as { port: number }).port;

@@ -125,7 +125,9 @@ describe('labhub-proxy robustness', () => {
           }),
       ),
     );
-    expect(fdCount(pid)).toBeGreaterThanOrEqual(baseline + 100);
+    // 50 client sockets and an upstream socket for each, less the idle keep-alive upstream sockets left by
+    // earlier tests that the pool reuses (counted in the baseline; a CI run once met one of them)
+    expect(fdCount(pid)).toBeGreaterThanOrEqual(baseline + 90);
     for (const r of streams) r.destroy();
     const after = await settleFds(pid, baseline + 2);
     expect(after).toBeLessThanOrEqual(baseline + 2);
