@@ -15,6 +15,7 @@ import type { ProxyLogger } from './log.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { RouteData, RouteStore } from './store.js';
 import { logUrl } from './paths.js';
+import { trimPrefix } from './trie.js';
 
 export interface ApiContext {
   readonly authToken?: string;
@@ -74,7 +75,9 @@ function readJson(req: http.IncomingMessage, res: http.ServerResponse, then: (da
 async function getRoutes(ctx: ApiContext, req: http.IncomingMessage, res: http.ServerResponse, path: string | undefined) {
   const store = ctx.store;
   if (path && path.length && path !== '/') {
-    const route = await store.get(path);
+    // CHP's getRoute trims the path once and its store's get() once more, so `//` (e.g. from `/%2F/`)
+    // names the root route here, though only here: POST trims twice as well, DELETE once
+    const route = await store.get(store.cleanPath ? store.cleanPath(path) : trimPrefix(path));
     if (!route) {
       res.writeHead(404);
       res.end();

@@ -29,7 +29,11 @@ export function routingPath(url: string): string {
 /** http-proxy-3 common.getPath: pathname + search of a request URL. */
 export function getPath(url: string): string {
   if (url === '' || url.startsWith('?')) return url;
-  if (isPlain(url)) return url;
+  if (isPlain(url)) {
+    // an empty query ('/a?') has no search in WHATWG terms: http-proxy-3 sends '/a'
+    const q = url.indexOf('?');
+    return q === url.length - 1 ? url.slice(0, q) : url;
+  }
   const u = new URL(url.startsWith('//') ? `http://base.invalid${url}` : url, 'http://base.invalid');
   return `${u.pathname}${u.search}`;
 }
