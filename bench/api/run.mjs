@@ -90,16 +90,51 @@ async function getJson(base, path, headers) {
   return JSON.parse(text);
 }
 
+/**
+ * The listing client's own floor: the same pages LabHub just answered, pre-rendered and served by a bare
+ * node:http process that does nothing else, listed with the same client and warm-up. No hub can list faster
+ * for this client, so JupyterHub's time divided by this is the highest ratio the end-to-end row can show.
+ */
+async function clientFloor(base, listAll) {
+  const pages = {};
+  for (let offset = 0; offset < 1200; offset += 200) {
+    const r = await fetch(`${base}/hub/api/users?limit=200&offset=${offset}`, { headers: { authorization: `token ${TOKEN}`, accept: 'application/jupyterhub-pagination+json' } });
+    pages[offset] = await r.text();
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bench-floor-'));
+  writeFileSync(join(dir, 'pages.json'), JSON.stringify(pages));
+  const port = await freePort();
+  const server = spawn(process.execPath, ['-e', `
+    const pages = JSON.parse(require('fs').readFileSync(${JSON.stringify(join(dir, 'pages.json'))}, 'utf8'));
+    const bodies = Object.fromEntries(Object.entries(pages).map(([k, v]) => [k, Buffer.from(v)]));
+    require('http').createServer((req, res) => {
+      const body = bodies[new URL(req.url, 'http://x').searchParams.get('offset') ?? '0'] ?? bodies['0'];
+      res.writeHead(200, { 'content-type': 'application/jupyterhub-pagination+json', 'content-length': body.length });
+      res.end(body);
+    }).listen(${port}, '127.0.0.1');`], { stdio: 'ignore' });
+  const floorBase = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${floorBase}/hub/api`);
+    for (let i = 0; i < 40; i++) await listAll(10, floorBase);
+    const times = [];
+    for (let i = 0; i < 15; i++) times.push(await timeIt(async () => { await listAll(10, floorBase); }));
+    return median(times);
+  } finally {
+    server.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function measure(name, base, pid, { bigList }) {
   const names = (from, n) => Array.from({ length: n }, (_, i) => `user${String(from + i).padStart(5, '0')}`);
   const createMs = await timeIt(() => api(base, 'POST', '/users', { usernames: names(0, 1000) }));
   // all 1,000 users, as 5 pages of 200 (JupyterHub's maximum page) with the pagination header
-  const listAll = async (max) => {
+  const listAll = async (max, from = base) => {
     let url = '/users?limit=200&offset=0';
     let n = 0;
     let total = -1;
     for (let pages = 0; pages < max && url; pages++) {
-      const page = await getJson(base, url, { accept: 'application/jupyterhub-pagination+json' });
+      const page = await getJson(from, url, { accept: 'application/jupyterhub-pagination+json' });
       n += page.items.length;
       total = page._pagination.total;
       url = page._pagination.next ? `/users?limit=200&offset=${page._pagination.next.offset}` : null;
@@ -121,6 +156,7 @@ async function measure(name, base, pid, { bigList }) {
   const get = wrk(`${base}/hub/api/users/user00042`, SECONDS);
   const cpu = await cpuPerRequest(`${base}/hub/api/users/user00042`, pid);
   const result = { name, createMs, list1kP50: median(list1k), list1kCpu, pageP50: pageWrk.p50ms, getRps: get.rps, getP99: get.p99ms, getCpuUs: cpu.cpuMsPerReq * 1000, rss1k: rssMb(pid) };
+  if (bigList) result.clientFloorP50 = await clientFloor(base, listAll);
   if (bigList) {
     for (let b = 1; b < 10; b++) await api(base, 'POST', '/users', { usernames: names(b * 1000, 1000) });
     const pages = [];
@@ -203,6 +239,7 @@ const rows = [
   ['POST /hub/api/users, 1,000 users (ms)', f(jh.createMs), f(lh.createMs), `${f(jh.createMs / lh.createMs, 1)}× faster`],
   ['GET /hub/api/users, all 1,000 users in pages of 200, p50 (ms)', f(jh.list1kP50, 1), f(lh.list1kP50, 1), `${f(jh.list1kP50 / lh.list1kP50, 1)}× faster`],
   ['  one page of 200 users from wrk, 1 connection, p50 (ms)', f(jh.pageP50, 2), f(lh.pageP50, 2), `${f(jh.pageP50 / lh.pageP50, 1)}× faster`],
+  ['  the client floor: the same pages pre-rendered, from a bare node:http server (ms)', '—', f(lh.clientFloorP50, 1), `${f(jh.list1kP50 / lh.clientFloorP50, 1)}× is the most any hub can show here`],
   ['  hub CPU per listing of 1,000 users (ms, mean of 15)', f(jh.list1kCpu, 1), f(lh.list1kCpu, 1), `${f(jh.list1kCpu / lh.list1kCpu, 1)}× less`],
   ['GET /hub/api/users, 10,000 users in pages of 200, p50 (ms)', '—', f(lh.list10kPagedP50), ''],
   ['hub RSS (MB): JupyterHub at 1,000 users, LabHub at 10,000', f(jh.rss1k), f(lh.rss10k), `${f(lh.rss10k / jh.rss1k, 2)}× of JupyterHub's`],
