@@ -210,6 +210,9 @@ export function createHub(input: CreateHubInput): Hub {
   });
   const terminals = new TerminalManager(deps);
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands an upgraded socket over without an 'error' listener; a client resetting it while the
+    // session is looked up would otherwise be an uncaught exception
+    socket.on('error', () => socket.destroy());
     if (!TerminalManager.matches(req.url)) {
       socket.write('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return void socket.destroy();

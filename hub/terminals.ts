@@ -128,18 +128,24 @@ export class TerminalManager {
     s.socket = ws;
     ws.send(JSON.stringify({ type: 'session', id: s.id }));
     if (s.buffer) ws.send(JSON.stringify({ type: 'output', data: s.buffer }));
+    // A listener that throws here would be an uncaught exception, which ends the whole hub: anything
+    // but a well-formed message is ignored, and a failing pty call ends only this terminal.
     ws.on('message', (raw) => {
-      let msg: { type?: string; data?: unknown; cols?: unknown; rows?: unknown };
-      try {
-        msg = JSON.parse(raw.toString()) as typeof msg;
-      } catch {
-        return;
-      }
+      const msg = parseMessage(raw.toString());
+      if (!msg) return;
       this.touch(s);
-      if (msg.type === 'input' && typeof msg.data === 'string') s.term.write(msg.data);
-      else if (msg.type === 'resize') s.term.resize(clamp(Number(msg.cols), 2, 500), clamp(Number(msg.rows), 2, 300));
-      else if (msg.type === 'close') this.end(s);
+      try {
+        if (msg.type === 'input' && typeof msg.data === 'string') s.term.write(msg.data);
+        else if (msg.type === 'resize') s.term.resize(clamp(Number(msg.cols), 2, 500), clamp(Number(msg.rows), 2, 300));
+        else if (msg.type === 'close') this.end(s);
+      } catch (err) {
+        this.d.log.warn({ owner: s.owner, server: s.server, err: String(err) }, 'terminal failed; closing it');
+        this.end(s);
+      }
     });
+    // ws emits 'error' for protocol violations (an oversized frame, bad UTF-8) and then closes the
+    // connection itself; unheard, the event would throw and end the hub
+    ws.on('error', (err) => this.d.log.info({ owner: s.owner, server: s.server, err: err.message }, 'terminal connection error'));
     ws.on('close', () => {
       if (s.socket !== ws) return;
       s.socket = null;
@@ -179,6 +185,16 @@ export class TerminalManager {
   dispose(): void {
     for (const s of [...this.sessions.values()]) this.end(s);
     this.wss.close();
+  }
+}
+
+/** A client message: a JSON object, else undefined (`null`, arrays, scalars and broken JSON are ignored). */
+function parseMessage(text: string): { type?: unknown; data?: unknown; cols?: unknown; rows?: unknown } | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 

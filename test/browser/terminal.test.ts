@@ -8,6 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/chromium.js';
@@ -77,6 +79,52 @@ describe('web terminal', () => {
     await expect.poll(() => page.textContent('#terminal-status')).toBe('closed');
     await expect.poll(() => isPidAlive(shellPid), { timeout: 5000 }).toBe(false);
     await page.close();
+  });
+
+  it('hostile frames (JSON that is not an object, wrong types, binary, absurd sizes) are ignored, an oversized frame closes only its connection: the hub and the terminal keep working', async () => {
+    const b = new HttpBrowser(hub.publicUrl);
+    await b.login('alice', 'alice-password-123');
+    const cookie = await b.jar.getCookieString(`${hub.publicUrl}/hub/terminal/alice/ws`);
+    const ws = new WebSocket(`${hub.publicUrl.replace('http', 'ws')}/hub/terminal/alice/ws`, { headers: { Cookie: cookie, Origin: hub.publicUrl } });
+    let output = '';
+    ws.on('message', (m) => {
+      const msg = JSON.parse(m.toString()) as { type: string; data?: string };
+      if (msg.type === 'output') output += msg.data ?? '';
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    for (const frame of ['null', '[]', '"x"', '12', 'true', '{', '\u0000', '{"type":null}', '{"type":"input","data":{"a":1}}', '{"type":"input","data":null}', '{"type":"resize","cols":1e400,"rows":-5}', '{"type":"resize","cols":"NaN","rows":{}}', '{"type":"resize"}', '{"type":"__proto__"}', '{"__proto__":{"type":"close"}}']) ws.send(frame);
+    ws.send(Buffer.from([0xff, 0xfe, 0x00, 0x80]));
+    // the hub is still up, and the same terminal still runs commands
+    expect((await fetch(`${hub.publicUrl}/hub/api`)).status).toBe(200);
+    ws.send(JSON.stringify({ type: 'input', data: 'echo still-$((40+2))\n' }));
+    await expect.poll(() => output.includes('still-42'), { timeout: 10_000 }).toBe(true);
+    // a frame over the 1 MB limit closes that connection (1009), nothing else
+    const big = new WebSocket(`${hub.publicUrl.replace('http', 'ws')}/hub/terminal/alice/ws`, { headers: { Cookie: cookie, Origin: hub.publicUrl } });
+    await new Promise((resolve, reject) => big.once('open', resolve).once('error', reject));
+    const closed = new Promise<number>((resolve) => big.once('close', (code) => resolve(code)));
+    big.send(JSON.stringify({ type: 'input', data: 'x'.repeat(2_000_000) }));
+    expect(await closed).toBe(1009);
+    expect((await fetch(`${hub.publicUrl}/hub/api`)).status).toBe(200);
+    ws.close();
+  });
+
+  it('clients that reset the connection in the middle of the terminal handshake do not take the hub down', async () => {
+    const b = new HttpBrowser(hub.publicUrl);
+    await b.login('alice', 'alice-password-123');
+    const cookie = await b.jar.getCookieString(`${hub.publicUrl}/hub/terminal/alice/ws`);
+    const { port } = new URL(hub.hubUrl);
+    for (let i = 0; i < 60; i++) {
+      await new Promise<void>((resolve) => {
+        const sock = net.connect(Number(port), '127.0.0.1', () => {
+          sock.write(`GET /hub/terminal/${i % 3 ? 'alice' : 'nobody'}/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: ${hub.publicUrl}\r\nCookie: ${cookie}\r\n\r\n`);
+          // reset at once, a little later, or after the answer started: each lands in another phase of the handshake
+          setTimeout(() => { sock.resetAndDestroy(); resolve(); }, i % 4);
+        });
+        sock.on('error', () => resolve());
+      });
+    }
+    await sleep(500);
+    expect((await fetch(`${hub.publicUrl}/hub/api`)).status).toBe(200);
   });
 
   it('refuses other users, anonymous callers and cross-origin pages; the admin may (terminal scope)', async () => {
