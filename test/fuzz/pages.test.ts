@@ -2,7 +2,8 @@
  * The browser side under generated bad input (fast-check): GETs and form POSTs to every page route
  * (spawn, spawn-pending, admin forms, tokens, sign-up, shares, user-redirect, OAuth authorize, route
  * login, terminals) with random path segments, query values (next=, redirect_uri=, client_id=, …) and
- * form fields, as the admin, as alice and anonymously, with the right, a wrong or no _xsrf.
+ * form fields, as the admin, as alice and anonymously (with no cookies, or the hub's cookie names holding
+ * forged, undecodable or huge values), with the right, a wrong or no _xsrf.
  *
  * Every answer must be a complete response below 500; a browser's error is the HTML error page; no
  * redirect leaves the hub's origin (no open redirect through next= or friends); no one but the admin
@@ -80,6 +81,9 @@ const formFields = fc.dictionary(
 );
 
 const caller = fc.constantFrom<'admin' | 'alice' | 'anonymous'>('admin', 'admin', 'alice', 'anonymous');
+// what an anonymous caller may send as cookies: the hub's cookie names with forged, undecodable or huge values
+const COOKIE_VALUES = ['forged', '%', '%E0%A4%A', 's%3Aforged.sig', 's:', '"', '""', ';', '=', 'a'.repeat(3000), '%00', 'j:{"a":1}', 'j:{'];
+const forgedCookie = fc.option(fc.tuple(fc.nat(), fc.constantFrom(...COOKIE_VALUES)), { nil: undefined });
 const xsrfChoice = fc.constantFrom<'right' | 'wrong' | 'none'>('right', 'right', 'wrong', 'none');
 
 function fill(path: string, segs: string[]): string {
@@ -114,13 +118,17 @@ const served = new Set<string>();
 describe('pages under generated bad input', () => {
   it('answer below 500, never redirect off the hub, keep admin pages to admins, and keep serving', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.boolean(), fc.nat(), fc.array(segment, { minLength: 2, maxLength: 2 }), query, formFields, caller, xsrfChoice, async (post, pick, segs, q, fields, who, xsrf) => {
+      fc.asyncProperty(fc.boolean(), fc.nat(), fc.array(segment, { minLength: 2, maxLength: 2 }), query, formFields, caller, xsrfChoice, forgedCookie, async (post, pick, segs, q, fields, who, xsrf, forged) => {
         const list = post ? POST_PATHS : GET_PATHS;
         const pattern = list[pick % list.length]!;
         const path = fill(pattern, segs);
         const url = q ? `${path}?${q}` : path;
         const headers: Record<string, string> = { Accept: 'text/html,application/xhtml+xml' };
         if (who !== 'anonymous') headers.Cookie = sessions[who].cookie;
+        else if (forged) {
+          const names = sessions.admin.cookie.split('; ').map((c) => c.split('=')[0]!);
+          headers.Cookie = `${names[forged[0] % names.length]}=${forged[1]}`;
+        }
         let body: string | undefined;
         if (post) {
           const form = new URLSearchParams(Object.entries(fields).map(([k, v]) => [k, String(v)]));
