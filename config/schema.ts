@@ -80,6 +80,25 @@ export const ServiceSchema = z.strictObject({
   oauthClientAllowedScopes: z.array(z.string()).default([]).describe('Extra scopes the service may request from users via OAuth.'),
 });
 
+/** The addresses LabHub itself listens on, so two of them can't be the same socket (caught here, not as EADDRINUSE). */
+function portClash(c: { ip: string; port: number; hubIp: string; hubPort: number; proxy: { mode: string; apiIp: string; apiPort?: number }; ssl?: { redirectPort?: number } }): { path: string[]; message: string } | undefined {
+  const listeners: Array<{ what: string; path: string[]; ip: string; port: number }> = [{ what: 'the hub (hubPort)', path: ['hubPort'], ip: c.hubIp, port: c.hubPort }];
+  if (c.proxy.mode !== 'external') {
+    listeners.unshift({ what: 'the public port (port)', path: ['port'], ip: c.ip, port: c.port });
+    const apiPort = c.proxy.apiPort ?? (c.port === 0 ? 0 : c.port + 1);
+    listeners.push({ what: `the proxy API (proxy.apiPort${c.proxy.apiPort === undefined ? ', by default port + 1' : ''})`, path: ['proxy', 'apiPort'], ip: c.proxy.apiIp, port: apiPort });
+  }
+  if (c.ssl?.redirectPort !== undefined) listeners.push({ what: 'the http redirect (ssl.redirectPort)', path: ['ssl', 'redirectPort'], ip: c.ip, port: c.ssl.redirectPort });
+  const anyAddress = (ip: string) => ip === '' || ip === '0.0.0.0' || ip === '::' || ip === '*';
+  for (const [i, a] of listeners.entries()) {
+    for (const b of listeners.slice(i + 1)) {
+      if (a.port === 0 || a.port !== b.port || !(a.ip === b.ip || anyAddress(a.ip) || anyAddress(b.ip))) continue;
+      return { path: b.path, message: `port ${b.port} is taken by ${a.what} as well as ${b.what}; give one of them another port` };
+    }
+  }
+  return undefined;
+}
+
 export const ConfigSchema = z.strictObject({
   ip: z.string().default('127.0.0.1').describe('Public address the proxy listens on.'),
   port: port.default(8000).describe('Public port of the proxy (the URL users open).'),
@@ -149,6 +168,8 @@ export const ConfigSchema = z.strictObject({
   auth: AuthSchema.prefault({}).describe('How users log in: methods (local, github, oidc) and who may log in (see config/auth-schema.ts).'),
   proxy: ProxySchema.prefault({}).describe('The configurable-http-proxy compatible proxy.'),
 }).superRefine((config, ctx) => {
+  const clash = portClash(config);
+  if (clash) ctx.addIssue({ code: 'custom', path: clash.path, message: clash.message });
   if (config.ssl && config.proxy.mode === 'external') ctx.addIssue({ code: 'custom', path: ['ssl'], message: "TLS is the external proxy's job: set it up there (and secureCookies: true here)" });
   if (config.ssl && config.subdomainHost?.startsWith('http:')) ctx.addIssue({ code: 'custom', path: ['subdomainHost'], message: 'must be https:// when ssl is set' });
   if (config.cookieHostPrefix && (!config.subdomainHost || !(config.ssl || config.secureCookies)))

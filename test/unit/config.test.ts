@@ -54,6 +54,28 @@ describe('config', () => {
     expect(() => loadConfig({ env: {}, file })).toThrow(ConfigError);
   });
 
+  it('refuses two of its own listeners on one port, naming which (not EADDRINUSE after start)', () => {
+    const problem = (cli: Record<string, number>, text = '') => {
+      try {
+        loadConfig({ env: {}, file: tmpFile(text), cli });
+        return undefined;
+      } catch (e) {
+        return (e as ConfigError).problems.map((p) => `${p.path}: ${p.message}`).join('\n');
+      }
+    };
+    // --hub-port = --port + 1 meets the proxy API's default port
+    expect(problem({ port: 9400, hubPort: 9401 })).toMatch(/^proxy\.apiPort: port 9401 is taken by the hub \(hubPort\) as well as the proxy API \(proxy\.apiPort, by default port \+ 1\)/);
+    expect(problem({ port: 9400, hubPort: 9400 })).toMatch(/^hubPort: port 9400 is taken by the public port/);
+    expect(problem({ port: 9400, hubPort: 9500 }, 'proxy:\n  apiPort: 9500\n')).toMatch(/^proxy\.apiPort: port 9500/);
+    expect(problem({ port: 9400, hubPort: 9500 }, 'ssl:\n  keyFile: k\n  certFile: c\n  redirectPort: 9401\n')).toMatch(/^ssl\.redirectPort: port 9401 is taken by the proxy API/);
+    // different addresses may share a port number; 0.0.0.0 overlaps every address; port 0 is "any free port"
+    expect(problem({ port: 9400, hubPort: 9401 }, 'hubIp: 127.0.0.2\n')).toBeUndefined();
+    expect(problem({ port: 9400, hubPort: 9401 }, 'hubIp: 0.0.0.0\nproxy:\n  apiIp: 127.0.0.2\n')).toMatch(/proxy\.apiPort/);
+    expect(problem({ port: 0, hubPort: 0 })).toBeUndefined();
+    // an external proxy's ports are not ours
+    expect(problem({ port: 9400, hubPort: 9401 }, 'proxy:\n  mode: external\n  apiUrl: http://127.0.0.1:9401\n')).toBeUndefined();
+  });
+
   it('explains unreadable files and non-mapping YAML', () => {
     expect(() => loadConfig({ env: {}, file: '/nonexistent/labhub.yaml' })).toThrow(/cannot read .*ENOENT/);
     expect(() => loadConfig({ env: {}, file: tmpFile('- a\n- b\n') })).toThrow(/mapping of keys/);
