@@ -197,9 +197,9 @@ export function createHub(input: CreateHubInput): Hub {
   // /favicon.ico) never carries the cookie and must not overwrite it, nor may static files.
   const needsCsrf = (req: express.Request) => !tokenAuth(req) && req.path.startsWith('/hub/') && !req.path.startsWith('/hub/static/');
   app.use((req, res, next) => (needsCsrf(req) ? issueCsrf(req, res, next) : next()));
-  registerRoutes(app, deps, join(HERE, 'static'));
   const api = new ApiRouter();
   registerApiRoutes(api, deps);
+  registerRoutes(app, deps, join(HERE, 'static'), (url) => api.allowedMethods(url));
   const listener = createDispatcher({
     api,
     caller: createApiCaller({ access, users, csrf, log, session: sessionMiddleware as unknown as SessionMiddleware }),

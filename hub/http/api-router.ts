@@ -153,6 +153,13 @@ export class ApiRouter {
     return this.registered.map(({ method, route }) => ({ method, path: route.path, scope: route.opts.scope }));
   }
 
+  /** The methods the API serves at this URL's path (for 405 and Allow); empty when the path is not the API's. */
+  allowedMethods(url: string): string[] {
+    const path = stripQuery(url);
+    const methods = [...new Set(this.registered.map((r) => r.method))];
+    return methods.filter((m) => this.fmw.find(m, path) !== null);
+  }
+
   /** Finds the route for a request; undefined when the API has none (Express answers). */
   match(method: string, url: string): { route: Route; params: Record<string, string | undefined> } | undefined {
     const found = this.fmw.find((method === 'HEAD' ? 'GET' : method) as HTTPMethod, stripQuery(url));

@@ -40,7 +40,11 @@ const XTERM_FILES: Record<string, string> = {
   'addon-fit.js': join(fitRoot, 'lib', 'addon-fit.js'),
 };
 
-export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
+/**
+ * `apiMethods`: the methods the REST API router serves at a path, so that a known API resource asked
+ * with another method gets 405 and an Allow header, as from JupyterHub, not 404.
+ */
+export function registerRoutes(app: Express, d: HubDeps, staticDir: string, apiMethods: (url: string) => string[] = () => []): void {
   app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
   // xterm.js for the web terminal, served from its npm packages
   for (const [name, file] of Object.entries(XTERM_FILES)) app.get(`/hub/static/vendor/xterm/${name}`, (_req, res) => res.sendFile(file, { maxAge: '1h' }));
@@ -49,7 +53,9 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   app.use('/hub/api', d.csrf.check());
   app.use(routeLoginRouter(d));
   app.use(opsRouter(d));
-  app.all('/hub/api/{*rest}', () => {
+  app.all('/hub/api/{*rest}', (req) => {
+    const allow = apiMethods(req.originalUrl);
+    if (allow.length) throw new HubError(405, 'Method Not Allowed', { headers: { Allow: allow.join(', ') } });
     throw new HubError(404, 'Not Found');
   });
   app.use(loginRouter(d));

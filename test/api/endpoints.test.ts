@@ -214,10 +214,24 @@ describe('models and bodies', () => {
     expect((await call('admin', 'DELETE', '/services/runtime')).status).toBe(204);
   });
 
-  it('unknown API paths and wrong methods are JSON 404s', async () => {
+  it('unknown API paths are JSON 404s; a known path with another method is a 405 with Allow, as from JupyterHub', async () => {
     const res = await call('admin', 'GET', '/nope');
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ status: 404, code: 'NOT_FOUND', message: 'Not Found' });
+    for (const [method, path, allow] of [
+      ['PUT', '/users', 'GET, POST'],
+      ['DELETE', '/info', 'GET'],
+      ['PUT', '/users/alice', 'GET, POST, PATCH, DELETE'],
+      ['PATCH', '/groups/physics/users', 'POST, DELETE'],
+      ['POST', '/user', 'GET'],
+    ] as const) {
+      const wrong = await call('admin', method, path);
+      expect(wrong.status, `${method} ${path}`).toBe(405);
+      expect(wrong.headers.allow, `${method} ${path}`).toBe(allow);
+      expect(wrong.body).toEqual({ status: 405, code: 'METHOD_NOT_ALLOWED', message: 'Method Not Allowed' });
+    }
+    // a path under a known one is still unknown
+    expect((await call('admin', 'PUT', '/users/alice/nope')).status).toBe(404);
   });
 });
 
