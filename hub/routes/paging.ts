@@ -27,14 +27,21 @@ export interface Paging {
   paginated: boolean;
 }
 
+// What Python's int() accepts, as JupyterHub parses offset and limit: optional sign, digits, surrounding spaces.
+const INTEGER = /^\s*[+-]?\d+\s*$/;
+
 export function parsePaging(req: PagedRequest, _total: number): Paging {
   const paginated = (req.headers.accept ?? '').includes(PAGINATION_TYPE);
-  const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-  if (!Number.isInteger(offset) || offset < 0) throw new HubError(400, `Invalid offset: ${String(req.query.offset)}; offset and limit must be integers`);
+  const integer = (name: 'offset' | 'limit', fallback: number): number => {
+    const v = req.query[name];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string' || !INTEGER.test(v) || !Number.isSafeInteger(Number(v))) throw new HubError(400, `Invalid ${name}: ${String(v)}; offset and limit must be integers`);
+    // JupyterHub takes the absolute value of both
+    return Math.abs(Number(v));
+  };
+  const offset = integer('offset', 0);
   // As JupyterHub: unpaginated clients get the max page by default; limits are clamped to 1..max.
-  const raw = req.query.limit === undefined ? (paginated ? DEFAULT_LIMIT : MAX_LIMIT) : Number(req.query.limit);
-  if (!Number.isInteger(raw)) throw new HubError(400, `Invalid limit: ${String(req.query.limit)}; offset and limit must be integers`);
-  const limit = Math.min(MAX_LIMIT, Math.max(1, Math.abs(raw)));
+  const limit = Math.min(MAX_LIMIT, Math.max(1, integer('limit', paginated ? DEFAULT_LIMIT : MAX_LIMIT)));
   return { offset, limit, paginated };
 }
 

@@ -190,6 +190,11 @@ describe('models and bodies', () => {
     expect((await call('admin', 'GET', '/users?sort=height')).status).toBe(400);
     expect((await call('admin', 'GET', '/users?limit=abc')).status).toBe(400);
     expect((await call('admin', 'GET', '/users?limit=-2&name_filter=page')).body).toHaveLength(2);
+    // offset and limit as JupyterHub reads them: Python int(), then the absolute value
+    const names = async (q: string) => ((await call('admin', 'GET', `/users?name_filter=page&${q}`)).body as Array<{ name: string }>).map((u) => u.name);
+    expect(await names('offset=-10')).toEqual(await names('offset=10'));
+    expect(await names('offset=%2B10&limit=%201%20')).toEqual(['page10']);
+    for (const bad of ['offset=1e3', 'offset=', 'offset=1.5', 'limit=0x10', 'offset=99999999999999999999']) expect((await call('admin', 'GET', `/users?${bad}`)).status, bad).toBe(400);
     expect((await call('admin', 'GET', '/users?state=sleepy')).status).toBe(400);
   });
 
