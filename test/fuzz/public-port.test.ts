@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
+import { FAKE_SINGLEUSER, isExtraApp } from '../helpers/test-hub.js';
 import { testPort } from '../helpers/test-ports.js';
 
 let hub: HubProcess;
@@ -27,14 +27,6 @@ let appPort: number;
 let target: { host: string; port: number };
 const cookies: Record<'alice' | 'aliceHubOnly' | 'bob', string> = { alice: '', aliceHubOnly: '', bob: '' };
 let forgedNames: string[] = [];
-
-const isApp = (body: string) => {
-  try {
-    return (JSON.parse(body) as { app?: string }).app === 'extra';
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'labhub-public-fuzz-'));
@@ -130,7 +122,7 @@ describe('the public address under generated traffic', () => {
         if (fwd !== undefined) headers['X-Forwarded-For'] = fwd;
         const r = await rawRequest(target, m, path, headers, m === 'POST' ? 'a=1' : undefined);
         const label = `${who} ${m} ${path} host=${String(h).slice(0, 30)} → ${r.status} ${r.body.slice(0, 200)}`;
-        if (isApp(r.body)) {
+        if (isExtraApp(r.body)) {
           expect(who, `the app answered someone else: ${label}`).toBe('alice');
           appServed++;
         } else if (who !== 'alice' && path.startsWith(`/user/alice/ports/${appPort}/`)) refused++;
@@ -172,9 +164,9 @@ describe('the public address under generated traffic', () => {
   it('afterwards alice still reaches her app and bob still does not', async () => {
     const path = `/user/alice/ports/${appPort}/after`;
     const mine = await rawRequest(target, 'GET', path, { Cookie: cookies.alice });
-    expect(isApp(mine.body), mine.body.slice(0, 200)).toBe(true);
+    expect(isExtraApp(mine.body), mine.body.slice(0, 200)).toBe(true);
     const bobs = await rawRequest(target, 'GET', path, { Cookie: cookies.bob });
-    expect(isApp(bobs.body)).toBe(false);
+    expect(isExtraApp(bobs.body)).toBe(false);
     expect(bobs.status).toBe(401); // bob has no route cookie (his hand-over was refused), so he is nobody here
   });
 });

@@ -18,6 +18,15 @@ import { startProxy } from '../../proxy/proxy.js';
 import { silentLogger } from '../../proxy/log.js';
 
 export const FAKE_SINGLEUSER = resolve(import.meta.dirname, '..', 'fakes', 'fake-singleuser.mjs');
+
+/** Whether a response body came from the fake single-user server's extra app (FAKE_EXTRA_APP_PORT). */
+export function isExtraApp(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { app?: string }).app === 'extra';
+  } catch {
+    return false;
+  }
+}
 const WHOAMI_SERVICE = resolve(import.meta.dirname, '..', 'fakes', 'whoami-oauth.py');
 
 /**

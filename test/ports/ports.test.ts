@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
 import { testPort } from '../helpers/test-ports.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
-import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
+import { FAKE_SINGLEUSER, isExtraApp } from '../helpers/test-hub.js';
 import { wsPingOnce } from '../helpers/ws-echo.js';
 
 describe('shared ports', () => {
@@ -68,13 +68,6 @@ describe('shared ports', () => {
   });
 
   const url = () => `/user/alice/ports/${appPort}/hello?x=1`;
-  const isApp = (text: string) => {
-    try {
-      return (JSON.parse(text) as { app?: string }).app === 'extra';
-    } catch {
-      return false;
-    }
-  };
   const loggedIn = async (user: string) => {
     const b = new Browser(hub.publicUrl);
     const r = await b.login(user, `${user}-password-123`);
@@ -125,7 +118,7 @@ describe('shared ports', () => {
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'users', users: ['bob'] })).status).toBe(200);
     const now = await b.get(url(), { headers: { Accept: 'text/html' } });
     expect(now.status).toBe(200);
-    expect(isApp(now.text)).toBe(true);
+    expect(isExtraApp(now.text)).toBe(true);
     const bobCookie = await b.jar.getCookieString(`${hub.publicUrl}/user/alice/ports/${appPort}/ws`);
     expect(await wsEcho(bobCookie)).toBe('echo:ping');
     const c = await loggedIn('carol');
@@ -135,7 +128,7 @@ describe('shared ports', () => {
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'public' })).status).toBe(200);
     const anon = await fetch(`${hub.publicUrl}${url()}`);
     expect(anon.status).toBe(200);
-    expect(isApp(await anon.text())).toBe(true);
+    expect(isExtraApp(await anon.text())).toBe(true);
     expect(await wsEcho(undefined)).toBe('echo:ping');
     const list = await api(alice, 'GET', '/users/alice/ports');
     expect(((await list.json()) as Array<{ port: number; level: string }>).map((p) => [p.port, p.level])).toEqual([[appPort, 'public']]);
@@ -144,9 +137,9 @@ describe('shared ports', () => {
   it('revocation takes effect immediately', async () => {
     expect((await api(alice, 'DELETE', `/users/alice/ports/${appPort}`)).status).toBe(204);
     const anon = await fetch(`${hub.publicUrl}${url()}`);
-    expect(isApp(await anon.text())).toBe(false);
+    expect(isExtraApp(await anon.text())).toBe(false);
     const b = await loggedIn('bob');
-    expect(isApp((await b.get(url())).text)).toBe(false);
+    expect(isExtraApp((await b.get(url())).text)).toBe(false);
     expect((await api(alice, 'DELETE', `/users/alice/ports/${appPort}`)).status).toBe(404);
   });
 
@@ -166,7 +159,7 @@ describe('shared ports', () => {
     // dot segments and encoded slashes stay inside the app's own route or are refused
     for (const path of [`/user/alice/ports/${appPort}/../../../hub/api/users`, `/user/alice/ports/${appPort}/..%2F..%2F..%2Fuser%2Fbob%2F`, `/user/bob/ports/${bobAppPort}/`, `/user/alice/ports/${appPort}%2F/x`]) {
       const r = await raw(path);
-      expect(isApp(r.body), path).toBe(false);
+      expect(isExtraApp(r.body), path).toBe(false);
     }
     // a forged route token, a forged check header, other hosts: still 401/403
     expect((await raw(url(), { Cookie: 'labhub-route-auth=forged' })).status).toBe(401);

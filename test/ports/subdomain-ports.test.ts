@@ -17,7 +17,7 @@ import { Browser, loopbackFetch } from '../helpers/browser.js';
 import { launchChromium } from '../helpers/chromium.js';
 import { hubApi, hubToken, startHubProcess, type HubProcess } from '../helpers/hub-process.js';
 import { testPort, testPortPair } from '../helpers/test-ports.js';
-import { FAKE_SINGLEUSER } from '../helpers/test-hub.js';
+import { FAKE_SINGLEUSER, isExtraApp } from '../helpers/test-hub.js';
 import { wsPingOnce } from '../helpers/ws-echo.js';
 
 const browserAt = (base: string) => Browser.onLoopback(base);
@@ -33,13 +33,6 @@ describe('shared ports on subdomains', () => {
   const api = (token: string, method: string, path: string, body?: unknown) => hubApi(hub, token, method, path, body);
   const tokenFor = (user: string) => hubToken(hub, user);
   const loggedIn = (user: string) => Browser.loggedIn(browserAt(hubHost), user, `${user}-password-123`);
-  const isApp = (text: string) => {
-    try {
-      return (JSON.parse(text) as { app?: string }).app === 'extra';
-    } catch {
-      return false;
-    }
-  };
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'labhub-subports-'));
@@ -88,7 +81,7 @@ describe('shared ports on subdomains', () => {
     const a = await loggedIn('alice');
     const page = await a.get(`${shareUrl}hello?x=1`, { headers: { Accept: 'text/html' } });
     expect(page.status, page.text).toBe(200);
-    expect(isApp(page.text)).toBe(true);
+    expect(isExtraApp(page.text)).toBe(true);
     expect(page.chain.map((u) => new URL(u).host)).toEqual([`${appPort}--alice.hub.localhost:${port}`, `hub.localhost:${port}`, `${appPort}--alice.hub.localhost:${port}`, `${appPort}--alice.hub.localhost:${port}`]);
     expect(page.url).toBe(`${shareUrl}hello?x=1`);
     const body = JSON.parse(page.text) as { path: string; cookie: string | null };
@@ -115,7 +108,7 @@ describe('shared ports on subdomains', () => {
     const a = await loggedIn('alice');
     for (const path of [`/user/alice/ports/${appPort}/`, `/${appPort}--alice.hub.localhost/`]) {
       const r = await a.get(`${hubHost}${path}`, { headers: { Accept: 'text/html' } });
-      expect(isApp(r.text), path).toBe(false);
+      expect(isExtraApp(r.text), path).toBe(false);
     }
     // a host with no share: the proxy sends the browser to the hub's host (same path), never to an app
     const other = await loopbackFetch(`http://${appPort}--bob.hub.localhost:${port}/x`, { redirect: 'manual' });
@@ -136,7 +129,7 @@ describe('shared ports on subdomains', () => {
     expect(await echo({ Cookie: cookie })).toBe('echo:ping');
     expect(await echo({})).toBe(403);
     expect((await api(alice, 'PUT', `/users/alice/ports/${appPort}`, { level: 'public' })).status).toBe(200);
-    expect(isApp(await (await loopbackFetch(shareUrl)).text())).toBe(true);
+    expect(isExtraApp(await (await loopbackFetch(shareUrl)).text())).toBe(true);
     expect((await api(alice, 'DELETE', `/users/alice/ports/${appPort}`)).status).toBe(204);
     const gone = await loopbackFetch(shareUrl, { redirect: 'manual' });
     expect(gone.status).toBe(302);
@@ -169,7 +162,7 @@ describe('shared ports on subdomains', () => {
       await page.fill('#username', 'alice');
       await page.fill('#password', 'alice-password-123');
       await Promise.all([page.waitForURL(new RegExp(`^http://${appPort}--alice\\.hub\\.localhost:${port}/$`)), page.click('#login_submit')]);
-      expect(isApp((await page.textContent('body')) ?? '')).toBe(true);
+      expect(isExtraApp((await page.textContent('body')) ?? '')).toBe(true);
       // the route cookie is HttpOnly and host-only: the app's scripts can't read it
       expect(await page.evaluate(() => document.cookie)).not.toContain('labhub-route-auth');
       expect(await page.evaluate(() => location.origin)).toBe(`http://${appPort}--alice.hub.localhost:${port}`);
