@@ -304,9 +304,15 @@ export async function startHub(loaded: LoadedConfig, opts: { log?: Logger; annou
         .checkRoutes(hubUrl)
         .catch((err) => log.warn({ err: String(err) }, 'route check failed'))
         .finally(() => !stopping && routeLoop());
-      hub.sessionStore.purgeExpired();
-      hub.deps.tokens.purgeExpired(isoNow(clock));
-      if (ops.auditRetentionDays > 0) hub.deps.audit.purgeBefore(new Date(clock.now() - ops.auditRetentionDays * 86400_000).toISOString());
+      // housekeeping; a failure here (the database busy past its timeout) waits for the next round
+      // instead of escaping the timer, where it would end the hub
+      try {
+        hub.sessionStore.purgeExpired();
+        hub.deps.tokens.purgeExpired(isoNow(clock));
+        if (ops.auditRetentionDays > 0) hub.deps.audit.purgeBefore(new Date(clock.now() - ops.auditRetentionDays * 86400_000).toISOString());
+      } catch (err) {
+        log.warn({ err: String(err) }, 'housekeeping failed; trying again next round');
+      }
     }, config.proxy.routeCheckIntervalSeconds * 1000 * jitter());
     routeTimer.unref();
   };
