@@ -199,7 +199,7 @@ export function createHub(input: CreateHubInput): Hub {
   app.use((req, res, next) => (needsCsrf(req) ? issueCsrf(req, res, next) : next()));
   const api = new ApiRouter();
   registerApiRoutes(api, deps);
-  registerRoutes(app, deps, join(HERE, 'static'), (url) => api.allowedMethods(url));
+  registerRoutes(app, deps, join(HERE, 'static'));
   const listener = createDispatcher({
     api,
     caller: createApiCaller({ access, users, csrf, log, session: sessionMiddleware as unknown as SessionMiddleware }),

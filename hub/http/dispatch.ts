@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { HubMetrics } from '../metrics.js';
 import { requestContext } from '../request-context.js';
 import { JUPYTERHUB_API_VERSION } from '../version.js';
-import type { ApiCaller, ApiRouter } from './api-router.js';
+import type { ApiCaller, ApiRequest, ApiRouter } from './api-router.js';
+import { HubError } from '../errors.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 // Request ids only need to be unique in the logs: a random prefix per process plus a counter, so a
@@ -41,7 +42,15 @@ export function createDispatcher(d: DispatchDeps): RequestListener {
       d.metrics.requestDuration.observe({ method, handler: handler ? String(handler) : 'unmatched', code: String(res.statusCode) }, (performance.now() - started) / 1000);
     });
     requestContext.run({ reqId, req: req as { identity?: { name: string } } }, () => {
-      if (!matched) return d.pages(req, res);
+      if (!matched) {
+        // A known API resource asked with a method it does not serve: JupyterHub answers before any
+        // credential or XSRF check — 405 with Allow, and OPTIONS (CORS preflight) an empty 200
+        const allow = (req.url ?? '').startsWith('/hub/api') ? d.api.allowedMethods(req.url ?? '/') : [];
+        if (!allow.length) return d.pages(req, res);
+        res.setHeader('Allow', allow.join(', '));
+        if (method === 'OPTIONS') return void res.writeHead(200, { 'Content-Length': '0' }).end();
+        return d.caller.fail(new HubError(405, 'Method Not Allowed'), { originalUrl: req.url ?? '/', method } as ApiRequest, res);
+      }
       // JSON answers need no CSP; they must not be sniffed or framed
       res.setHeader('X-Content-Type-Options', 'nosniff');
       res.setHeader('X-Frame-Options', 'DENY');

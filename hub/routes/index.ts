@@ -40,22 +40,19 @@ const XTERM_FILES: Record<string, string> = {
   'addon-fit.js': join(fitRoot, 'lib', 'addon-fit.js'),
 };
 
-/**
- * `apiMethods`: the methods the REST API router serves at a path, so that a known API resource asked
- * with another method gets 405 and an Allow header, as from JupyterHub, not 404.
- */
-export function registerRoutes(app: Express, d: HubDeps, staticDir: string, apiMethods: (url: string) => string[] = () => []): void {
+export function registerRoutes(app: Express, d: HubDeps, staticDir: string): void {
   app.use('/hub/static', express.static(staticDir, { maxAge: '1h', index: false }));
   // xterm.js for the web terminal, served from its npm packages
   for (const [name, file] of Object.entries(XTERM_FILES)) app.get(`/hub/static/vendor/xterm/${name}`, (_req, res) => res.sendFile(file, { maxAge: '1h' }));
   app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400), services: d.services, csrf: d.csrf }));
   // CSRF for cookie-authenticated writes to API paths Express sees (unknown ones; token calls are exempt)
-  app.use('/hub/api', d.csrf.check());
+  // XSRF guards cookie-authenticated writes; a request with no login carries no authority to forge
+  // (JupyterHub checks it only for cookie-authenticated requests), so it goes on to be refused or answered
+  const checkXsrf = d.csrf.check();
+  app.use('/hub/api', (req, res, next) => (req.identity ? checkXsrf(req, res, next) : next()));
   app.use(routeLoginRouter(d));
   app.use(opsRouter(d));
-  app.all('/hub/api/{*rest}', (req) => {
-    const allow = apiMethods(req.originalUrl);
-    if (allow.length) throw new HubError(405, 'Method Not Allowed', { headers: { Allow: allow.join(', ') } });
+  app.all('/hub/api/{*rest}', () => {
     throw new HubError(404, 'Not Found');
   });
   app.use(loginRouter(d));

@@ -133,6 +133,27 @@ describe.skipIf(!existsSync(JUPYTERHUB))('JupyterHub 3.0 and LabHub answer the s
     ['POST', '/groups/nobody/users', '{"users":["alice"]}'],
   ];
 
+  // and without credentials: the method and the path are judged before the caller
+  const ANONYMOUS: Array<[string, string]> = [
+    ['PUT', '/users'],
+    ['DELETE', '/info'],
+    ['PUT', '/users/alice'],
+    ['POST', '/user'],
+    ['OPTIONS', '/users'],
+    ['PUT', '/nope'],
+    ['GET', '/nope'],
+    ['GET', '/users'],
+    ['POST', '/users'],
+    ['GET', '/users/alice'],
+    ['GET', '/'],
+  ];
+
+  it.each(ANONYMOUS.map(([method, path]) => ({ method, path })))('anonymous $method $path', async ({ method, path }) => {
+    const send = (which: 'jh' | 'lh') => fetch(`${bases[which]}${path}`, { method, body: method === 'GET' || method === 'OPTIONS' ? undefined : '{}' }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    const [theirs, ours] = [await send('jh'), await send('lh')];
+    expect(ours.status, `JupyterHub: ${theirs.status} ${theirs.text.slice(0, 200)}\nLabHub: ${ours.status} ${ours.text.slice(0, 200)}`).toBe(theirs.status);
+  });
+
   it.each(CASES.map(([method, path, body]) => ({ method, path, body })))('$method $path $body', async ({ method, path, body }) => {
     const [theirs, ours] = [await call('jh', method, path, body), await call('lh', method, path, body)];
     expect(ours.status, `JupyterHub: ${theirs.status} ${theirs.text.slice(0, 200)}\nLabHub: ${ours.status} ${ours.text.slice(0, 200)}`).toBe(theirs.status);
