@@ -13,9 +13,8 @@
 import http from 'node:http';
 import type { ProxyLogger } from './log.js';
 import type { ProxyMetrics } from './metrics.js';
-import type { RouteData, RouteStore } from './store.js';
+import { cleanPath, type RouteData, type RouteStore } from './store.js';
 import { logUrl } from './paths.js';
-import { trimPrefix } from './trie.js';
 
 export interface ApiContext {
   readonly authToken?: string;
@@ -77,7 +76,7 @@ async function getRoutes(ctx: ApiContext, req: http.IncomingMessage, res: http.S
   if (path && path.length && path !== '/') {
     // CHP's getRoute trims the path once and its store's get() once more, so `//` (e.g. from `/%2F/`)
     // names the root route here, though only here: POST trims twice as well, DELETE once
-    const route = await store.get(store.cleanPath ? store.cleanPath(path) : trimPrefix(path));
+    const route = await store.get(cleanPath(store, path));
     if (!route) {
       res.writeHead(404);
       res.end();

@@ -22,9 +22,8 @@ import { forward, type ForwardOptions, type ForwardSink } from './forward.js';
 import { defaultLogger, type ProxyLogger } from './log.js';
 import { metricsHandler, noMetrics, type ProxyMetrics } from './metrics.js';
 import { getPath, hostWithoutPort, routingPath, urlJoin } from './paths.js';
-import { isSyncStore, loadStorage, MemoryStore, type RouteData, type RouteStore, type SyncRouteStore } from './store.js';
+import { cleanPath, isSyncStore, loadStorage, MemoryStore, type RouteData, type RouteStore, type SyncRouteStore } from './store.js';
 import type { TrieMatch } from './trie.js';
-import { trimPrefix } from './trie.js';
 import { UpstreamRegistry, type ClientTls, type Upstream } from './upstream.js';
 import { tunnel, type TunnelOptions } from './ws.js';
 
@@ -541,10 +540,6 @@ export class LabHubProxy extends EventEmitter implements ForwardSink {
     this.httpsAgent.destroy();
     await this.store.close?.();
   }
-}
-
-function cleanPath(store: RouteStore, p: string): string {
-  return store.cleanPath ? store.cleanPath(p) : trimPrefix(p);
 }
 
 export function createProxy(options: ProxyOptions = {}, deps: ProxyDeps = {}): LabHubProxy {

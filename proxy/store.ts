@@ -28,6 +28,11 @@ export interface RouteStore {
   close?(): Promise<void> | void;
 }
 
+/** The store's own path normalisation, else CHP's trimPrefix (a custom store may bring its own). */
+export function cleanPath(store: RouteStore, p: string): string {
+  return store.cleanPath ? store.cleanPath(p) : trimPrefix(p);
+}
+
 /** Optional synchronous fast path (MemoryStore and SqliteStore). */
 export interface SyncRouteStore extends RouteStore {
   getTargetSync(path: string): TrieMatch<RouteData> | undefined;
