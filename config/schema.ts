@@ -80,13 +80,17 @@ export const ServiceSchema = z.strictObject({
   oauthClientAllowedScopes: z.array(z.string()).default([]).describe('Extra scopes the service may request from users via OAuth.'),
 });
 
+/** The proxy API's port: proxy.apiPort, else the public port + 1 as in CHP (0 stays "any free port"). */
+export function proxyApiPort(c: { port: number; proxy: { apiPort?: number } }): number {
+  return c.proxy.apiPort ?? (c.port === 0 ? 0 : c.port + 1);
+}
+
 /** The addresses LabHub itself listens on, so two of them can't be the same socket (caught here, not as EADDRINUSE). */
 function portClash(c: { ip: string; port: number; hubIp: string; hubPort: number; proxy: { mode: string; apiIp: string; apiPort?: number }; ssl?: { redirectPort?: number } }): { path: string[]; message: string } | undefined {
   const listeners: Array<{ what: string; path: string[]; ip: string; port: number }> = [{ what: 'the hub (hubPort)', path: ['hubPort'], ip: c.hubIp, port: c.hubPort }];
   if (c.proxy.mode !== 'external') {
     listeners.unshift({ what: 'the public port (port)', path: ['port'], ip: c.ip, port: c.port });
-    const apiPort = c.proxy.apiPort ?? (c.port === 0 ? 0 : c.port + 1);
-    listeners.push({ what: `the proxy API (proxy.apiPort${c.proxy.apiPort === undefined ? ', by default port + 1' : ''})`, path: ['proxy', 'apiPort'], ip: c.proxy.apiIp, port: apiPort });
+    listeners.push({ what: `the proxy API (proxy.apiPort${c.proxy.apiPort === undefined ? ', by default port + 1' : ''})`, path: ['proxy', 'apiPort'], ip: c.proxy.apiIp, port: proxyApiPort(c) });
   }
   if (c.ssl?.redirectPort !== undefined) listeners.push({ what: 'the http redirect (ssl.redirectPort)', path: ['ssl', 'redirectPort'], ip: c.ip, port: c.ssl.redirectPort });
   const anyAddress = (ip: string) => ip === '' || ip === '0.0.0.0' || ip === '::' || ip === '*';

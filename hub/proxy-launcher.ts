@@ -13,7 +13,7 @@ import { format } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/schema.js';
+import { proxyApiPort, type Config } from '../config/schema.js';
 import { startProxy } from '../proxy/proxy.js';
 import { createHttpsRedirect } from '../proxy/https-redirect.js';
 import { createSecureContext } from 'node:tls';
@@ -135,7 +135,7 @@ function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
 
 export async function startProxyFor(config: Config, authToken: string, hubTarget: string, log: Logger): Promise<RunningProxy> {
   const p = config.proxy;
-  const apiPort = p.apiPort ?? (config.port === 0 ? 0 : config.port + 1);
+  const apiPort = proxyApiPort(config);
   const errorTarget = `${hubTarget}/hub/error`;
   // shared ports on subdomains (config refuses subdomainHost with an external proxy)
   const subdomains = config.subdomainHost ? new Subdomains(config.subdomainHost) : undefined;
