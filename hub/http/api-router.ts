@@ -119,6 +119,7 @@ const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export class ApiRouter {
   private readonly fmw = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 512, caseSensitive: true });
   private readonly registered: Array<{ method: HTTPMethod; route: Route }> = [];
+  private readonly methods = new Set<HTTPMethod>();
 
   get(path: string, opts: RouteOptions, handler: ApiHandler): this {
     return this.on('GET', path, opts, handler);
@@ -145,6 +146,7 @@ export class ApiRouter {
     const route: Route = { path, opts, handler };
     this.fmw.on(method, path, () => undefined, route);
     this.registered.push({ method, route });
+    this.methods.add(method);
     return this;
   }
 
@@ -156,8 +158,7 @@ export class ApiRouter {
   /** The methods the API serves at this URL's path (for 405 and Allow); empty when the path is not the API's. */
   allowedMethods(url: string): string[] {
     const path = stripQuery(url);
-    const methods = [...new Set(this.registered.map((r) => r.method))];
-    return methods.filter((m) => this.fmw.find(m, path) !== null);
+    return [...this.methods].filter((m) => this.fmw.find(m, path) !== null);
   }
 
   /** Finds the route for a request; undefined when the API has none (Express answers). */
