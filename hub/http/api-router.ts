@@ -110,7 +110,7 @@ export interface ApiCaller {
   /** Resolves the identity (token or login cookie) and enforces _xsrf for cookie-authenticated writes. */
   authenticate(req: ApiRequest, res: ServerResponse): Identity | undefined | Promise<Identity | undefined>;
   /** Writes the error response (the hub's one error writer). */
-  fail(err: unknown, req: ApiRequest, res: ServerResponse): void;
+  fail(err: unknown, req: Pick<ApiRequest, 'originalUrl' | 'method'>, res: ServerResponse): void;
 }
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;

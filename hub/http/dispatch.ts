@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { HubMetrics } from '../metrics.js';
 import { requestContext } from '../request-context.js';
 import { JUPYTERHUB_API_VERSION } from '../version.js';
-import type { ApiCaller, ApiRequest, ApiRouter } from './api-router.js';
+import type { ApiCaller, ApiRouter } from './api-router.js';
 import { HubError } from '../errors.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -49,7 +49,7 @@ export function createDispatcher(d: DispatchDeps): RequestListener {
         if (!allow.length) return d.pages(req, res);
         res.setHeader('Allow', allow.join(', '));
         if (method === 'OPTIONS') return void res.writeHead(200, { 'Content-Length': '0' }).end();
-        return d.caller.fail(new HubError(405, 'Method Not Allowed'), { originalUrl: req.url ?? '/', method } as ApiRequest, res);
+        return d.caller.fail(new HubError(405, 'Method Not Allowed'), { originalUrl: req.url ?? '/', method }, res);
       }
       // JSON answers need no CSP; they must not be sniffed or framed
       res.setHeader('X-Content-Type-Options', 'nosniff');
