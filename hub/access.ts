@@ -76,6 +76,16 @@ export class AccessService {
     return expandScopes(raw, { user: user.name });
   }
 
+  /**
+   * Whether the caller is an admin, as JupyterHub's `current_user.admin`: an admin user (with any token
+   * of theirs) or a service holding the admin role. Holding `admin:users` alone is not enough to make
+   * admins or change them — otherwise that scope would be a path to every other scope.
+   */
+  isAdmin(identity: Identity): boolean {
+    if (identity.user) return Boolean(identity.user.admin);
+    return identity.service ? this.r.roles.forService(identity.service.id).includes('admin') : false;
+  }
+
   serviceScopes(service: ServiceRow): Set<string> {
     return expandScopes(this.r.roles.forService(service.id).flatMap((role) => this.r.roles.scopesOf(role)), { service: service.name });
   }

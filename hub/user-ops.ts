@@ -37,7 +37,8 @@ export function createUsers(d: HubDeps, names: string[], opts: { admin: boolean;
   return created;
 }
 
-export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; admin?: unknown }, by: string): UserRow {
+/** Renames, sets admin and/or replaces the auth state (encrypted), all in one transaction. */
+export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; admin?: unknown; auth_state?: Record<string, unknown> | null }, by: string): UserRow {
   if (change.admin !== undefined && typeof change.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
   let renamed: string | undefined;
   if (change.name !== undefined && change.name !== user.name) {
@@ -49,8 +50,10 @@ export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; 
   d.db.transaction(() => {
     if (renamed) d.users.rename(user.id, renamed);
     if (typeof change.admin === 'boolean') d.users.setAdmin(user.id, change.admin);
+    if (change.auth_state !== undefined) d.authState.set(user.id, change.auth_state);
   })();
-  d.log.info({ user: user.name, renamed, admin: change.admin, by, event: 'user-updated' }, 'user updated');
+  // the auth state's content is never logged, only that it changed
+  d.log.info({ user: user.name, renamed, admin: change.admin, authStateSet: change.auth_state !== undefined || undefined, by, event: 'user-updated' }, 'user updated');
   return d.users.byId(user.id)!;
 }
 

@@ -32,6 +32,8 @@ export interface ApiRequest {
   readonly query: Query;
   /** The parsed body of a write request ({} when empty). */
   body: unknown;
+  /** True when a write request came without a body (or only whitespace). */
+  bodyEmpty?: boolean;
   identity?: Identity;
 }
 
@@ -197,7 +199,8 @@ export class ApiRouter {
       if (WRITES.has(req.method)) {
         readBody(raw, opts.bodyLimit ?? DEFAULT_BODY_LIMIT)
           .then((body) => {
-            req.body = body;
+            req.body = body === undefined ? {} : body;
+            req.bodyEmpty = body === undefined;
             return caller.authenticate(req, res);
           })
           .then(run)

@@ -176,6 +176,57 @@ describe('models and bodies', () => {
     expect((await call('admin', 'GET', '/users/u2')).status).toBe(404);
   });
 
+  it('admin rights: a caller with admin:users who is not an admin can neither make admins nor change one (JupyterHub 4+)', async () => {
+    // the culler service holds admin:users but not the admin role
+    const made = await call('service', 'POST', '/users', { usernames: ['esc1'], admin: true });
+    expect(made.status).toBe(403);
+    expect(made.body.message).toBe('Only admins can grant admin permissions');
+    expect((await call('admin', 'GET', '/users/esc1')).status).toBe(404);
+    expect((await call('service', 'POST', '/users/esc2', { admin: true })).status).toBe(403);
+    expect((await call('admin', 'GET', '/users/esc2')).status).toBe(404);
+    expect((await call('service', 'POST', '/users', { usernames: ['esc3'] })).status).toBe(201);
+    const grant = await call('service', 'PATCH', '/users/esc3', { admin: true });
+    expect(grant.status).toBe(403);
+    expect((await call('admin', 'GET', '/users/esc3')).body.admin).toBe(false);
+    expect((await call('service', 'PATCH', '/users/esc3', { name: 'esc3-renamed' })).status).toBe(200);
+    // an admin may; then the service may no longer touch that user at all
+    expect((await call('admin', 'PATCH', '/users/esc3-renamed', { admin: true })).body.admin).toBe(true);
+    const touch = await call('service', 'PATCH', '/users/esc3-renamed', { name: 'esc3-again' });
+    expect(touch.status).toBe(403);
+    expect(touch.body.message).toBe('Only admins can modify other admins');
+    expect((await call('admin', 'GET', '/users/esc3-renamed')).status).toBe(200);
+    expect((await call('admin', 'DELETE', '/users/esc3-renamed')).status).toBe(204);
+  });
+
+  it('PATCH needs a body (as JupyterHub: 400, nothing changed) and sets auth_state, encrypted, for admin:auth_state', async () => {
+    expect((await call('admin', 'POST', '/users/patchme')).status).toBe(201);
+    for (const body of [undefined, '', '   ', 'null']) {
+      const req = t.api.patch('/hub/api/users/patchme').set('Authorization', `token ${tokens.admin}`);
+      const res = body === undefined ? await req : await req.set('Content-Type', 'application/json').send(body);
+      expect(res.status, String(body)).toBe(400);
+      expect(res.body).toMatchObject({ status: 400, message: expect.any(String) });
+    }
+    expect((await call('admin', 'PATCH', '/users/patchme', {})).status).toBe(200);
+    expect((await call('admin', 'PATCH', '/hub/api/proxy'.replace('/hub/api', ''))).status).toBe(400);
+    for (const bad of [[1], 'text', 3]) expect((await call('admin', 'PATCH', '/users/patchme', { auth_state: bad })).status, JSON.stringify(bad)).toBe(400);
+    const set = await call('admin', 'PATCH', '/users/patchme', { auth_state: { access_token: 'set-by-patch-0123' } });
+    expect(set.status).toBe(200);
+    expect(set.body.auth_state).toEqual({ access_token: 'set-by-patch-0123' });
+    expect((await call('admin', 'GET', '/users/patchme')).body.auth_state).toEqual({ access_token: 'set-by-patch-0123' });
+    // at rest it is ciphertext
+    const row = t.hub.deps.users.byName('patchme')!;
+    expect(Buffer.from(row.auth_state!).toString('latin1')).not.toContain('set-by-patch');
+    // alice's token lacks admin:users; admin:users for one user (which includes admin:auth_state for that user)
+    // reaches that user only
+    expect((await call('alice', 'PATCH', '/users/patchme', { auth_state: {} })).status).toBe(403);
+    const narrow = t.tokenFor('admin', { scopes: ['admin:users!user=patchme'] });
+    const viaNarrow = await t.api.patch('/hub/api/users/patchme').set('Authorization', `token ${narrow}`).send({ auth_state: { access_token: 'x' } });
+    expect(viaNarrow.status, JSON.stringify(viaNarrow.body)).toBe(200);
+    expect(viaNarrow.body.auth_state).toEqual({ access_token: 'x' });
+    expect((await t.api.patch('/hub/api/users/alice').set('Authorization', `token ${narrow}`).send({ auth_state: {} })).status).toBe(404);
+    expect((await call('admin', 'PATCH', '/users/patchme', { auth_state: null })).body.auth_state).toBeNull();
+  });
+
   it('pagination, sort and name_filter', async () => {
     await call('admin', 'POST', '/users', { usernames: Array.from({ length: 12 }, (_, i) => `page${String(i).padStart(2, '0')}`) });
     const page = await call('admin', 'GET', '/users?name_filter=page&limit=5&offset=5&sort=-name').set('Accept', 'application/jupyterhub-pagination+json');

@@ -131,6 +131,12 @@ describe.skipIf(!existsSync(JUPYTERHUB))('JupyterHub 3.0 and LabHub answer the s
     ['GET', '/users/nobody/tokens'],
     ['GET', '/users/alice/tokens/nope'],
     ['POST', '/groups/nobody/users', '{"users":["alice"]}'],
+    // writes that need a body: without one, or with JSON null, both answer 400 and change nothing
+    ['PATCH', '/users/alice'],
+    ['PATCH', '/users/alice', 'null'],
+    ['PATCH', '/users/alice', '[]'],
+    ['PATCH', '/users/nobody'],
+    ['PATCH', '/proxy'],
   ];
 
   // and without credentials: the method and the path are judged before the caller

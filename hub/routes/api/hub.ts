@@ -27,6 +27,8 @@ export function hubRoutes(api: ApiRouter, d: HubDeps): void {
   });
 
   api.patch('/hub/api/proxy', { scope: 'proxy', bodyLimit: 65536 }, async (req, res) => {
+    // as JupyterHub: telling the hub about a new proxy without saying where is a client error, not a no-op
+    if (req.bodyEmpty) throw new HubError(400, 'need JSON body: {ip?, port?, protocol?, auth_token?}');
     const b = jsonBody(req);
     const protocol = b.protocol === undefined ? 'http' : b.protocol;
     if (protocol !== 'http' && protocol !== 'https') throw new HubError(400, "'protocol' must be http or https");

@@ -6,6 +6,7 @@
 import type { ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { UserRow } from '../../db/users.js';
+import type { Identity } from '../../access.js';
 import { HubError } from '../../errors.js';
 import { userModel, type UserModelInput } from '../../models.js';
 import { hasScope } from '../../scopes.js';
@@ -19,6 +20,11 @@ export function buildUserModelInput(d: HubDeps, user: UserRow, callerScopes?: Re
   const [input] = d.userModels.inputsOf([user], callerScopes);
   if (!input) throw new HubError(404, `No such user: ${user.name}`);
   return input;
+}
+
+/** JupyterHub's rule: only an admin caller may create admins or make a user one (403 otherwise). */
+function requireAdminToGrant(d: HubDeps, caller: Identity, admin: unknown): void {
+  if (admin === true && !d.access.isAdmin(caller)) throw new HubError(403, 'Only admins can grant admin permissions');
 }
 
 export function usersRoutes(api: ApiRouter, d: HubDeps): void {
@@ -63,6 +69,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const b = jsonBody(req);
     const names = validatedNames(b.usernames);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
+    requireAdminToGrant(d, req.identity!, b.admin);
     const created = createUsers(d, names, { admin: b.admin === true, by: req.identity!.name });
     res.status(201).json(d.userModels.inputsOf(created).map((input) => userModel(input, req.identity!.scopes)));
   });
@@ -78,17 +85,27 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const names = validatedNames([param(req, 'name')]);
     const b = jsonBody(req);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
+    requireAdminToGrant(d, req.identity!, b.admin);
     const [user] = createUsers(d, names, { admin: b.admin === true, by: req.identity!.name });
     res.status(201).json(userModel(buildUserModelInput(d, user), req.identity!.scopes));
   });
 
   api.patch('/hub/api/users/:name', { scope: 'admin:users', target: target, bodyLimit: 1048576 }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
+    // JupyterHub answers a PATCH without a body 400 ("Invalid JSON data: None"), not as a no-op
+    if (req.bodyEmpty || req.body === null) throw new HubError(400, 'PATCH needs a JSON object body: {name?, admin?, auth_state?}');
     const b = jsonBody(req);
-    const unknown = Object.keys(b).filter((k) => !['name', 'admin'].includes(k));
+    const unknown = Object.keys(b).filter((k) => !['name', 'admin', 'auth_state'].includes(k));
     if (unknown.length) throw new HubError(400, `Unknown fields: ${unknown.join(', ')}`);
-    const updated = updateUser(d, user, b, req.identity!.name);
-    res.json(userModel(buildUserModelInput(d, updated), req.identity!.scopes));
+    const caller = req.identity!;
+    if (!d.access.isAdmin(caller)) {
+      if (user.admin) throw new HubError(403, 'Only admins can modify other admins');
+      requireAdminToGrant(d, caller, b.admin);
+    }
+    // admin:users, which this route requires, includes admin:auth_state for the same users
+    if (b.auth_state !== undefined && b.auth_state !== null && (typeof b.auth_state !== 'object' || Array.isArray(b.auth_state))) throw new HubError(400, "'auth_state' must be an object or null");
+    const updated = updateUser(d, user, b as { name?: unknown; admin?: unknown; auth_state?: Record<string, unknown> | null }, caller.name);
+    res.json(userModel(buildUserModelInput(d, updated, caller.scopes), caller.scopes));
   });
 
   api.delete('/hub/api/users/:name', { scope: 'delete:users', target: target }, async (req, res) => {
