@@ -2,6 +2,7 @@
  * User operations shared by the REST API and the admin console, so both validate the same way and
  * neither leaves half-done work: validation happens before any write, writes are one transaction.
  */
+import type { Identity } from './access.js';
 import type { HubDeps } from './deps.js';
 import type { UserRow } from './db/users.js';
 import { isoNow } from './clock.js';
@@ -27,19 +28,32 @@ export function validatedNames(raw: unknown): string[] {
   return names;
 }
 
+/**
+ * JupyterHub 4+'s rule, for the API and the console alike: only an admin caller may make admins or change
+ * an admin user (403), so `admin:users` in a custom role or a service is no path to every other scope.
+ */
+function checkAdminRights(d: HubDeps, caller: Identity, change: { target?: UserRow; admin?: unknown }): void {
+  if (d.access.isAdmin(caller)) return;
+  if (change.target?.admin) throw new HubError(403, 'Only admins can modify other admins');
+  if (change.admin === true) throw new HubError(403, 'Only admins can grant admin permissions');
+}
+
 /** Creates the users that don't exist yet; 409 when all of them exist. */
-export function createUsers(d: HubDeps, names: string[], opts: { admin: boolean; by: string }): UserRow[] {
+export function createUsers(d: HubDeps, names: string[], opts: { admin: boolean; caller: Identity }): UserRow[] {
+  checkAdminRights(d, opts.caller, { admin: opts.admin });
   const toCreate = names.filter((n) => !d.users.byName(n));
   if (toCreate.length === 0) throw new HubError(409, names.length === 1 ? `User ${names[0]} already exists` : `All ${names.length} users already exist`);
   const now = isoNow(d.clock);
   const created = d.db.transaction(() => toCreate.map((n) => d.users.create(n, { admin: opts.admin, now })))();
-  d.log.info({ users: toCreate, admin: opts.admin, by: opts.by, event: 'users-created' }, 'users created');
+  d.log.info({ users: toCreate, admin: opts.admin, by: opts.caller.name, event: 'users-created' }, 'users created');
   return created;
 }
 
 /** Renames, sets admin and/or replaces the auth state (encrypted), all in one transaction. */
-export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; admin?: unknown; auth_state?: Record<string, unknown> | null }, by: string): UserRow {
+export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; admin?: unknown; auth_state?: Record<string, unknown> | null }, caller: Identity): UserRow {
   if (change.admin !== undefined && typeof change.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
+  checkAdminRights(d, caller, { target: user, admin: change.admin });
+  const by = caller.name;
   let renamed: string | undefined;
   if (change.name !== undefined && change.name !== user.name) {
     [renamed] = validatedNames([change.name]);

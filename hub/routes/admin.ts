@@ -109,13 +109,18 @@ export function adminRouter(d: HubDeps): Router {
     // passwords are hashed before anything is written, so a failure leaves nothing half-created
     const passwords: Array<{ name: string; password?: string }> = names.map((n) => ({ name: n, password: localAuth() ? randomBytes(9).toString('base64url') : undefined }));
     const hashes = await Promise.all(passwords.map((p) => (p.password ? hashPassword(p.password) : Promise.resolve(undefined))));
-    d.db.transaction(() => {
-      const created = createUsers(d, names, { admin: body.admin === 'on', by: req.identity!.name });
-      created.forEach((u, i) => {
-        const hash = hashes[i];
-        if (hash) d.users.setPasswordHash(u.id, hash);
-      });
-    })();
+    try {
+      d.db.transaction(() => {
+        const created = createUsers(d, names, { admin: body.admin === 'on', caller: req.identity! });
+        created.forEach((u, i) => {
+          const hash = hashes[i];
+          if (hash) d.users.setPasswordHash(u.id, hash);
+        });
+      })();
+    } catch (err) {
+      if (err instanceof HubError && err.status < 500) return render(req, res, { error: err.message, bulk: text, status: err.status });
+      throw err;
+    }
     render(req, res, { created: passwords, status: 201 });
   });
 
@@ -134,11 +139,11 @@ export function adminRouter(d: HubDeps): Router {
 
   userAction('admin', 'admin:users', (req, user) => {
     const admin = (req.body as Record<string, string>).admin === 'true';
-    updateUser(d, user, { admin }, req.identity!.name);
+    updateUser(d, user, { admin }, req.identity!);
     return `${user.name} is ${admin ? 'now' : 'no longer'} an admin`;
   });
   userAction('rename', 'admin:users', (req, user) => {
-    const updated = updateUser(d, user, { name: (req.body as Record<string, string>).name ?? '' }, req.identity!.name);
+    const updated = updateUser(d, user, { name: (req.body as Record<string, string>).name ?? '' }, req.identity!);
     return `Renamed ${user.name} to ${updated.name}`;
   });
   userAction('delete', 'delete:users', async (req, user) => {

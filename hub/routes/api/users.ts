@@ -6,7 +6,6 @@
 import type { ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { UserRow } from '../../db/users.js';
-import type { Identity } from '../../access.js';
 import { HubError } from '../../errors.js';
 import { userModel, type UserModelInput } from '../../models.js';
 import { hasScope } from '../../scopes.js';
@@ -20,11 +19,6 @@ export function buildUserModelInput(d: HubDeps, user: UserRow, callerScopes?: Re
   const [input] = d.userModels.inputsOf([user], callerScopes);
   if (!input) throw new HubError(404, `No such user: ${user.name}`);
   return input;
-}
-
-/** JupyterHub's rule: only an admin caller may create admins or make a user one (403 otherwise). */
-function requireAdminToGrant(d: HubDeps, caller: Identity, admin: unknown): void {
-  if (admin === true && !d.access.isAdmin(caller)) throw new HubError(403, 'Only admins can grant admin permissions');
 }
 
 export function usersRoutes(api: ApiRouter, d: HubDeps): void {
@@ -69,8 +63,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const b = jsonBody(req);
     const names = validatedNames(b.usernames);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
-    requireAdminToGrant(d, req.identity!, b.admin);
-    const created = createUsers(d, names, { admin: b.admin === true, by: req.identity!.name });
+    const created = createUsers(d, names, { admin: b.admin === true, caller: req.identity! });
     res.status(201).json(d.userModels.inputsOf(created).map((input) => userModel(input, req.identity!.scopes)));
   });
 
@@ -85,8 +78,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const names = validatedNames([param(req, 'name')]);
     const b = jsonBody(req);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
-    requireAdminToGrant(d, req.identity!, b.admin);
-    const [user] = createUsers(d, names, { admin: b.admin === true, by: req.identity!.name });
+    const [user] = createUsers(d, names, { admin: b.admin === true, caller: req.identity! });
     res.status(201).json(userModel(buildUserModelInput(d, user), req.identity!.scopes));
   });
 
@@ -98,13 +90,9 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
     const unknown = Object.keys(b).filter((k) => !['name', 'admin', 'auth_state'].includes(k));
     if (unknown.length) throw new HubError(400, `Unknown fields: ${unknown.join(', ')}`);
     const caller = req.identity!;
-    if (!d.access.isAdmin(caller)) {
-      if (user.admin) throw new HubError(403, 'Only admins can modify other admins');
-      requireAdminToGrant(d, caller, b.admin);
-    }
     // admin:users, which this route requires, includes admin:auth_state for the same users
     if (b.auth_state !== undefined && b.auth_state !== null && (typeof b.auth_state !== 'object' || Array.isArray(b.auth_state))) throw new HubError(400, "'auth_state' must be an object or null");
-    const updated = updateUser(d, user, b as { name?: unknown; admin?: unknown; auth_state?: Record<string, unknown> | null }, caller.name);
+    const updated = updateUser(d, user, b as { name?: unknown; admin?: unknown; auth_state?: Record<string, unknown> | null }, caller);
     res.json(userModel(buildUserModelInput(d, updated, caller.scopes), caller.scopes));
   });
 

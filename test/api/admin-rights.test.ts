@@ -1,0 +1,89 @@
+/**
+ * Who may make admins: as JupyterHub 4+, only an admin caller. A user whose custom role carries
+ * admin-ui + admin:users (a course's teaching assistant, say) manages accounts in the console and the
+ * API but can neither grant admin nor change an admin user — otherwise admin:users would lead to
+ * every scope there is. Same rule for both doors (hub/user-ops.ts).
+ */
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../hub/auth/password.js';
+import { startTestHub, type TestHub } from '../helpers/test-hub.js';
+
+let t: TestHub;
+let browser: ReturnType<typeof supertest.agent>;
+let xsrf = '';
+
+beforeAll(async () => {
+  t = await startTestHub({
+    roles: [{ name: 'assistant', scopes: ['admin-ui', 'admin:users', 'list:users', 'delete:users'], users: ['ta'] }],
+  });
+  t.tokenFor('admin', { admin: true });
+  const d = t.hub.deps;
+  t.tokenFor('ta');
+  d.users.setPasswordHash(d.users.byName('ta')!.id, await hashPassword('ta-password-123'));
+  browser = supertest.agent(t.hub.app);
+  const login = await browser.get('/hub/login');
+  const xsrf0 = /name="_xsrf" value="([^"]+)"/.exec(login.text)![1];
+  await browser.post('/hub/login').type('form').send({ username: 'ta', password: 'ta-password-123', _xsrf: xsrf0 }).expect(302);
+  const page = await browser.get('/hub/admin').expect(200);
+  xsrf = /name="_xsrf" value="([^"]+)"/.exec(page.text)![1];
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+const isAdmin = (name: string) => Boolean(t.hub.deps.users.byName(name)?.admin);
+
+describe('admin rights through the console', () => {
+  it('a non-admin with admin:users creates plain users but not admins', async () => {
+    await browser.post('/hub/admin/users').type('form').send({ usernames: 'student1', _xsrf: xsrf }).expect(201);
+    expect(t.hub.deps.users.byName('student1')).toBeDefined();
+    const refused = await browser.post('/hub/admin/users').type('form').send({ usernames: 'student2', admin: 'on', _xsrf: xsrf });
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('Only admins can grant admin permissions');
+    expect(t.hub.deps.users.byName('student2')).toBeUndefined();
+  });
+
+  it('cannot make a user an admin, nor rename or demote an admin', async () => {
+    const grant = await browser.post('/hub/admin/users/student1/admin').type('form').send({ admin: 'true', _xsrf: xsrf });
+    expect(grant.status).toBe(403);
+    expect(isAdmin('student1')).toBe(false);
+    const demote = await browser.post('/hub/admin/users/admin/admin').type('form').send({ admin: 'false', _xsrf: xsrf });
+    expect(demote.status).toBe(403);
+    expect(demote.text).toContain('Only admins can modify other admins');
+    expect(isAdmin('admin')).toBe(true);
+    expect((await browser.post('/hub/admin/users/admin/rename').type('form').send({ name: 'taken-over', _xsrf: xsrf })).status).toBe(403);
+    expect(t.hub.deps.users.byName('admin')).toBeDefined();
+    // what the role is for still works
+    await browser.post('/hub/admin/users/student1/rename').type('form').send({ name: 'student1b', _xsrf: xsrf }).expect(303);
+    expect(t.hub.deps.users.byName('student1b')).toBeDefined();
+  });
+
+  it('an admin can, through the same form', async () => {
+    const admin = supertest.agent(t.hub.app);
+    t.hub.deps.users.setPasswordHash(t.hub.deps.users.byName('admin')!.id, await hashPassword('admin-password-123'));
+    const login = await admin.get('/hub/login');
+    await admin.post('/hub/login').type('form').send({ username: 'admin', password: 'admin-password-123', _xsrf: /name="_xsrf" value="([^"]+)"/.exec(login.text)![1] }).expect(302);
+    const page = await admin.get('/hub/admin').expect(200);
+    const token = /name="_xsrf" value="([^"]+)"/.exec(page.text)![1];
+    await admin.post('/hub/admin/users/student1b/admin').type('form').send({ admin: 'true', _xsrf: token }).expect(303);
+    expect(isAdmin('student1b')).toBe(true);
+  });
+});
+
+describe('admin rights through the API, with the same non-admin', () => {
+  it('403 for admin:true on create and PATCH, and for any PATCH of an admin; nothing written', async () => {
+    const ta = t.tokenFor('ta');
+    const api = (method: 'post' | 'patch', path: string, body: object) => t.api[method](`/hub/api${path}`).set('Authorization', `token ${ta}`).send(body);
+    expect((await api('post', '/users', { usernames: ['s3', 's4'], admin: true })).status).toBe(403);
+    expect(t.hub.deps.users.byName('s3')).toBeUndefined();
+    expect((await api('post', '/users', { usernames: ['s3'] })).status).toBe(201);
+    expect((await api('patch', '/users/s3', { admin: true })).status).toBe(403);
+    expect(isAdmin('s3')).toBe(false);
+    expect((await api('patch', '/users/admin', { admin: false })).status).toBe(403);
+    expect((await api('patch', '/users/admin', { auth_state: { planted: true } })).status).toBe(403);
+    expect(t.hub.deps.authState.get(t.hub.deps.users.byName('admin')!.id)).toBeNull();
+    expect((await api('patch', '/users/s3', { admin: false, name: 's3b' })).status).toBe(200);
+  });
+});
