@@ -56,8 +56,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export const RoleSchema = z.strictObject({
   name: z.string().regex(NAME, 'role names use letters, digits, . _ @ -').describe('Role name; `user`, `admin`, `server`, `token` redefine the default roles.'),
-  description: z.string().default('').describe('What the role is for.'),
-  scopes: z.array(z.string().min(1)).default([]).describe('Scopes the role grants (JupyterHub scope syntax, filters allowed).'),
+  description: z.string().optional().describe('What the role is for.'),
+  scopes: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('Scopes the role grants (JupyterHub scope syntax, filters allowed). Left out for a default role (`user`, `admin`, `server`, `token`): its default scopes, so `{name: admin, groups: [staff]}` only assigns it, as in JupyterHub; left out for another role: none.'),
   users: z.array(z.string()).default([]).describe('Users holding the role (config is authoritative for this role).'),
   groups: z.array(z.string()).default([]).describe('Groups whose members hold the role.'),
   services: z.array(z.string()).default([]).describe('Services holding the role.'),

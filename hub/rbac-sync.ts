@@ -32,8 +32,11 @@ export function applyRbacConfig(config: Config, r: RbacRepos, now: string): void
     for (const member of g.users) r.groups.addMember(group.id, (r.users.byName(member) ?? r.users.create(member, { now })).id);
   }
   for (const role of config.roles) {
-    for (const scope of role.scopes) check(role.name, scope);
-    const row = r.roles.upsert(role.name, role.description, role.scopes);
+    // as JupyterHub merges a partial default-role spec over the default: what is left out stays default
+    const base = Object.hasOwn(DEFAULT_ROLES, role.name) ? DEFAULT_ROLES[role.name] : undefined;
+    const scopes = role.scopes ?? base?.scopes ?? [];
+    for (const scope of scopes) check(role.name, scope);
+    const row = r.roles.upsert(role.name, role.description ?? base?.description ?? '', scopes);
     if (['user', 'admin'].includes(role.name) && role.users.length + role.groups.length + role.services.length === 0) continue;
     const userIds = role.users.map((n) => (r.users.byName(n) ?? r.users.create(n, { now })).id);
     const groupIds = role.groups.map((n) => (r.groups.byName(n) ?? r.groups.create(n)).id);

@@ -14,6 +14,7 @@ import { hashPassword } from '../auth/password.js';
 import { normalizeUsername, validateUsername } from '../auth/usernames.js';
 import { hasScope } from '../scopes.js';
 import { createUsers, deleteUser, updateUser } from '../user-ops.js';
+import { checkMayAddMembers } from '../group-ops.js';
 import { param } from './params.js';
 
 const PAGE = 50;
@@ -205,7 +206,10 @@ export function adminRouter(d: HubDeps): Router {
     const user = d.users.byName(normalizeUsername(body.user ?? ''));
     if (!user) throw new HubError(400, `No such user: ${body.user ?? ''}`);
     if (body.action === 'remove') d.groups.removeMember(g.id, user.id);
-    else d.groups.addMember(g.id, user.id);
+    else {
+      checkMayAddMembers(d, req.identity!, g, [user]);
+      d.groups.addMember(g.id, user.id);
+    }
     d.log.info({ group: name, user: user.name, action: body.action === 'remove' ? 'remove' : 'add', by: req.identity!.name, event: 'group-members-changed' }, 'group members changed');
     return `${body.action === 'remove' ? 'Removed' : 'Added'} ${user.name} ${body.action === 'remove' ? 'from' : 'to'} ${name}`;
   });

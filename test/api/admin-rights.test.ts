@@ -15,7 +15,16 @@ let xsrf = '';
 
 beforeAll(async () => {
   t = await startTestHub({
-    roles: [{ name: 'assistant', scopes: ['admin-ui', 'admin:users', 'list:users', 'delete:users'], users: ['ta'] }],
+    groups: { course: { users: [] }, staff: { users: [] }, gpu: { users: [] } },
+    roles: [
+      { name: 'assistant', scopes: ['admin-ui', 'admin:users', 'list:users', 'delete:users', 'groups', 'read:groups', 'list:groups'], users: ['ta'] },
+      // groups that carry roles: staff carries server control, tokens and shutdown; gpu a custom scope
+      { name: 'staff-power', scopes: ['admin:servers', 'tokens', 'shutdown'], groups: ['staff'] },
+      { name: 'gpu-user', scopes: ['custom:gpu:use'], groups: ['gpu'] },
+      // course carries only what the assistant holds too
+      { name: 'course-reader', scopes: ['read:users!group=course'], groups: ['course'] },
+    ],
+    customScopes: { 'custom:gpu:use': { description: 'use the GPU partition' } },
   });
   t.tokenFor('admin', { admin: true });
   const d = t.hub.deps;
@@ -85,5 +94,61 @@ describe('admin rights through the API, with the same non-admin', () => {
     expect((await api('patch', '/users/admin', { auth_state: { planted: true } })).status).toBe(403);
     expect(t.hub.deps.authState.get(t.hub.deps.users.byName('admin')!.id)).toBeNull();
     expect((await api('patch', '/users/s3', { admin: false, name: 's3b' })).status).toBe(200);
+  });
+});
+
+describe('group membership is no path to a group\'s roles', () => {
+  it('a non-admin with the groups scope adds members only to groups whose roles grant nothing beyond the caller', async () => {
+    const ta = t.tokenFor('ta');
+    const add = (group: string, users: string[]) => t.api.post(`/hub/api/groups/${group}/users`).set('Authorization', `token ${ta}`).send({ users });
+    const members = (group: string) => t.hub.deps.groups.members(t.hub.deps.groups.byName(group)!.id);
+    const escalate = await add('staff', ['ta']);
+    expect(escalate.status).toBe(403);
+    expect(escalate.body.message).toContain('only an admin can add members');
+    expect(members('staff')).toEqual([]);
+    expect((await add('gpu', ['s3b'])).status).toBe(403);
+    expect(members('gpu')).toEqual([]);
+    expect((await add('course', ['s3b', 'ta'])).status).toBe(200);
+    expect(members('course').sort()).toEqual(['s3b', 'ta']);
+    // after all that the assistant is still no admin
+    expect(isAdmin('ta')).toBe(false);
+    expect((await t.api.get('/hub/api/info').set('Authorization', `token ${t.tokenFor('ta')}`)).status).toBe(403);
+  });
+
+  it('the console refuses the same, and an admin may', async () => {
+    const refused = await browser.post('/hub/admin/groups/staff/members').type('form').send({ user: 'ta', _xsrf: xsrf });
+    expect(refused.status).toBe(403);
+    expect(t.hub.deps.groups.members(t.hub.deps.groups.byName('staff')!.id)).toEqual([]);
+    const admin = t.tokenFor('admin', { admin: true });
+    expect((await t.api.post('/hub/api/groups/gpu/users').set('Authorization', `token ${admin}`).send({ users: ['s3b'] })).status).toBe(200);
+    expect(t.hub.deps.groups.members(t.hub.deps.groups.byName('gpu')!.id)).toEqual(['s3b']);
+  });
+});
+
+describe('config: a default role named without scopes is assigned, not emptied', () => {
+  it('{name: admin, groups: [staff]} keeps the admin scopes (JupyterHub merges a partial default-role spec)', async () => {
+    const hub = await startTestHub({
+      groups: { staff: { users: ['lead'] } },
+      roles: [
+        { name: 'admin', groups: ['staff'] },
+        { name: 'user', users: ['lead'] },
+        { name: 'nothing', users: ['lead'] },
+      ],
+    });
+    try {
+      const admin = hub.tokenFor('admin', { admin: true });
+      const lead = hub.tokenFor('lead');
+      // the real admin keeps every power, and the staff member gets them through the group
+      for (const token of [admin, lead]) {
+        expect((await hub.api.get('/hub/api/info').set('Authorization', `token ${token}`)).status).toBe(200);
+        expect((await hub.api.get('/hub/api/users').set('Authorization', `token ${token}`)).status).toBe(200);
+      }
+      const roles = hub.hub.deps.roles;
+      expect(roles.scopesOf('admin')).toContain('admin:users');
+      expect(roles.scopesOf('user')).toEqual(['self']);
+      expect(roles.scopesOf('nothing')).toEqual([]);
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -6,7 +6,9 @@
 import type { ApiRequest, ApiRouter } from '../../http/api-router.js';
 import type { HubDeps } from '../../deps.js';
 import type { GroupRow } from '../../db/groups.js';
+import type { UserRow } from '../../db/users.js';
 import { HubError } from '../../errors.js';
+import { checkMayAddMembers } from '../../group-ops.js';
 import { hasScope } from '../../scopes.js';
 import { jsonBody, param } from '../params.js';
 import { sendPage } from '../paging.js';
@@ -34,12 +36,12 @@ function loadGroup(d: HubDeps, name: string): GroupRow {
   return g;
 }
 
-function usersFromBody(d: HubDeps, b: Record<string, unknown>): number[] {
+function usersFromBody(d: HubDeps, b: Record<string, unknown>): UserRow[] {
   const list = b.users ?? [];
   if (!Array.isArray(list) || list.some((u) => typeof u !== 'string')) throw new HubError(400, "'users' must be a list of user names");
   const missing = (list as string[]).filter((n) => !d.users.byName(n));
   if (missing.length) throw new HubError(400, `No such users: ${missing.join(', ')}`);
-  return (list as string[]).map((n) => d.users.byName(n)!.id);
+  return (list as string[]).map((n) => d.users.byName(n)!);
 }
 
 export function groupsRoutes(api: ApiRouter, d: HubDeps): void {
@@ -70,10 +72,10 @@ export function groupsRoutes(api: ApiRouter, d: HubDeps): void {
     const name = validName(param(req, 'name'));
     if (d.groups.byName(name)) throw new HubError(409, `Group ${name} already exists`);
     const b = jsonBody(req);
-    const userIds = usersFromBody(d, b);
+    const members = usersFromBody(d, b);
     const group = d.db.transaction(() => {
       const g = d.groups.create(name);
-      for (const id of userIds) d.groups.addMember(g.id, id);
+      for (const u of members) d.groups.addMember(g.id, u.id);
       return g;
     })();
     d.log.info({ group: name, by: req.identity!.name, event: 'group-created' }, 'group created');
@@ -89,17 +91,18 @@ export function groupsRoutes(api: ApiRouter, d: HubDeps): void {
 
   api.post('/hub/api/groups/:name/users', { scope: 'groups', target: target, bodyLimit: 1048576 }, (req, res) => {
     const g = loadGroup(d, param(req, 'name'));
-    const ids = usersFromBody(d, jsonBody(req));
-    d.db.transaction(() => ids.forEach((id) => d.groups.addMember(g.id, id)))();
-    d.log.info({ group: g.name, added: ids.length, by: req.identity!.name, event: 'group-members-added' }, 'group members added');
+    const members = usersFromBody(d, jsonBody(req));
+    checkMayAddMembers(d, req.identity!, g, members);
+    d.db.transaction(() => members.forEach((u) => d.groups.addMember(g.id, u.id)))();
+    d.log.info({ group: g.name, added: members.length, by: req.identity!.name, event: 'group-members-added' }, 'group members added');
     res.json(groupModel(d, g, req.identity!.scopes));
   });
 
   api.delete('/hub/api/groups/:name/users', { scope: 'groups', target: target, bodyLimit: 1048576 }, (req, res) => {
     const g = loadGroup(d, param(req, 'name'));
-    const ids = usersFromBody(d, jsonBody(req));
-    d.db.transaction(() => ids.forEach((id) => d.groups.removeMember(g.id, id)))();
-    d.log.info({ group: g.name, removed: ids.length, by: req.identity!.name, event: 'group-members-removed' }, 'group members removed');
+    const members = usersFromBody(d, jsonBody(req));
+    d.db.transaction(() => members.forEach((u) => d.groups.removeMember(g.id, u.id)))();
+    d.log.info({ group: g.name, removed: members.length, by: req.identity!.name, event: 'group-members-removed' }, 'group members removed');
     res.json(groupModel(d, g, req.identity!.scopes));
   });
 
