@@ -98,6 +98,8 @@ export interface RouteOptions {
   authenticated?: boolean;
   /** Largest accepted body in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** The write takes no body: whatever is sent is not read or parsed (JupyterHub's POST /proxy). */
+  noBody?: boolean;
 }
 
 interface Route {
@@ -196,7 +198,7 @@ export class ApiRouter {
       if (done) done.then(undefined, fail);
     };
     try {
-      if (WRITES.has(req.method)) {
+      if (WRITES.has(req.method) && !opts.noBody) {
         readBody(raw, opts.bodyLimit ?? DEFAULT_BODY_LIMIT)
           .then((body) => {
             req.body = body === undefined ? {} : body;

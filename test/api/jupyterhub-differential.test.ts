@@ -137,6 +137,12 @@ describe.skipIf(!existsSync(JUPYTERHUB))('JupyterHub 3.0 and LabHub answer the s
     ['PATCH', '/users/alice', '[]'],
     ['PATCH', '/users/nobody'],
     ['PATCH', '/proxy'],
+    ['PATCH', '/proxy', 'null'],
+    // POST /proxy takes no body: whatever is sent is ignored
+    ['POST', '/proxy', '{'],
+    // the order of checks: an existing user is a 409 whatever the body; a group's body is judged first
+    ['POST', '/users/alice', '[]'],
+    ['POST', '/groups/physics', '[]'],
   ];
 
   // and without credentials: the method and the path are judged before the caller

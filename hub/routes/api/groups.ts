@@ -70,8 +70,9 @@ export function groupsRoutes(api: ApiRouter, d: HubDeps): void {
 
   api.post('/hub/api/groups/:name', { scope: 'admin:groups', target: target, bodyLimit: 1048576 }, (req, res) => {
     const name = validName(param(req, 'name'));
-    if (d.groups.byName(name)) throw new HubError(409, `Group ${name} already exists`);
+    // as JupyterHub: the body's shape is judged before the group's existence
     const b = jsonBody(req);
+    if (d.groups.byName(name)) throw new HubError(409, `Group ${name} already exists`);
     const members = usersFromBody(d, b);
     const group = d.db.transaction(() => {
       const g = d.groups.create(name);

@@ -21,7 +21,7 @@ export function hubRoutes(api: ApiRouter, d: HubDeps): void {
     sendPage(req, res, entries, ([path, data]) => ({ routespec: path.endsWith('/') ? path : `${path}/`, target: data.target, data }));
   });
 
-  api.post('/hub/api/proxy', { scope: 'proxy' }, async (_req, res) => {
+  api.post('/hub/api/proxy', { scope: 'proxy', noBody: true }, async (_req, res) => {
     await d.serverManager.checkRoutes(d.hubTarget());
     res.status(200).end();
   });
@@ -29,6 +29,7 @@ export function hubRoutes(api: ApiRouter, d: HubDeps): void {
   api.patch('/hub/api/proxy', { scope: 'proxy', bodyLimit: 65536 }, async (req, res) => {
     // as JupyterHub: telling the hub about a new proxy without saying where is a client error, not a no-op
     if (req.bodyEmpty) throw new HubError(400, 'need JSON body: {ip?, port?, protocol?, auth_token?}');
+    if (req.body === null) throw new HubError(400, 'Request body must be a JSON object');
     const b = jsonBody(req);
     const protocol = b.protocol === undefined ? 'http' : b.protocol;
     if (protocol !== 'http' && protocol !== 'https') throw new HubError(400, "'protocol' must be http or https");

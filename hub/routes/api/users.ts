@@ -76,6 +76,8 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
 
   api.post('/hub/api/users/:name', { scope: 'admin:users', target: target, bodyLimit: 1048576 }, (req, res) => {
     const names = validatedNames([param(req, 'name')]);
+    // as JupyterHub: an existing user is a 409 whatever the body
+    if (d.users.byName(names[0])) throw new HubError(409, `User ${names[0]} already exists`);
     const b = jsonBody(req);
     if (b.admin !== undefined && typeof b.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
     const [user] = createUsers(d, names, { admin: b.admin === true, caller: req.identity! });
