@@ -34,8 +34,13 @@ export function validatedNames(raw: unknown): string[] {
  */
 function checkAdminRights(d: HubDeps, caller: Identity, change: { target?: UserRow; admin?: unknown }): void {
   if (d.access.isAdmin(caller)) return;
-  if (change.target?.admin) throw new HubError(403, 'Only admins can modify other admins');
+  if (change.target) checkMayModify(d, caller, change.target);
   if (change.admin === true) throw new HubError(403, 'Only admins can grant admin permissions');
+}
+
+/** Any change to an admin's account (name, auth state, password) needs an admin caller. */
+export function checkMayModify(d: HubDeps, caller: Identity, target: UserRow): void {
+  if (target.admin && !d.access.isAdmin(caller)) throw new HubError(403, 'Only admins can modify other admins');
 }
 
 /** Creates the users that don't exist yet; 409 when all of them exist. */
@@ -72,8 +77,9 @@ export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; 
 }
 
 /** Stops the user's servers (waiting for them), then deletes the user and everything it owns. */
-export async function deleteUser(d: HubDeps, user: UserRow, by: { id?: number; name: string }): Promise<void> {
-  if (user.id === by.id) throw new HubError(400, "You can't delete yourself");
+export async function deleteUser(d: HubDeps, user: UserRow, caller: Identity): Promise<void> {
+  if (user.id === caller.user?.id) throw new HubError(400, "You can't delete yourself");
+  checkMayModify(d, caller, user);
   for (const s of d.servers.forUser(user.id)) {
     if (d.serverManager.status(user.name, s.name) !== 'stopped') await d.serverManager.stop(user, s.name);
     const pending = d.serverManager.pendingOf(user.name, s.name);
@@ -81,5 +87,5 @@ export async function deleteUser(d: HubDeps, user: UserRow, by: { id?: number; n
   }
   d.users.delete(user.id);
   d.access.invalidate();
-  d.log.info({ user: user.name, by: by.name, event: 'user-deleted' }, 'user deleted');
+  d.log.info({ user: user.name, by: caller.name, event: 'user-deleted' }, 'user deleted');
 }

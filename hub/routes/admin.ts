@@ -148,7 +148,7 @@ export function adminRouter(d: HubDeps): Router {
     return `Renamed ${user.name} to ${updated.name}`;
   });
   userAction('delete', 'delete:users', async (req, user) => {
-    await deleteUser(d, user, { id: req.identity!.user?.id, name: req.identity!.name });
+    await deleteUser(d, user, req.identity!);
     return `Deleted ${user.name}`;
   });
   userAction('stop', 'delete:servers', async (req, user) => {

@@ -94,6 +94,23 @@ describe('admin rights through the API, with the same non-admin', () => {
     expect((await api('patch', '/users/admin', { auth_state: { planted: true } })).status).toBe(403);
     expect(t.hub.deps.authState.get(t.hub.deps.users.byName('admin')!.id)).toBeNull();
     expect((await api('patch', '/users/s3', { admin: false, name: 's3b' })).status).toBe(200);
+    // nor delete an admin (JupyterHub would let delete:users do that)
+    expect((await t.api.delete('/hub/api/users/admin').set('Authorization', `token ${ta}`)).status).toBe(403);
+    expect(t.hub.deps.users.byName('admin')).toBeDefined();
+  });
+
+  it("an admin's password is out of reach too (else it is the admin's login), a student's is not", async () => {
+    const ta = t.tokenFor('ta');
+    const { verifyPassword } = await import('../../hub/auth/password.js');
+    const adminRow = () => t.hub.deps.users.byName('admin')!;
+    const before = adminRow().password_hash;
+    const refused = await t.api.post('/hub/api/users/admin/password').set('Authorization', `token ${ta}`).send({ password: 'taken-over-password-1' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toBe('Only admins can modify other admins');
+    expect(adminRow().password_hash).toBe(before);
+    expect(await verifyPassword('taken-over-password-1', adminRow().password_hash ?? '')).toBe(false);
+    expect((await t.api.post('/hub/api/users/s3b/password').set('Authorization', `token ${ta}`).send({ password: 'student-password-1' })).status).toBe(204);
+    expect(await verifyPassword('student-password-1', t.hub.deps.users.byName('s3b')!.password_hash!)).toBe(true);
   });
 });
 

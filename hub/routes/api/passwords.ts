@@ -12,6 +12,7 @@ import { HubError } from '../../errors.js';
 import { isoNow } from '../../clock.js';
 import { param, userTarget } from '../params.js';
 import { approveSignup } from '../../auth/signup.js';
+import { checkMayModify } from '../../user-ops.js';
 
 export function passwordsRoutes(api: ApiRouter, d: HubDeps): void {
   const target = userTarget(d);
@@ -23,6 +24,8 @@ export function passwordsRoutes(api: ApiRouter, d: HubDeps): void {
   api.post('/hub/api/users/:name/password', { scope: 'admin:users', target: target, bodyLimit: 16384 }, async (req, res) => {
     const user = d.users.byName(param(req, 'name'));
     if (!user) throw new HubError(404, `No such user: ${param(req, 'name')}`);
+    // an admin's password is an admin's login: admin:users alone must not reach it
+    checkMayModify(d, req.identity!, user);
     const b = (req.body ?? {}) as Record<string, unknown>;
     await local().setPassword(user.id, b.password as string);
     local().throttle.unlock(user.name);

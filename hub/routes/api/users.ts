@@ -99,7 +99,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
   });
 
   api.delete('/hub/api/users/:name', { scope: 'delete:users', target: target }, async (req, res) => {
-    await deleteUser(d, loadUser(d, param(req, 'name')), { id: req.identity!.user?.id, name: req.identity!.name });
+    await deleteUser(d, loadUser(d, param(req, 'name')), req.identity!);
     res.status(204).end();
   });
 
