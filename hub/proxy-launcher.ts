@@ -91,7 +91,10 @@ async function stopStaleProxy(pidFile: string, apiPort: number, log: Logger): Pr
   }
   for (let i = 0; i < 60 && alive(); i++) await sleep(50);
   if (alive()) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 40 && alive(); i++) await sleep(25);
+  // a killed process always goes, but on a loaded machine that can take seconds; its listening
+  // sockets close only then, so starting the new proxy earlier would find the ports taken
+  for (let i = 0; i < 400 && alive(); i++) await sleep(25);
+  if (alive()) throw new HubError(500, `the proxy left behind by a previous hub process (pid ${pid}) did not exit after SIGKILL`);
   rmSync(pidFile, { force: true });
 }
 
