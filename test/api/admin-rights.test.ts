@@ -23,6 +23,8 @@ beforeAll(async () => {
       { name: 'gpu-user', scopes: ['custom:gpu:use'], groups: ['gpu'] },
       // course carries only what the assistant holds too
       { name: 'course-reader', scopes: ['read:users!group=course'], groups: ['course'] },
+      // a help desk that may act for users by minting tokens for them
+      { name: 'helpdesk', scopes: ['tokens'], users: ['desk'] },
     ],
     customScopes: { 'custom:gpu:use': { description: 'use the GPU partition' } },
   });
@@ -167,5 +169,26 @@ describe('config: a default role named without scopes is assigned, not emptied',
     } finally {
       await hub.close();
     }
+  });
+});
+
+describe('tokens for someone else', () => {
+  it('a non-admin with the tokens scope mints tokens for users, never for an admin (a token acts as its owner)', async () => {
+    const desk = t.tokenFor('desk');
+    t.tokenFor('pupil');
+    const mint = (name: string) => t.api.post(`/hub/api/users/${name}/tokens`).set('Authorization', `token ${desk}`).send({ note: 'for support' });
+    const forPupil = await mint('pupil');
+    expect(forPupil.status).toBe(201);
+    expect((await t.api.get('/hub/api/user').set('Authorization', `token ${forPupil.body.token}`)).body.name).toBe('pupil');
+    const forAdmin = await mint('admin');
+    expect(forAdmin.status).toBe(403);
+    expect(forAdmin.body.message).toBe('Only admins can modify other admins');
+    expect(forAdmin.body.token).toBeUndefined();
+    expect(t.hub.deps.tokens.forUser(t.hub.deps.users.byName('admin')!.id).filter((x) => x.note === 'for support')).toEqual([]);
+    // an admin may mint one for another admin, as before
+    const root = t.tokenFor('admin', { admin: true });
+    t.hub.deps.users.setAdmin(t.hub.deps.users.byName('student1b')!.id, true);
+    t.hub.deps.access.invalidate();
+    expect((await t.api.post('/hub/api/users/student1b/tokens').set('Authorization', `token ${root}`).send({})).status).toBe(201);
   });
 });
