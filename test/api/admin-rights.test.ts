@@ -24,7 +24,7 @@ beforeAll(async () => {
       // course carries only what the assistant holds too
       { name: 'course-reader', scopes: ['read:users!group=course'], groups: ['course'] },
       // a help desk that may act for users by minting tokens for them
-      { name: 'helpdesk', scopes: ['tokens'], users: ['desk'] },
+      { name: 'helpdesk', scopes: ['tokens', 'shares'], users: ['desk'] },
     ],
     customScopes: { 'custom:gpu:use': { description: 'use the GPU partition' } },
   });
@@ -190,5 +190,23 @@ describe('tokens for someone else', () => {
     t.hub.deps.users.setAdmin(t.hub.deps.users.byName('student1b')!.id, true);
     t.hub.deps.access.invalidate();
     expect((await t.api.post('/hub/api/users/student1b/tokens').set('Authorization', `token ${root}`).send({})).status).toBe(201);
+  });
+});
+
+describe('sharing someone else\'s server', () => {
+  it('a non-admin with the shares scope shares a user\'s server, never an admin\'s (a share is access to it)', async () => {
+    const d = t.hub.deps;
+    const desk = t.tokenFor('desk');
+    for (const name of ['pupil', 'admin']) d.servers.ensure(d.users.byName(name)!.id, '', 'local');
+    const share = (owner: string, path: string) => t.api.post(`/hub/api/${path}/${owner}/`).set('Authorization', `token ${desk}`).send(path === 'shares' ? { user: 'desk' } : {});
+    expect((await share('pupil', 'shares')).status).toBe(200);
+    const refused = await share('admin', 'shares');
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toBe('Only admins can modify other admins');
+    expect(d.shares.forServer(d.users.byName('admin')!.id)).toEqual([]);
+    expect((await share('pupil', 'share-codes')).status).toBe(201);
+    const code = await share('admin', 'share-codes');
+    expect(code.status).toBe(403);
+    expect(d.shares.codesFor(d.users.byName('admin')!.id)).toEqual([]);
   });
 });
