@@ -83,8 +83,13 @@ export class AccessService {
    */
   isAdmin(identity: Identity): boolean {
     if (identity.user) return Boolean(identity.user.admin);
-    return identity.service ? this.r.roles.forService(identity.service.id).includes('admin') : false;
+    if (!identity.service) return false;
+    // identities are cached per token, so a service's role lookup runs once per identity, not per request
+    let admin = this.serviceAdmin.get(identity);
+    if (admin === undefined) this.serviceAdmin.set(identity, (admin = this.r.roles.forService(identity.service.id).includes('admin')));
+    return admin;
   }
+  private readonly serviceAdmin = new WeakMap<Identity, boolean>();
 
   serviceScopes(service: ServiceRow): Set<string> {
     return expandScopes(this.r.roles.forService(service.id).flatMap((role) => this.r.roles.scopesOf(role)), { service: service.name });

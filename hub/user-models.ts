@@ -25,6 +25,8 @@ export interface ModelOptions {
   includeStoppedServers?: boolean;
   /** Include the decrypted auth state when the caller holds admin:auth_state (single-user GET). */
   withAuthState?: boolean;
+  /** The caller is no admin: an admin's auth state (their identity-provider tokens) stays hidden. */
+  callerNotAdmin?: boolean;
 }
 
 interface Deps {
@@ -132,7 +134,7 @@ export class UserModels {
   }
 
   private cached(ids: readonly number[], callerScopes: ReadonlySet<string>, opts: ModelOptions): string[] {
-    const key = `${this.scopeKey(callerScopes)}|${opts.includeStoppedServers ? 1 : 0}${opts.withAuthState ? 1 : 0}`;
+    const key = `${this.scopeKey(callerScopes)}|${opts.includeStoppedServers ? 1 : 0}${opts.withAuthState ? 1 : 0}${opts.callerNotAdmin ? 1 : 0}`;
     let cache = this.json.get(key);
     if (!cache) {
       // a few caller kinds (admin, culler service, dashboards) at a time: forget the oldest beyond that
@@ -145,7 +147,7 @@ export class UserModels {
       for (const id of missing) {
         const input = inputs.get(id);
         if (!input) continue;
-        const model = userModel(opts.withAuthState ? this.withAuthState(input, callerScopes) : input, callerScopes, opts);
+        const model = userModel(opts.withAuthState ? this.withAuthState(input, callerScopes, opts.callerNotAdmin) : input, callerScopes, opts);
         cache.set(id, JSON.stringify(model));
       }
     }
@@ -197,8 +199,13 @@ export class UserModels {
     return out;
   }
 
-  /** The input with the decrypted auth state, when the caller holds admin:auth_state on this user. */
-  private withAuthState(input: UserModelInput, callerScopes: ReadonlySet<string>): UserModelInput {
+  /**
+   * The input with the decrypted auth state, when the caller holds admin:auth_state on this user — and,
+   * for an admin's, is an admin too (JupyterHub lets admin:users read it; LabHub keeps an admin's
+   * identity-provider tokens from holders of a custom role).
+   */
+  private withAuthState(input: UserModelInput, callerScopes: ReadonlySet<string>, callerNotAdmin = false): UserModelInput {
+    if (callerNotAdmin && input.user.admin) return input;
     return hasScope(callerScopes, 'admin:auth_state', { user: input.user.name }) ? { ...input, authState: this.d.authState.ofRow(input.user) } : input;
   }
 

@@ -210,3 +210,22 @@ describe('sharing someone else\'s server', () => {
     expect(d.shares.codesFor(d.users.byName('admin')!.id)).toEqual([]);
   });
 });
+
+describe("an admin's auth state", () => {
+  it('is hidden from a non-admin holding admin:users (it holds their identity-provider tokens), shown to admins', async () => {
+    const d = t.hub.deps;
+    d.authState.set(d.users.byName('admin')!.id, { access_token: 'gho_admins_own_token' });
+    d.authState.set(d.users.byName('pupil')!.id, { access_token: 'gho_pupils_token' });
+    const ta = t.tokenFor('ta');
+    const root = t.tokenFor('admin', { admin: true });
+    const get = async (token: string, name: string) => (await t.api.get(`/hub/api/users/${name}`).set('Authorization', `token ${token}`)).body;
+    // twice each: the answer is cached per caller kind and must not leak across kinds
+    for (let i = 0; i < 2; i++) {
+      const seen = await get(ta, 'admin');
+      expect(seen.name).toBe('admin');
+      expect(JSON.stringify(seen)).not.toContain('gho_admins_own_token');
+      expect((await get(ta, 'pupil')).auth_state).toEqual({ access_token: 'gho_pupils_token' });
+      expect((await get(root, 'admin')).auth_state).toEqual({ access_token: 'gho_admins_own_token' });
+    }
+  });
+});

@@ -69,7 +69,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
 
   api.get('/hub/api/users/:name', { scope: 'read:users', target: target }, (req, res) => {
     const name = param(req, 'name');
-    const model = d.userModels.one(name, req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined, withAuthState: true });
+    const model = d.userModels.one(name, req.identity!.scopes, { includeStoppedServers: req.query.include_stopped_servers !== undefined, withAuthState: true, callerNotAdmin: !d.access.isAdmin(req.identity!) });
     if (model === undefined) throw new HubError(404, `No such user: ${name}`);
     res.jsonText(model);
   });
