@@ -39,6 +39,7 @@ interface Deps {
 
 const EXTERNAL_CHECK_MS = 250;
 const MAX_CALLER_KINDS = 8;
+const MAX_ORDERS = 8;
 // fixed SQL per sort key and direction (ties by id ascending, as the JS sort elsewhere)
 const ORDER: Record<UserSort, string> = { id: 'id', name: 'name', last_activity: "COALESCE(last_activity, '')" };
 
@@ -50,7 +51,8 @@ export class UserModels {
   /** JSON text by caller scope set (its sorted text) and options, then user id. */
   private readonly json = new Map<string, Map<number, string>>();
   private readonly scopeKeys = new WeakMap<ReadonlySet<string>, string>();
-  private total: number | undefined;
+  /** All user ids in one order (sort, direction, name prefix), while the version holds. */
+  private readonly orders = new Map<string, number[]>();
 
   constructor(private readonly d: Deps) {}
 
@@ -67,7 +69,7 @@ export class UserModels {
     this.version = version;
     this.idsByName.clear();
     this.json.clear();
-    this.total = undefined;
+    this.orders.clear();
   }
 
   /** One user's model as JSON text, or undefined when there is no such user. */
@@ -119,18 +121,24 @@ export class UserModels {
     return id;
   }
 
-  private count(): number {
-    return (this.total ??= prep(this.d.db, 'SELECT COUNT(*) FROM users').pluck().get() as number);
-  }
-
+  /**
+   * A page of ids and the total. The ids of the whole order are read once per data version and kept:
+   * `LIMIT … OFFSET n` makes SQLite step over n rows for every page (≈ 25 µs at offset 800, ≈ 250 µs at
+   * 9,800), so a paginated walk over all users was quadratic; now each page is a slice.
+   */
   private pageIds(sort: UserSort, descending: boolean, offset: number, limit: number, prefix: string): { ids: number[]; total: number } {
-    const order = `${ORDER[sort]} ${descending ? 'DESC' : 'ASC'}, id ASC`;
-    if (!prefix) return { ids: prep(this.d.db, `SELECT id FROM users ORDER BY ${order} LIMIT ? OFFSET ?`).pluck().all(limit, offset) as number[], total: this.count() };
-    const where = 'substr(name, 1, length(@prefix)) = @prefix';
-    return {
-      ids: prep(this.d.db, `SELECT id FROM users WHERE ${where} ORDER BY ${order} LIMIT @limit OFFSET @offset`).pluck().all({ prefix, limit, offset }) as number[],
-      total: prep(this.d.db, `SELECT COUNT(*) FROM users WHERE ${where}`).pluck().get({ prefix }) as number,
-    };
+    const key = `${sort}|${descending ? 1 : 0}|${prefix}`;
+    let all = this.orders.get(key);
+    if (!all) {
+      const order = `${ORDER[sort]} ${descending ? 'DESC' : 'ASC'}, id ASC`;
+      all = prefix
+        ? (prep(this.d.db, `SELECT id FROM users WHERE substr(name, 1, length(?)) = ? ORDER BY ${order}`).pluck().all(prefix, prefix) as number[])
+        : (prep(this.d.db, `SELECT id FROM users ORDER BY ${order}`).pluck().all() as number[]);
+      // name filters are open-ended: keep a few orders, forget the oldest
+      if (this.orders.size >= MAX_ORDERS) this.orders.delete(this.orders.keys().next().value!);
+      this.orders.set(key, all);
+    }
+    return { ids: all.slice(offset, offset + limit), total: all.length };
   }
 
   private cached(ids: readonly number[], callerScopes: ReadonlySet<string>, opts: ModelOptions): string[] {

@@ -92,4 +92,33 @@ describe('cached user models', () => {
     d.users.create('zed', { now: isoNow(clock) });
     expect((await listNames('limit=1')).total).toBe(before + 1);
   });
+
+  it('keeps each listing order only while the data holds (orders are cached per data version)', async () => {
+    const d = t.hub.deps;
+    const byActivity = async () => (await listNames('sort=-last_activity&limit=200')).names;
+    const first = await byActivity();
+    expect(await byActivity()).toEqual(first); // served from the cached order
+    // a change behind the API reorders the next answer
+    d.users.touch(d.users.byName('frank')!.id, '2026-11-22T09:59:00.000Z');
+    expect((await byActivity())[0]).toBe('frank');
+    // a user written by another connection shows after the external check, at the right place
+    const other = new Database(join(t.dataDir, 'labhub.sqlite'));
+    try {
+      other.prepare("INSERT INTO users (name, admin, created, last_activity, cookie_id) VALUES ('yara', 0, '2026-11-22T10:00:00.000Z', '2026-11-22T09:59:30.000Z', 'cookie-yara')").run();
+    } finally {
+      other.close();
+    }
+    now += 300;
+    expect((await byActivity()).slice(0, 2)).toEqual(['yara', 'frank']);
+    // pages of one walk agree with the whole list, and more name filters than the cache keeps still answer right
+    const all = (await listNames('sort=name&limit=200')).names;
+    const walked: string[] = [];
+    for (let offset = 0; offset < all.length; offset += 2) walked.push(...(await listNames(`sort=name&limit=2&offset=${offset}`)).names);
+    expect(walked).toEqual(all);
+    for (const prefix of ['a', 'b', 'c', 'd', 'e', 'f', 'y', 'z', 'r', 'a', 'fr']) {
+      expect((await listNames(`name_filter=${prefix}&limit=200`)).names).toEqual(all.filter((n) => n.startsWith(prefix)));
+    }
+    d.users.delete(d.users.byName('yara')!.id);
+    expect((await byActivity())).not.toContain('yara');
+  });
 });
