@@ -50,6 +50,8 @@ export class AccessService {
   /** Token last_activity is written at most this often per token, to keep the hot path read-only. */
   private readonly activityResolutionMs = 30_000;
   private readonly cache = new Map<string, { identity: Identity; at: number }>();
+  /** isAdmin's answer for service identities (users carry their admin flag). */
+  private readonly serviceAdmin = new WeakMap<Identity, boolean>();
 
   constructor(
     private readonly r: AccessRepos,
@@ -89,7 +91,6 @@ export class AccessService {
     if (admin === undefined) this.serviceAdmin.set(identity, (admin = this.r.roles.forService(identity.service.id).includes('admin')));
     return admin;
   }
-  private readonly serviceAdmin = new WeakMap<Identity, boolean>();
 
   serviceScopes(service: ServiceRow): Set<string> {
     return expandScopes(this.r.roles.forService(service.id).flatMap((role) => this.r.roles.scopesOf(role)), { service: service.name });

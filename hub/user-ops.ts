@@ -33,12 +33,14 @@ export function validatedNames(raw: unknown): string[] {
  * an admin user (403), so `admin:users` in a custom role or a service is no path to every other scope.
  */
 function checkAdminRights(d: HubDeps, caller: Identity, change: { target?: UserRow; admin?: unknown }): void {
-  if (d.access.isAdmin(caller)) return;
   if (change.target) checkMayModify(d, caller, change.target);
-  if (change.admin === true) throw new HubError(403, 'Only admins can grant admin permissions');
+  if (change.admin === true && !d.access.isAdmin(caller)) throw new HubError(403, 'Only admins can grant admin permissions');
 }
 
-/** Any change to an admin's account (name, auth state, password) needs an admin caller. */
+/**
+ * Anything done to or as an admin's account — rename, auth state, password, delete, a token minted for them,
+ * a share of their server — needs an admin caller.
+ */
 export function checkMayModify(d: HubDeps, caller: Identity, target: UserRow): void {
   if (target.admin && !d.access.isAdmin(caller)) throw new HubError(403, 'Only admins can modify other admins');
 }
@@ -58,7 +60,6 @@ export function createUsers(d: HubDeps, names: string[], opts: { admin: boolean;
 export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; admin?: unknown; auth_state?: Record<string, unknown> | null }, caller: Identity): UserRow {
   if (change.admin !== undefined && typeof change.admin !== 'boolean') throw new HubError(400, "'admin' must be true or false");
   checkAdminRights(d, caller, { target: user, admin: change.admin });
-  const by = caller.name;
   let renamed: string | undefined;
   if (change.name !== undefined && change.name !== user.name) {
     [renamed] = validatedNames([change.name]);
@@ -72,7 +73,7 @@ export function updateUser(d: HubDeps, user: UserRow, change: { name?: unknown; 
     if (change.auth_state !== undefined) d.authState.set(user.id, change.auth_state);
   })();
   // the auth state's content is never logged, only that it changed
-  d.log.info({ user: user.name, renamed, admin: change.admin, authStateSet: change.auth_state !== undefined || undefined, by, event: 'user-updated' }, 'user updated');
+  d.log.info({ user: user.name, renamed, admin: change.admin, authStateSet: change.auth_state !== undefined || undefined, by: caller.name, event: 'user-updated' }, 'user updated');
   return d.users.byId(user.id)!;
 }
 
