@@ -180,6 +180,10 @@ describe('tokens for someone else', () => {
     const forPupil = await mint('pupil');
     expect(forPupil.status).toBe(201);
     expect((await t.api.get('/hub/api/user').set('Authorization', `token ${forPupil.body.token}`)).body.name).toBe('pupil');
+    // listed scopes: never more than the creator holds, even where the owner holds them (pupil may start pupil's server)
+    const beyondCreator = await t.api.post('/hub/api/users/pupil/tokens').set('Authorization', `token ${desk}`).send({ scopes: ['servers!user=pupil'] });
+    expect(beyondCreator.status).toBe(403);
+    expect(beyondCreator.body.message).toContain('servers!user=pupil');
     const forAdmin = await mint('admin');
     expect(forAdmin.status).toBe(403);
     expect(forAdmin.body.message).toBe('Only admins can modify other admins');
