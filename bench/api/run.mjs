@@ -294,8 +294,44 @@ async function runLabHub() {
   }
 }
 
+/**
+ * The runtime's own floor for the RSS row: the smallest Node server built from the hub's named dependencies
+ * (express + better-sqlite3, with the hub's V8 flag), holding 10,000 users and answering the same wrk GET
+ * load and a paginated listing, with nothing else — no auth, RBAC, proxy, sessions, pages or metrics.
+ */
+async function runtimeFloorRss() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-rss-floor-'));
+  const port = await freePort();
+  const script = `
+    const express = require(${JSON.stringify(join(REPO, 'node_modules/express'))});
+    const Database = require(${JSON.stringify(join(REPO, 'node_modules/better-sqlite3'))});
+    const db = new Database(${JSON.stringify(join(dir, 'floor.sqlite'))});
+    db.exec('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, admin INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL, last_activity TEXT)');
+    const add = db.prepare('INSERT INTO users (name, created) VALUES (?, ?)');
+    db.transaction(() => { for (let i = 0; i < 10000; i++) add.run('user' + String(i).padStart(5, '0'), new Date().toISOString()); })();
+    const one = db.prepare('SELECT * FROM users WHERE name = ?');
+    const page = db.prepare('SELECT * FROM users ORDER BY id LIMIT ? OFFSET ?');
+    const app = express();
+    app.get('/hub/api/users/:name', (req, res) => { const u = one.get(req.params.name); if (!u) return res.status(404).end(); res.json({ kind: 'user', ...u }); });
+    app.get('/hub/api/users', (req, res) => res.json(page.all(200, Number(req.query.offset || 0))));
+    app.get('/hub/api', (req, res) => res.json({ version: 'floor' }));
+    app.listen(${port}, '127.0.0.1');`;
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', '-e', script], { stdio: 'ignore' });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${base}/hub/api`);
+    for (let offset = 0; offset < 10000; offset += 200) await (await fetch(`${base}/hub/api/users?offset=${offset}`)).arrayBuffer();
+    wrk(`${base}/hub/api/users/user00042`, SECONDS);
+    return { afterLoad: rssMb(child.pid) };
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const jh = await runJupyterHub();
 const lh = await runLabHub();
+const floorRss = await runtimeFloorRss();
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 const rows = [
   ['GET /hub/api/users/{name}, 50 clients (req/s)', f(jh.getRps), f(lh.getRps), `${f(lh.getRps / jh.getRps, 1)}× faster`],
@@ -311,6 +347,7 @@ const rows = [
   ['GET /hub/api/users, 10,000 users in pages of 200, p50 (ms)', '—', f(lh.list10kPagedP50), ''],
   ['hub RSS (MB): JupyterHub at 1,000 users, LabHub at 10,000', f(jh.rss1k), f(lh.rss10k), `${f(lh.rss10k / jh.rss1k, 2)}× of JupyterHub's`],
   ['hub RSS (MB) at 1,000 users', f(jh.rss1k), f(lh.rss1k), ''],
+  ['  the runtime floor: a bare express + better-sqlite3 server with 10,000 users after the same GET load (MB)', '—', f(floorRss.afterLoad), `${f(floorRss.afterLoad / jh.rss1k, 2)}× of JupyterHub's`],
   ['hub + proxy RSS (MB): JupyterHub + CHP at 1,000 users, LabHub (in-process proxy) at 10,000', f(jh.rss1k + jh.proxyRss), f(lh.rss10k), `${f(lh.rss10k / (jh.rss1k + jh.proxyRss), 2)}× of JupyterHub's`],
 ];
 console.log(`\nbench/api — ${new Date().toISOString()} — wrk -t2 -c50 -d${SECONDS}s, hub ports directly (no proxy)\n`);
