@@ -35,9 +35,16 @@ export function loadUser(d: HubDeps, name: string): UserRow {
   return user;
 }
 
-export function jsonBody(req: Pick<RequestLike, 'body' | 'headers'>): Record<string, unknown> {
+/**
+ * The request's JSON object body. No body (or JSON `null`) is `{}`, unless the write needs one: JupyterHub
+ * answers 400 to a PATCH of a user or of the proxy without a body rather than treating it as a no-op.
+ */
+export function jsonBody(req: Pick<RequestLike, 'body'> & { bodyEmpty?: boolean }, opts: { required?: string } = {}): Record<string, unknown> {
   const b = req.body as unknown;
-  if (b === undefined || b === null || (typeof b === 'object' && !Array.isArray(b) && Object.keys(b as object).length === 0 && !req.headers['content-length'])) return {};
+  if (req.bodyEmpty || b === undefined || b === null) {
+    if (opts.required) throw new HubError(400, `This request needs a JSON object body: ${opts.required}`);
+    return {};
+  }
   if (typeof b !== 'object' || Array.isArray(b)) throw new HubError(400, 'Request body must be a JSON object');
   return b as Record<string, unknown>;
 }

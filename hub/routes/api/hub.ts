@@ -27,10 +27,8 @@ export function hubRoutes(api: ApiRouter, d: HubDeps): void {
   });
 
   api.patch('/hub/api/proxy', { scope: 'proxy', bodyLimit: 65536 }, async (req, res) => {
-    // as JupyterHub: telling the hub about a new proxy without saying where is a client error, not a no-op
-    if (req.bodyEmpty) throw new HubError(400, 'need JSON body: {ip?, port?, protocol?, auth_token?}');
-    if (req.body === null) throw new HubError(400, 'Request body must be a JSON object');
-    const b = jsonBody(req);
+    // telling the hub about a new proxy without saying where is a client error, not a no-op
+    const b = jsonBody(req, { required: '{ip?, port?, protocol?, auth_token?}' });
     const protocol = b.protocol === undefined ? 'http' : b.protocol;
     if (protocol !== 'http' && protocol !== 'https') throw new HubError(400, "'protocol' must be http or https");
     if (b.ip !== undefined && typeof b.ip !== 'string') throw new HubError(400, "'ip' must be a string");

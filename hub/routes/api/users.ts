@@ -86,9 +86,7 @@ export function usersRoutes(api: ApiRouter, d: HubDeps): void {
 
   api.patch('/hub/api/users/:name', { scope: 'admin:users', target: target, bodyLimit: 1048576 }, (req, res) => {
     const user = loadUser(d, param(req, 'name'));
-    // JupyterHub answers a PATCH without a body 400 ("Invalid JSON data: None"), not as a no-op
-    if (req.bodyEmpty || req.body === null) throw new HubError(400, 'PATCH needs a JSON object body: {name?, admin?, auth_state?}');
-    const b = jsonBody(req);
+    const b = jsonBody(req, { required: '{name?, admin?, auth_state?}' });
     const unknown = Object.keys(b).filter((k) => !['name', 'admin', 'auth_state'].includes(k));
     if (unknown.length) throw new HubError(400, `Unknown fields: ${unknown.join(', ')}`);
     const caller = req.identity!;
