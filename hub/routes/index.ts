@@ -45,9 +45,8 @@ export function registerRoutes(app: Express, d: HubDeps, staticDir: string): voi
   // xterm.js for the web terminal, served from its npm packages
   for (const [name, file] of Object.entries(XTERM_FILES)) app.get(`/hub/static/vendor/xterm/${name}`, (_req, res) => res.sendFile(file, { maxAge: '1h' }));
   app.use(oauthRouter({ oauth: d.oauth, tokens: d.tokens, users: d.users, clock: d.clock, tokenLifetimeSeconds: Math.round(d.config.cookieMaxAgeDays * 86400), services: d.services, csrf: d.csrf }));
-  // CSRF for cookie-authenticated writes to API paths Express sees (unknown ones; token calls are exempt)
-  // XSRF guards cookie-authenticated writes; a request with no login carries no authority to forge
-  // (JupyterHub checks it only for cookie-authenticated requests), so it goes on to be refused or answered
+  // XSRF for cookie-authenticated writes to API paths Express sees (unknown ones); token calls and requests
+  // with no login carry no authority to forge (JupyterHub checks only cookie-authenticated ones)
   const checkXsrf = d.csrf.check();
   app.use('/hub/api', (req, res, next) => (req.identity ? checkXsrf(req, res, next) : next()));
   app.use(routeLoginRouter(d));

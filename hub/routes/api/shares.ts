@@ -14,7 +14,6 @@ import type { UserRow } from '../../db/users.js';
 import { isoNow } from '../../clock.js';
 import { HubError } from '../../errors.js';
 import { checkMayModify } from '../../user-ops.js';
-import { serverPrefix } from '../../env.js';
 import { jsonBody, loadUser, param } from '../params.js';
 import { sendPage } from '../paging.js';
 
@@ -75,12 +74,6 @@ export function sharesRoutes(api: ApiRouter, d: HubDeps): void {
     };
   };
 
-  // sharing someone else's server grants access to it, i.e. to act as its owner there: for an admin's
-  // server only an admin may do that for them (the owner shares their own freely)
-  const grantingFor = (req: ApiRequest, owner: UserRow) => {
-    if (req.identity!.user?.id !== owner.id) checkMayModify(d, req.identity!, owner);
-  };
-
   /** {user} or {group} from the body, resolved to an id; exactly one. */
   const grantee = (b: Record<string, unknown>): { userId?: number; groupId?: number; label: string } => {
     if ((b.user === undefined) === (b.group === undefined)) throw new HubError(400, "Specify exactly one of 'user' or 'group'");
@@ -110,7 +103,8 @@ export function sharesRoutes(api: ApiRouter, d: HubDeps): void {
 
   ownerOrServer('post', '/hub/api/shares/:owner', { scope: 'shares', target: ownerTarget, bodyLimit: 65536 }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
-    grantingFor(req, owner);
+    // a share is access to the owner's server: for an admin's, only an admin (the owner included) grants it
+    checkMayModify(d, req.identity!, owner);
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
     const who = grantee(b);
@@ -177,7 +171,8 @@ export function sharesRoutes(api: ApiRouter, d: HubDeps): void {
   });
   ownerOrServer('post', '/hub/api/share-codes/:owner', { scope: 'shares', target: ownerTarget, bodyLimit: 65536 }, (req, res) => {
     const owner = loadUser(d, param(req, 'owner'));
-    grantingFor(req, owner);
+    // a share is access to the owner's server: for an admin's, only an admin (the owner included) grants it
+    checkMayModify(d, req.identity!, owner);
     const server = serverRow(owner, param(req, 'server')).name;
     const b = jsonBody(req);
     const expiresIn = b.expires_in === undefined ? DEFAULT_CODE_LIFETIME : b.expires_in;

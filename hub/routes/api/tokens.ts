@@ -41,8 +41,8 @@ function parseTokenId(raw: string): number {
  * gets more than its owner has, nor more than the caller has.
  */
 export function createApiToken(d: HubDeps, requester: Identity, user: UserRow, b: Record<string, unknown>): { token: string; row: TokenRow } {
-  // a token for someone else acts as them: for an admin, only another admin may mint one
-  if (requester.user?.id !== user.id) checkMayModify(d, requester, user);
+  // a token acts as its owner: for an admin, only an admin (the owner included) may mint one
+  checkMayModify(d, requester, user);
   if (b.note !== undefined && typeof b.note !== 'string') throw new HubError(400, "'note' must be a string");
   if (typeof b.note === 'string' && b.note.length > 1000) throw new HubError(400, "'note' is longer than 1000 characters");
   let expiresAt: string | null = null;
