@@ -96,6 +96,12 @@ export function adminRouter(d: HubDeps): Router {
       running: d.serverManager.runningCount(),
     });
   };
+  /** A refused action (a 4xx HubError) is shown on the console page; true when it was. */
+  const showClientError = (req: Request, res: Response, err: unknown, extra: { bulk?: string } = {}): boolean => {
+    if (!(err instanceof HubError) || err.status >= 500) return false;
+    render(req, res, { ...extra, error: err.message, status: err.status });
+    return true;
+  };
 
   r.get('/hub/admin', requireAdminUi, (req, res) => render(req, res));
 
@@ -119,8 +125,8 @@ export function adminRouter(d: HubDeps): Router {
         });
       })();
     } catch (err) {
-      if (err instanceof HubError && err.status < 500) return render(req, res, { error: err.message, bulk: text, status: err.status });
-      throw err;
+      if (!showClientError(req, res, err, { bulk: text })) throw err;
+      return;
     }
     render(req, res, { created: passwords, status: 201 });
   });
@@ -133,8 +139,7 @@ export function adminRouter(d: HubDeps): Router {
       try {
         back(req, res, await act(req, user));
       } catch (err) {
-        if (err instanceof HubError && err.status < 500) return render(req, res, { error: err.message, status: err.status });
-        throw err;
+        if (!showClientError(req, res, err)) throw err;
       }
     });
 
@@ -179,8 +184,7 @@ export function adminRouter(d: HubDeps): Router {
       try {
         back(req, res, act(req, name));
       } catch (err) {
-        if (err instanceof HubError && err.status < 500) return render(req, res, { error: err.message, status: err.status });
-        throw err;
+        if (!showClientError(req, res, err)) throw err;
       }
     });
   const loadGroup = (name: string) => {
